@@ -1,0 +1,45 @@
+"""Compute Kaldi-compatible fbank features of data dirs into feats.ark/feats.scp.
+
+Writes DATA_DIR/feats.scp, utt2num_frames and feats.yaml (the exact options used). A
+data dir whose feats.scp exists and whose feats.yaml matches is skipped unless --force.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="fbank YAML (FbankConfig); defaults otherwise")
+    p.add_argument("--feats-dir", type=Path, help="where arks go (default DATA_DIR/data)")
+    p.add_argument("--force", action="store_true", help="recompute even if complete")
+    p.add_argument("--allow-resample", action="store_true",
+                   help="resample audio at another rate instead of failing")
+    p.add_argument("data_dirs", nargs="+", type=Path, metavar="DATA_DIR")
+    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config overrides, e.g. --set num_mel_bins=40")
+
+
+def main(args: argparse.Namespace) -> int:
+    from asr.config import load_config
+    from asr.data.features import read_feats_config, write_data_dir_feats
+    from asr.errors import AsrError
+    from asr.schema import FbankConfig
+    from asr.utils import setup_logging
+
+    setup_logging()
+    cfg = load_config(FbankConfig, args.config, args.overrides)
+    for d in args.data_dirs:
+        if not args.force and (d / "feats.scp").is_file():
+            try:
+                same = read_feats_config(d) == cfg
+            except AsrError:
+                same = False
+            if same:
+                logging.info("%s: features complete, skipping", d)
+                continue
+        feats_dir = args.feats_dir / d.name if args.feats_dir else None
+        write_data_dir_feats(d, cfg, feats_dir, args.allow_resample)
+    return 0

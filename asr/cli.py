@@ -1,0 +1,52 @@
+"""The ``asr`` command: one subcommand per module in asr.bin."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from asr.errors import AsrError
+
+# subcommand -> module in asr.bin; each module's docstring is its help text
+COMMANDS = {
+    "fbank": "fbank",
+    "cmvn": "cmvn",
+    "tokenizer": "tokenizer",
+    "train": "train",
+    "decode": "decode",
+    "score": "score",
+    "validate-data": "validate_data",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asr", description="Kaldi-style end-to-end speech recognition with CTC.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"asr.bin.{module_name}")
+        doc = (module.__doc__ or "").strip()
+        p = sub.add_parser(name, help=doc.splitlines()[0].replace("%", "%%") if doc else None,
+                           description=doc,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_main=module.main)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        rc = args._main(args)
+    except AsrError as e:
+        print(f"asr {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"asr {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

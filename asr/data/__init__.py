@@ -1,0 +1,1 @@
+"""Data side: Kaldi data dirs, features, CMVN, tokenizers, datasets and samplers."""

@@ -1,0 +1,40 @@
+"""SpecAugment masks, seeded per (seed, epoch, utterance) so any worker count gives the same
+masks for the same utterance."""
+
+from __future__ import annotations
+
+import zlib
+
+import torch
+
+from asr.schema import SpecAugmentConfig
+
+
+def utterance_generator(seed: int, epoch: int, utt_id: str) -> torch.Generator:
+    """A private RNG for one utterance in one epoch: independent of worker and order."""
+    g = torch.Generator()
+    g.manual_seed(zlib.crc32(f"{seed}/{epoch}/{utt_id}".encode()))
+    return g
+
+
+def spec_augment(feats: torch.Tensor, cfg: SpecAugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """Zero random frequency bands and time spans of (T, D) normalized features.
+
+    Zero is the mean after CMVN, so a mask removes information without shifting stats.
+    """
+    out = feats.clone()
+    num_frames, dim = out.shape
+
+    def span(max_width: int, size: int) -> tuple[int, int]:
+        width = int(torch.randint(0, max(0, min(max_width, size)) + 1, (1,), generator=g))
+        start = int(torch.randint(0, size - width + 1, (1,), generator=g))
+        return start, width
+
+    for _ in range(cfg.num_freq_masks):
+        start, width = span(cfg.max_freq_width, dim)
+        out[:, start:start + width] = 0.0
+    max_t = min(cfg.max_time_width, int(cfg.max_time_ratio * num_frames))
+    for _ in range(cfg.num_time_masks):
+        start, width = span(max_t, num_frames)
+        out[start:start + width, :] = 0.0
+    return out

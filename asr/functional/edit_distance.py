@@ -1,0 +1,71 @@
+"""Levenshtein alignment of reference and hypothesis word (or character) sequences."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+EPS = "***"  # Kaldi's align-text marker for an empty side
+
+
+@dataclass
+class ErrorCounts:
+    ref_words: int = 0
+    ins: int = 0
+    dels: int = 0
+    subs: int = 0
+
+    @property
+    def errors(self) -> int:
+        return self.ins + self.dels + self.subs
+
+    @property
+    def rate(self) -> float:
+        """Error rate in percent; 0 errors on an empty reference is 0 %."""
+        if self.ref_words == 0:
+            return 0.0 if self.errors == 0 else float("inf")
+        return 100.0 * self.errors / self.ref_words
+
+    def __iadd__(self, other: ErrorCounts) -> ErrorCounts:
+        self.ref_words += other.ref_words
+        self.ins += other.ins
+        self.dels += other.dels
+        self.subs += other.subs
+        return self
+
+
+def align(ref: Sequence[str], hyp: Sequence[str]) -> tuple[ErrorCounts, list[tuple[str, str]]]:
+    """Minimum edit distance alignment; pairs use ``***`` for the empty side.
+
+    Ties prefer substitution, then deletion, then insertion, so counts match Kaldi's
+    compute-wer on the usual inputs.
+    """
+    n, m = len(ref), len(hyp)
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        cost[i][0] = i
+    for j in range(1, m + 1):
+        cost[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            sub = cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1])
+            cost[i][j] = min(sub, cost[i - 1][j] + 1, cost[i][j - 1] + 1)
+    counts = ErrorCounts(ref_words=n)
+    pairs: list[tuple[str, str]] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and cost[i][j] == cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            if ref[i - 1] != hyp[j - 1]:
+                counts.subs += 1
+            pairs.append((ref[i - 1], hyp[j - 1]))
+            i, j = i - 1, j - 1
+        elif i > 0 and cost[i][j] == cost[i - 1][j] + 1:
+            counts.dels += 1
+            pairs.append((ref[i - 1], EPS))
+            i -= 1
+        else:
+            counts.ins += 1
+            pairs.append((EPS, hyp[j - 1]))
+            j -= 1
+    pairs.reverse()
+    return counts, pairs

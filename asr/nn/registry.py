@@ -1,0 +1,20 @@
+"""Maps the YAML ``type`` names of frontends and encoders to their classes."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from asr.nn.bilstm import BiLSTMEncoder
+from asr.nn.ctc import CTCHead
+from asr.nn.frontend import Conv2dFrontend, StackFrontend
+from asr.nn.model import CTCModel
+from asr.schema import ModelConfig
+
+FRONTENDS: dict[str, type[nn.Module]] = {"stack": StackFrontend, "conv2d": Conv2dFrontend}
+ENCODERS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMEncoder}
+
+
+def build_model(cfg: ModelConfig, input_dim: int, vocab_size: int) -> CTCModel:
+    frontend = FRONTENDS[cfg.frontend.type](input_dim, cfg.frontend)
+    encoder = ENCODERS[cfg.encoder.type](frontend.output_dim, cfg.encoder)
+    return CTCModel(frontend, encoder, CTCHead(encoder.output_dim, vocab_size))

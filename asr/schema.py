@@ -1,0 +1,147 @@
+"""The config schema: every key a YAML config may hold, with its type and default.
+
+Feature extraction has its own root (:class:`FbankConfig`, written next to each feats.scp
+as feats.yaml); training and decoding share :class:`ExperimentConfig`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class FbankConfig:
+    """Kaldi-compatible log mel filterbank options (torchaudio.compliance.kaldi.fbank)."""
+
+    sample_rate: int = 16000
+    num_mel_bins: int = 80
+    frame_length_ms: float = 25.0
+    frame_shift_ms: float = 10.0
+    dither: float = 0.0
+    preemphasis: float = 0.97
+    low_freq: float = 20.0
+    high_freq: float = 0.0  # <= 0 means offset from Nyquist, as in Kaldi
+    energy_floor: float = 0.0
+    snip_edges: bool = True
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0 or self.num_mel_bins <= 0:
+            raise ValueError("sample_rate and num_mel_bins must be positive")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How utterances become batches."""
+
+    cmvn: Literal["global", "utterance", "none"] = "global"
+    norm_vars: bool = True
+    max_frames: int = 20000  # padded input frames per batch (batch size x longest)
+    max_utts: int = 128
+    sortagrad: bool = True  # epoch 1 in ascending length order, as in Deep Speech 2
+    pool_batches: int = 50  # shuffle pool: sort this many batches' worth by length
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class SpecAugmentConfig:
+    """Frequency and time masking (Park et al., 2019), on the fly during training."""
+
+    enabled: bool = True
+    num_freq_masks: int = 2
+    max_freq_width: int = 8
+    num_time_masks: int = 2
+    max_time_width: int = 20
+    max_time_ratio: float = 0.1  # a time mask covers at most this fraction of the utterance
+
+
+@dataclass(frozen=True)
+class GradFilterConfig:
+    """icefall's GradientFilter: damp the gradient of sequences far above the median."""
+
+    enabled: bool = True
+    threshold: float = 10.0
+
+
+@dataclass(frozen=True)
+class StackFrontendConfig:
+    """Stack ``stack`` consecutive frames into one: the cheap subsampling for LSTMs."""
+
+    type: Literal["stack"] = "stack"
+    stack: int = 4
+
+
+@dataclass(frozen=True)
+class Conv2dFrontendConfig:
+    """Two (or three) stride-2/3 Conv2d layers, as in ESPnet and WeNet."""
+
+    type: Literal["conv2d"] = "conv2d"
+    subsampling: Literal[4, 6, 8] = 4
+    channels: int = 64
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class BiLSTMConfig:
+    type: Literal["bilstm"] = "bilstm"
+    num_layers: int = 3
+    hidden_size: int = 256  # per direction
+    projection_size: int = 0  # 0: no projection between layers
+    dropout: float = 0.1
+    grad_filter: GradFilterConfig = field(default_factory=GradFilterConfig)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    frontend: StackFrontendConfig | Conv2dFrontendConfig = field(
+        default_factory=StackFrontendConfig)
+    encoder: BiLSTMConfig = field(default_factory=BiLSTMConfig)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: Literal["adam", "adamw"] = "adamw"
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-8
+    weight_decay: float = 1e-2
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Learning-rate schedule; steps are optimizer steps."""
+
+    name: Literal["constant", "warmup_cosine", "noam"] = "warmup_cosine"
+    warmup_steps: int = 500
+    min_lr_ratio: float = 0.01  # cosine ends at lr x this
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    seed: int = 0
+    clip_grad_norm: float = 5.0
+    log_interval: int = 20  # steps between TensorBoard points
+    keep_last: int = 5  # epoch checkpoints kept
+    average_last: int = 1  # final.pt averages the last N epoch checkpoints
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int = 0  # torch CPU threads; 0 keeps torch's default
+
+    def __post_init__(self) -> None:
+        if min(self.epochs, self.keep_last, self.average_last) < 1:
+            raise ValueError("epochs, keep_last and average_last must be >= 1")
+        if self.average_last > self.keep_last:
+            raise ValueError("average_last cannot exceed keep_last (averaged checkpoints "
+                             "must still exist)")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything ``asr train`` needs besides data paths; written to exp/config.yaml."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    specaug: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)

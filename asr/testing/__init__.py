@@ -1,0 +1,5 @@
+"""Fixtures shared by tests and users: synthetic audio and tiny Kaldi data dirs."""
+
+from asr.testing.fixtures import make_data_dir, synth_utterance
+
+__all__ = ["make_data_dir", "synth_utterance"]

@@ -1,0 +1,1 @@
+"""Training: state, checkpoints, optimizers and schedules, the loop."""

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Connected spoken digits (FSDD, 8 kHz): data prep, fbank, tokens, BiLSTM-CTC, decoding.
+# Run from anywhere; options: run.sh --help. Stages are skipped when their outputs exist.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0
+stop_stage=6
+fsdd_dir=${FSDD_DIR:-}   # else the public dataset is downloaded into $data/../downloads
+data=data
+exp=exp
+train_config=conf/bilstm.yaml
+exp_name=                # default: the config's file name
+token_type=char          # char | bpe | unigram
+vocab_size=0             # for bpe and unigram
+heldout_speaker=nicolas  # never heard in training: decoded as test_unseen
+train_passes=4           # passes over the training takes when joining them
+max_takes=50             # use takes below this index only (tests make small sets)
+decode_sets="dev test test_unseen"
+decode_method=greedy     # greedy | prefix_beam
+train_overrides=""       # e.g. "train.epochs=2 optim.lr=1e-3"
+help_message="Usage: $0 [options]   (FSDD digits recipe: stages 0-6)"
+. ../../scripts/parse_options.sh
+
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+exp_name=${exp_name:-$(basename "$train_config" .yaml)}
+lang=$data/lang_$token_type
+dir=$exp/$exp_name
+
+if run_stage 0; then
+  if [ -z "$fsdd_dir" ]; then
+    fsdd_dir=$(dirname "$data")/downloads/fsdd/recordings
+    local/download_fsdd.sh "$(dirname "$fsdd_dir")"
+  fi
+  [ -d "$fsdd_dir" ] || { echo "$0: FSDD dir '$fsdd_dir' does not exist" \
+    "(give --fsdd-dir DIR or set FSDD_DIR; leave both unset to download)" >&2; exit 1; }
+fi
+
+if run_stage 1 && [ ! -f "$data/test_unseen/wav.scp" ]; then
+  echo "stage 1: connected-digit data dirs in $data"
+  python local/prepare_fsdd.py --fsdd-dir "$fsdd_dir" --out "$data" \
+    --heldout-speaker "$heldout_speaker" --train-passes "$train_passes" --max-takes "$max_takes"
+  for s in train dev test test_unseen; do asr validate-data "$data/$s"; done
+fi
+
+if run_stage 2; then
+  echo "stage 2: fbank and CMVN stats"
+  asr fbank --config conf/fbank.yaml "$data"/{train,dev,test,test_unseen}
+  [ -f "$data/train/cmvn.ark" ] || asr cmvn "$data/train"
+fi
+
+if run_stage 3 && [ ! -f "$lang/tokens.txt" ]; then
+  echo "stage 3: $token_type tokens in $lang"
+  asr tokenizer --text "$data/train/text" --out "$lang" --token-type "$token_type" \
+    --vocab-size "$vocab_size"
+fi
+
+if run_stage 4; then
+  echo "stage 4: training $dir"
+  # shellcheck disable=SC2086  # overrides are separate words by design
+  asr train --config "$train_config" --exp-dir "$dir" --train-dir "$data/train" \
+    --dev-dir "$data/dev" --lang-dir "$lang" $train_overrides
+fi
+
+if run_stage 5; then
+  for s in $decode_sets; do
+    out=$dir/decode_${s}_$decode_method
+    if [ -f "$out/hyp" ] && [ "$out/hyp" -nt "$dir/final.pt" ]; then continue; fi
+    echo "stage 5: decoding $s -> $out"
+    asr decode --exp-dir "$dir" --data-dir "$data/$s" --out "$out" --method "$decode_method"
+  done
+fi
+
+if run_stage 6; then
+  echo "stage 6: scoring"
+  for s in $decode_sets; do
+    out=$dir/decode_${s}_$decode_method
+    asr score "$data/$s/text" "$out/hyp" --out "$out/wer" | sed "s|\$| $s|"
+  done
+fi

@@ -1,0 +1,90 @@
+import kaldiio
+import numpy as np
+import pytest
+import torch
+
+from asr.data.collate import collate
+from asr.data.dataset import FeatsDataset, Utterance, filter_feasible, load_utterances, read_matrix
+from asr.data.features import write_data_dir_feats
+from asr.data.sampler import BucketBatchSampler
+from asr.data.tokenizer import load_tokenizer, train_tokenizer
+from asr.errors import DataError
+from asr.schema import FbankConfig, SpecAugmentConfig
+from asr.testing import make_data_dir
+
+
+@pytest.fixture
+def data(tmp_path):
+    text = make_data_dir(tmp_path / "d", num_utts=6)
+    write_data_dir_feats(tmp_path / "d", FbankConfig(sample_rate=8000, num_mel_bins=23))
+    train_tokenizer(list(text.values()), tmp_path / "lang", "char")
+    return tmp_path / "d", load_tokenizer(tmp_path / "lang")
+
+
+def test_dataset_and_collate(data):
+    d, tok = data
+    utts = load_utterances(d, tok)
+    ds = FeatsDataset(utts, lambda x: x)
+    batch = collate([ds[i] for i in range(len(ds))])
+    n = len(utts)
+    assert batch.feats.shape == (n, max(u.num_frames for u in utts), 23)
+    assert batch.feat_lens.tolist() == [u.num_frames for u in utts]
+    assert batch.target_lens.tolist() == [len(u.targets) for u in utts]
+    assert batch.targets.shape == (n, max(len(u.targets) for u in utts))
+    for i, u in enumerate(utts):
+        assert batch.utt_ids[i] == u.utt_id
+        assert batch.targets[i, : len(u.targets)].tolist() == list(u.targets)
+        assert (batch.targets[i, len(u.targets):] == 0).all()
+        assert (batch.feats[i, u.num_frames:] == 0).all()
+        np.testing.assert_array_equal(batch.feats[i, : u.num_frames].numpy(),
+                                      kaldiio.load_mat(u.feats))
+        assert tok.decode(u.targets) == u.text
+
+
+def test_specaugment_is_seeded_per_utterance(data):
+    d, tok = data
+    utts = load_utterances(d, tok)
+    aug = SpecAugmentConfig(max_time_ratio=0.5, max_time_width=30)
+    a = FeatsDataset(utts, lambda x: x + 1, aug, seed=3)
+    b = FeatsDataset(list(reversed(utts)), lambda x: x + 1, aug, seed=3)
+    assert torch.equal(a[0][1], b[len(utts) - 1][1])  # same utterance, any order
+    assert (a[0][1] == 0).any()
+    a.set_epoch(2)
+    assert not torch.equal(a[0][1], b[len(utts) - 1][1])
+
+
+def test_text_without_features_and_infeasible(data, tmp_path):
+    d, tok = data
+    (d / "text").write_text((d / "text").read_text() + "zzz-extra ONE\n")
+    with pytest.raises(DataError, match="utterance 'zzz-extra' is not in"):
+        load_utterances(d, tok)
+    u = Utterance("u", "x", num_frames=12, text="", targets=(3, 3, 4))
+    assert filter_feasible([u], lambda t: t // 4 + 1) == [u]  # 4 frames >= 3 + 1 repeat
+    with pytest.raises(DataError, match="no utterance is long enough"):
+        filter_feasible([u], lambda t: t // 4)
+
+
+def test_bad_feature_matrices(tmp_path):
+    ark = tmp_path / "f.ark"
+    with open(ark, "wb") as f:
+        kaldiio.save_ark(f, {"nan": np.full((3, 2), np.nan, np.float32)})
+    with pytest.raises(DataError, match="utterance 'nan'.*NaN or inf"):
+        read_matrix(Utterance("nan", f"{ark}:4", 3, "", ()))
+    with pytest.raises(DataError, match="utterance 'off'.*cannot read features"):
+        read_matrix(Utterance("off", f"{ark}:99999", 3, "", ()))
+
+
+def test_sampler_budget_determinism_sortagrad_and_resume():
+    lengths = [int(x) for x in np.random.default_rng(0).integers(50, 500, 300)]
+    s = BucketBatchSampler(lengths, max_frames=2000, seed=7, sortagrad=True, pool_batches=5)
+    first = s.batches(1)
+    flat = [i for b in first for i in b]
+    assert [lengths[i] for i in flat] == sorted(lengths)  # SortaGrad: ascending in epoch 1
+    for epoch in (1, 2, 3):
+        batches = s.batches(epoch)
+        assert sorted(i for b in batches for i in b) == list(range(300))
+        assert all(len(b) * max(lengths[i] for i in b) <= 2000 for b in batches)
+    assert s.batches(2) == BucketBatchSampler(lengths, 2000, seed=7, pool_batches=5).batches(2)
+    assert s.batches(2) != s.batches(3)
+    s.set_epoch(2, start=4)
+    assert list(s) == s.batches(2)[4:] and len(s) == len(s.batches(2)) - 4

@@ -1,0 +1,73 @@
+import kaldiio
+import numpy as np
+import pytest
+import torch
+import torchaudio.compliance.kaldi as kaldi
+
+from asr.data import cmvn
+from asr.data.audio import load_audio
+from asr.data.features import compute_fbank, read_feats_config, write_data_dir_feats
+from asr.data.kaldi_dir import DataDir
+from asr.errors import DataError
+from asr.schema import FbankConfig
+from asr.testing import make_data_dir
+
+CFG = FbankConfig(sample_rate=8000, num_mel_bins=23)
+
+
+def test_data_dir_features_match_torchaudio_kaldi(tmp_path):
+    make_data_dir(tmp_path / "d", num_utts=3)
+    assert write_data_dir_feats(tmp_path / "d", CFG) == 3
+    d = DataDir.load(tmp_path / "d")
+    assert read_feats_config(tmp_path / "d") == CFG
+    for utt, rx in d.feats_scp.items():
+        mat = kaldiio.load_mat(rx)
+        samples, rate = load_audio(d.wav_scp[utt])
+        ref = kaldi.fbank(samples[None], sample_frequency=8000, num_mel_bins=23, dither=0.0,
+                          energy_floor=0.0)
+        assert mat.shape == tuple(ref.shape) and d.utt2num_frames[utt] == mat.shape[0]
+        np.testing.assert_array_equal(mat, ref.numpy())
+    assert not list((tmp_path / "d" / "data").glob("*.partial"))
+
+
+def test_sample_rate_mismatch_is_rejected_or_resampled(tmp_path):
+    make_data_dir(tmp_path / "d", num_utts=1, rate=16000)
+    with pytest.raises(DataError, match="is 16000 Hz but the features are configured for 8000"):
+        write_data_dir_feats(tmp_path / "d", CFG)
+    assert not (tmp_path / "d" / "feats.scp").exists()
+    write_data_dir_feats(tmp_path / "d", CFG, allow_resample=True)
+    assert (tmp_path / "d" / "feats.scp").exists()
+
+
+def test_unreadable_audio_names_the_utterance(tmp_path):
+    (tmp_path / "wav.scp").write_text(f"u1 {tmp_path}/missing.wav\n")
+    with pytest.raises(DataError, match="utterance 'u1': cannot read audio"):
+        write_data_dir_feats(tmp_path, CFG)
+
+
+def test_too_short_audio(tmp_path):
+    with pytest.raises(DataError, match="shorter than one"):
+        compute_fbank(torch.zeros(50), 8000, CFG, "u")
+
+
+def test_cmvn_stats_kaldi_layout_and_normalization(tmp_path):
+    rng = np.random.default_rng(0)
+    mats = [rng.normal(3.0, 2.0, (n, 4)) for n in (50, 70)]
+    stats = cmvn.accumulate(mats)
+    allf = np.concatenate(mats)
+    assert stats.shape == (2, 5) and stats[0, -1] == 120 and stats[1, -1] == 0
+    np.testing.assert_allclose(stats[0, :4], allf.sum(0))
+    np.testing.assert_allclose(stats[1, :4], (allf ** 2).sum(0))
+    cmvn.save_stats(tmp_path / "cmvn.ark", stats)
+    norm = cmvn.GlobalCmvn(cmvn.load_stats(tmp_path / "cmvn.ark"))
+    out = norm(torch.tensor(allf, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(out.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(out.std(0), 1, atol=1e-3)
+    u = cmvn.UtteranceCmvn()(torch.tensor(mats[0], dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(u.mean(0), 0, atol=1e-5)
+
+
+def test_bad_cmvn_stats(tmp_path):
+    kaldiio.save_mat(str(tmp_path / "bad.ark"), np.zeros((3, 4)))
+    with pytest.raises(DataError, match="2 x \\(D\\+1\\)"):
+        cmvn.load_stats(tmp_path / "bad.ark")

@@ -1,0 +1,99 @@
+"""The digits recipe end to end on the real FSDD recordings, with a tiny model."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asr.testing import make_data_dir
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "digits"
+WER_LINE = re.compile(r"^%WER \d+\.\d\d \[ \d+ / \d+, \d+ ins, \d+ del, \d+ sub \]$")
+
+
+def run(*args: str, cwd: Path = RECIPE) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def recipe_run(tmp_path_factory, fsdd_dir):
+    work = tmp_path_factory.mktemp("digits")
+    tiny = work / "tiny.yaml"
+    tiny.write_text(f"extends: {RECIPE / 'conf' / 'bilstm.yaml'}\n"
+                    "model:\n  frontend: {channels: 8}\n"
+                    "  encoder: {num_layers: 1, hidden_size: 32}\n"
+                    "train: {epochs: 2, average_last: 2}\n")
+    args = ["./run.sh", "--fsdd-dir", str(fsdd_dir), "--data", str(work / "data"),
+            "--exp", str(work / "exp"), "--train-config", str(tiny), "--max-takes", "12",
+            "--train-passes", "1"]
+    out = run(*args)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return work, args, out
+
+
+@pytest.mark.e2e
+def test_recipe_writes_a_self_contained_exp_dir(recipe_run):
+    work, _, out = recipe_run
+    exp = work / "exp" / "tiny"
+    for name in ("config.yaml", "feats.yaml", "cmvn.ark", "lang/tokens.txt", "final.pt",
+                 "checkpoints/epoch-1.pt", "checkpoints/epoch-2.pt", "log/train.log"):
+        assert (exp / name).is_file(), name
+    assert list((exp / "tensorboard").glob("events.out.tfevents.*"))
+    for s in ("dev", "test", "test_unseen"):
+        dec = exp / f"decode_{s}_greedy"
+        hyp = (dec / "hyp").read_text().splitlines()
+        ref = (work / "data" / s / "text").read_text().splitlines()
+        assert [h.split()[0] for h in hyp] == [r.split()[0] for r in ref]
+        assert WER_LINE.match((dec / "wer").read_text().splitlines()[0])
+        assert re.search(rf"^%WER .* {s}$", out.stdout, re.M)
+    spk = {line.split()[1] for line in (work / "data/train/utt2spk").read_text().splitlines()}
+    assert spk == {"george", "jackson", "lucas", "yweweler"}  # nicolas is held out
+    unseen = (work / "data/test_unseen/utt2spk").read_text()
+    assert set(line.split()[1] for line in unseen.splitlines()) == {"nicolas"}
+
+
+@pytest.mark.e2e
+def test_rerun_skips_completed_stages(recipe_run):
+    _, args, _ = recipe_run
+    out = run(*args)
+    assert out.returncode == 0, out.stderr
+    assert "stage 1" not in out.stdout and "stage 5" not in out.stdout
+    assert "features complete, skipping" in out.stderr
+    assert "all 2 epochs are done" in out.stderr
+
+
+@pytest.mark.e2e
+def test_decode_wav_only_dir_with_exp_features_and_resampling(recipe_run, tmp_path):
+    work, _, _ = recipe_run
+    exp = work / "exp" / "tiny"
+    make_data_dir(tmp_path / "d8k", num_utts=3, rate=8000)
+    cmd = [sys.executable, "-m", "asr", "decode", "--exp-dir", str(exp)]
+    out = run(*cmd, "--data-dir", str(tmp_path / "d8k"), "--out", str(tmp_path / "o8k"))
+    assert out.returncode == 0, out.stderr
+    assert WER_LINE.match((tmp_path / "o8k" / "wer").read_text().splitlines()[0])
+    assert "RTF" in out.stderr
+    assert not (tmp_path / "d8k" / "feats.scp").exists()
+    make_data_dir(tmp_path / "d16k", num_utts=2, rate=16000)
+    out = run(*cmd, "--data-dir", str(tmp_path / "d16k"), "--out", str(tmp_path / "o16k"))
+    assert out.returncode == 2 and "is 16000 Hz but the features are configured for 8000 Hz" \
+        in out.stderr and "Traceback" not in out.stderr
+    out = run(*cmd, "--data-dir", str(tmp_path / "d16k"), "--out", str(tmp_path / "o16k"),
+              "--allow-resample")
+    assert out.returncode == 0, out.stderr
+    assert len((tmp_path / "o16k" / "hyp").read_text().splitlines()) == 2
+
+
+def test_missing_fsdd_dir_is_a_clear_error(tmp_path):
+    out = run("./run.sh", "--fsdd-dir", str(tmp_path / "nowhere"), "--data",
+              str(tmp_path / "data"), "--exp", str(tmp_path / "exp"))
+    assert out.returncode != 0
+    assert f"FSDD dir '{tmp_path / 'nowhere'}' does not exist" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_unknown_option_fails():
+    out = run("./run.sh", "--no-such-option", "1")
+    assert out.returncode != 0 and "unknown option --no-such-option" in out.stderr
