@@ -85,7 +85,7 @@ def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = No
             ids = ctc_greedy_search(log_probs, out_lens)
         else:
             ids = ctc_prefix_beam_search(log_probs, out_lens, beam_size=beam)
-        for u, seq in zip(batch, ids):
+        for u, seq in zip(batch, ids, strict=True):
             hyps[u] = exp.tokenizer.decode(seq)
         start = end
     elapsed = time.time() - t0

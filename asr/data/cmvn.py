@@ -73,5 +73,6 @@ class UtteranceCmvn:
     def __call__(self, feats: torch.Tensor) -> torch.Tensor:
         out = feats - feats.mean(dim=0, keepdim=True)
         if self.norm_vars and feats.shape[0] > 1:
-            out = out * out.var(dim=0, unbiased=False, keepdim=True).clamp_min(self.var_floor).rsqrt()
+            var = out.var(dim=0, unbiased=False, keepdim=True)
+            out = out * var.clamp_min(self.var_floor).rsqrt()
         return out

@@ -14,7 +14,7 @@ def ctc_min_input_length(targets: Sequence[int]) -> int:
 
     With fewer frames no alignment exists and the CTC loss is infinite.
     """
-    repeats = sum(1 for a, b in zip(targets, targets[1:]) if a == b)
+    repeats = sum(1 for a, b in zip(targets, targets[1:], strict=False) if a == b)
     return len(targets) + repeats
 
 
@@ -23,7 +23,7 @@ def ctc_greedy_search(log_probs: torch.Tensor, lengths: torch.Tensor,
     """Best path: argmax per frame, merge repeats, drop blanks. (N, T, V), (N,) -> ids."""
     best = log_probs.argmax(dim=-1).cpu()
     out: list[list[int]] = []
-    for seq, n in zip(best.tolist(), lengths.cpu().tolist()):
+    for seq, n in zip(best.tolist(), lengths.cpu().tolist(), strict=True):
         hyp: list[int] = []
         prev = blank
         for t in seq[:n]:

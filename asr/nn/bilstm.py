@@ -46,7 +46,7 @@ class BiLSTMEncoder(nn.Module):
             if self.filters:
                 names = lstm._flat_weights_names
                 x, *weights = self.filters[i](x, *(getattr(lstm, n) for n in names))
-                params = dict(zip(names, weights))
+                params = dict(zip(names, weights, strict=True))
             else:
                 params = None
             packed = pack_padded_sequence(x, cpu_lens, batch_first=True, enforce_sorted=False)

@@ -74,7 +74,8 @@ def validate(model: CTCModel, loader: DataLoader, tokenizer: Tokenizer,
         loss, _ = ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens)
         total += float(loss)
         n += len(batch.utt_ids)
-        for utt, ids in zip(batch.utt_ids, ctc_greedy_search(log_probs, out_lens)):
+        for utt, ids in zip(batch.utt_ids, ctc_greedy_search(log_probs, out_lens),
+                            strict=True):
             c, _ = align(refs[utt].split(), tokenizer.decode(ids).split())
             counts += c
     return total / max(1, n), counts
