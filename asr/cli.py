@@ -11,6 +11,7 @@ from asr.errors import AsrError
 # subcommand -> module in asr.bin; each module's docstring is its help text
 COMMANDS = {
     "fbank": "fbank",
+    "speed-perturb": "speed_perturb",
     "cmvn": "cmvn",
     "tokenizer": "tokenizer",
     "train": "train",

@@ -6,15 +6,24 @@ Decoding a data dir or a wav file needs nothing but this dir.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from asr.config import load_config
-from asr.data.cmvn import GlobalCmvn, UtteranceCmvn, load_stats
+from asr.data.cmvn import (
+    GlobalCmvn,
+    SpeakerCmvn,
+    UtteranceCmvn,
+    load_speaker_stats,
+    load_stats,
+    speaker_stats,
+)
 from asr.data.features import FEATS_CONFIG, read_feats_config
+from asr.data.kaldi_dir import DataDir
 from asr.data.tokenizer import SP_MODEL, TOKENS_FILE, Tokenizer, load_tokenizer
 from asr.errors import AsrError
 from asr.nn.model import CTCModel
@@ -29,16 +38,33 @@ CKPT_DIR = "checkpoints"
 FINAL = "final.pt"
 
 
-def make_normalizer(cfg: DataConfig, stats_path: Path | None
-                    ) -> Callable[[torch.Tensor], torch.Tensor]:
+Normalizer = Callable[[torch.Tensor, str], torch.Tensor]  # (feats (T, D), utt_id) -> feats
+
+
+def make_normalizer(cfg: DataConfig, stats_path: Path | None, data_dir: Path | None = None,
+                    feats: Iterable[tuple[str, np.ndarray]] | None = None) -> Normalizer:
+    """The CMVN of ``cfg.cmvn``. Global uses the training stats at ``stats_path``; speaker
+    uses DATA_DIR/cmvn.scp, or stats accumulated from ``feats`` when it has none."""
     if cfg.cmvn == "global":
         if stats_path is None or not Path(stats_path).is_file():
             raise AsrError(f"data.cmvn is 'global' but the CMVN stats {stats_path} are missing "
                            "(run 'asr cmvn' on the training data dir)")
         return GlobalCmvn(load_stats(stats_path), cfg.norm_vars)
+    if cfg.cmvn == "speaker":
+        if data_dir is None:
+            raise AsrError("data.cmvn is 'speaker' but no data dir gives the speakers")
+        d = DataDir.load(data_dir)
+        if (Path(data_dir) / "cmvn.scp").is_file():
+            stats = load_speaker_stats(data_dir)
+        elif feats is not None:
+            stats = speaker_stats(feats, d.utt2spk)
+        else:
+            raise AsrError(f"data.cmvn is 'speaker' but {data_dir}/cmvn.scp is missing "
+                           f"(run 'asr cmvn --per-speaker {data_dir}')")
+        return SpeakerCmvn(d.utt2spk, stats, cfg.norm_vars)
     if cfg.cmvn == "utterance":
         return UtteranceCmvn(cfg.norm_vars)
-    return lambda x: x
+    return lambda x, utt_id="": x
 
 
 def populate(exp: Path, train_dir: Path, lang_dir: Path) -> None:
@@ -67,8 +93,9 @@ class Experiment:
         return cls(path, load_config(ExperimentConfig, path / CONFIG), read_feats_config(path),
                    load_tokenizer(path / LANG))
 
-    def normalizer(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        return make_normalizer(self.config.data, self.path / CMVN)
+    def normalizer(self, data_dir: Path | None = None,
+                   feats: Iterable[tuple[str, np.ndarray]] | None = None) -> Normalizer:
+        return make_normalizer(self.config.data, self.path / CMVN, data_dir, feats)
 
     def build_model(self) -> CTCModel:
         return build_model(self.config.model, self.feats.num_mel_bins, self.tokenizer.vocab_size)

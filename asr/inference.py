@@ -62,10 +62,11 @@ def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = No
                     method: str = "greedy", beam: int = 10, max_frames: int = 20000,
                     device: str = "cpu", allow_resample: bool = False) -> DecodeResult:
     model = exp.load_model(checkpoint, device)
-    normalize = exp.normalizer()
     utt_ids, read = feature_reader(exp, data_dir, allow_resample)
     t0 = time.time()
-    feats = {u: torch.from_numpy(read(u).astype(np.float32)) for u in utt_ids}
+    raw = {u: read(u).astype(np.float32) for u in utt_ids}
+    normalize = exp.normalizer(data_dir, raw.items())
+    feats = {u: torch.from_numpy(m) for u, m in raw.items()}
     order = sorted(utt_ids, key=lambda u: feats[u].shape[0])
     hyps: dict[str, str] = {}
     start = 0
@@ -77,7 +78,7 @@ def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = No
             longest = max(longest, feats[order[end]].shape[0])
             end += 1
         batch = order[start:end]
-        xs = [normalize(feats[u]) for u in batch]
+        xs = [normalize(feats[u], u) for u in batch]
         x = torch.nn.utils.rnn.pad_sequence(xs, batch_first=True).to(device)
         lens = torch.tensor([f.shape[0] for f in xs], device=device)
         log_probs, out_lens = model(x, lens)

@@ -34,7 +34,7 @@ class FbankConfig:
 class DataConfig:
     """How utterances become batches."""
 
-    cmvn: Literal["global", "utterance", "none"] = "global"
+    cmvn: Literal["global", "speaker", "utterance", "none"] = "global"
     norm_vars: bool = True
     max_frames: int = 20000  # padded input frames per batch (batch size x longest)
     max_utts: int = 128

@@ -24,7 +24,7 @@ def data(tmp_path):
 def test_dataset_and_collate(data):
     d, tok = data
     utts = load_utterances(d, tok)
-    ds = FeatsDataset(utts, lambda x: x)
+    ds = FeatsDataset(utts, lambda x, u: x)
     batch = collate([ds[i] for i in range(len(ds))])
     n = len(utts)
     assert batch.feats.shape == (n, max(u.num_frames for u in utts), 23)
@@ -45,8 +45,8 @@ def test_specaugment_is_seeded_per_utterance(data):
     d, tok = data
     utts = load_utterances(d, tok)
     aug = SpecAugmentConfig(max_time_ratio=0.5, max_time_width=30)
-    a = FeatsDataset(utts, lambda x: x + 1, aug, seed=3)
-    b = FeatsDataset(list(reversed(utts)), lambda x: x + 1, aug, seed=3)
+    a = FeatsDataset(utts, lambda x, u: x + 1, aug, seed=3)
+    b = FeatsDataset(list(reversed(utts)), lambda x, u: x + 1, aug, seed=3)
     assert torch.equal(a[0][1], b[len(utts) - 1][1])  # same utterance, any order
     assert (a[0][1] == 0).any()
     a.set_epoch(2)

@@ -71,3 +71,33 @@ def test_bad_cmvn_stats(tmp_path):
     kaldiio.save_mat(str(tmp_path / "bad.ark"), np.zeros((3, 4)))
     with pytest.raises(DataError, match="2 x \\(D\\+1\\)"):
         cmvn.load_stats(tmp_path / "bad.ark")
+
+
+def test_speed_perturbed_data_dir(tmp_path):
+    from asr.data.perturb import perturb_data_dir
+
+    text = make_data_dir(tmp_path / "d", num_utts=2)
+    assert perturb_data_dir(tmp_path / "d", tmp_path / "sp", [0.9, 1.0, 1.1]) == 6
+    sp = DataDir.load(tmp_path / "sp")
+    utt = sorted(text)[0]
+    assert sp.text[f"sp0.9-{utt}"] == sp.text[utt] == text[utt]
+    assert sp.utt2spk[f"sp1.1-{utt}"] == "sp1.1-" + sp.utt2spk[utt]
+    n = {f: load_audio(sp.wav_scp[f"{p}{utt}"])[0].numel()
+         for f, p in ((1.0, ""), (0.9, "sp0.9-"), (1.1, "sp1.1-"))}
+    assert abs(n[0.9] - n[1.0] / 0.9) <= 1 and abs(n[1.1] - n[1.0] / 1.1) <= 1
+
+
+def test_per_speaker_cmvn_kaldi_scp(tmp_path):
+    make_data_dir(tmp_path / "d", num_utts=4)
+    write_data_dir_feats(tmp_path / "d", CFG)
+    assert cmvn.write_speaker_stats(tmp_path / "d") == 2
+    stats = cmvn.load_speaker_stats(tmp_path / "d")
+    d = DataDir.load(tmp_path / "d")
+    norm = cmvn.SpeakerCmvn(d.utt2spk, stats)
+    spk0 = [u for u, s in d.utt2spk.items() if s == "spk0"]
+    out = np.concatenate([norm(torch.from_numpy(kaldiio.load_mat(d.feats_scp[u])), u).numpy()
+                          for u in spk0])
+    np.testing.assert_allclose(out.mean(0), 0, atol=1e-3)
+    np.testing.assert_allclose(out.std(0), 1, atol=1e-2)
+    with pytest.raises(DataError, match="utterance 'stranger': no CMVN stats"):
+        norm(torch.zeros(3, 23), "stranger")

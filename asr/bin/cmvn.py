@@ -1,6 +1,6 @@
-"""Accumulate global CMVN stats of a data dir's features into DATA_DIR/cmvn.ark.
+"""Accumulate CMVN stats of a data dir's features: global (cmvn.ark) or per speaker (cmvn.scp).
 
-The stats are a Kaldi 2 x (D+1) matrix, as compute-cmvn-stats writes.
+The stats are Kaldi 2 x (D+1) matrices, as compute-cmvn-stats writes.
 """
 
 from __future__ import annotations
@@ -12,22 +12,22 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data_dir", type=Path, metavar="DATA_DIR")
     p.add_argument("--out", type=Path, help="stats file (default DATA_DIR/cmvn.ark)")
+    p.add_argument("--per-speaker", action="store_true",
+                   help="per-speaker stats into DATA_DIR/cmvn.scp (by utt2spk) instead")
 
 
 def main(args: argparse.Namespace) -> int:
     import logging
 
     from asr.data import cmvn
-    from asr.data.dataset import Utterance, read_matrix
-    from asr.data.kaldi_dir import DataDir
     from asr.utils import setup_logging
 
     setup_logging()
-    d = DataDir.load(args.data_dir)
-    d.require("feats.scp")
-    assert d.feats_scp is not None
-    stats = cmvn.accumulate(read_matrix(Utterance(u, rx, -1, "", ())) for u, rx in
-                            d.feats_scp.items())
+    if args.per_speaker:
+        n = cmvn.write_speaker_stats(args.data_dir)
+        logging.info("wrote %s: stats of %d speakers", args.data_dir / "cmvn.scp", n)
+        return 0
+    stats = cmvn.data_dir_stats(args.data_dir)
     out = args.out or args.data_dir / "cmvn.ark"
     cmvn.save_stats(out, stats)
     logging.info("wrote %s: %d frames, dim %d", out, int(stats[0, -1]), stats.shape[1] - 1)

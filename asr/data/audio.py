@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import soundfile
 import torch
-import torchaudio.functional
+import torchaudio
 
 from asr.errors import DataError
 
@@ -36,8 +38,13 @@ def load_audio(rxfilename: str, utt_id: str = "?") -> tuple[torch.Tensor, int]:
     return torch.from_numpy(samples.astype(np.float32)), int(rate)
 
 
+@functools.lru_cache(maxsize=16)
+def _resampler(rate: int, target: int) -> torchaudio.transforms.Resample:
+    return torchaudio.transforms.Resample(rate, target)  # builds its sinc kernel once
+
+
 def resample(samples: torch.Tensor, rate: int, target: int) -> torch.Tensor:
-    """Band-limited resampling (torchaudio's sinc interpolation)."""
+    """Band-limited resampling (torchaudio's sinc interpolation), kernels cached per pair."""
     if rate == target:
         return samples
-    return torchaudio.functional.resample(samples, rate, target)
+    return _resampler(rate, target)(samples)

@@ -7,13 +7,15 @@ by Kaldi's ``compute-cmvn-stats`` loads the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import kaldiio
 import numpy as np
 import torch
 
+from asr.data.ark import write_ark_scp
+from asr.data.kaldi_dir import DataDir, read_kv
 from asr.errors import DataError
 from asr.utils import atomic_write
 
@@ -30,6 +32,54 @@ def accumulate(feats: Iterable[np.ndarray]) -> np.ndarray:
     if stats is None:
         raise DataError("no features to accumulate CMVN stats from")
     return stats
+
+
+def _data_dir_feats(data_dir: Path) -> tuple[DataDir, Iterator[tuple[str, np.ndarray]]]:
+    from asr.data.dataset import Utterance, read_matrix
+
+    d = DataDir.load(data_dir)
+    d.require("feats.scp")
+    assert d.feats_scp is not None
+    scp = d.feats_scp
+    return d, ((u, read_matrix(Utterance(u, scp[u], -1, "", ()))) for u in d.utt_ids)
+
+
+def data_dir_stats(data_dir: Path) -> np.ndarray:
+    """Global stats over every utterance in DATA_DIR/feats.scp."""
+    _, feats = _data_dir_feats(data_dir)
+    return accumulate(m for _, m in feats)
+
+
+def speaker_stats(feats: Iterable[tuple[str, np.ndarray]], utt2spk: Mapping[str, str] | None
+                  ) -> dict[str, np.ndarray]:
+    """Stats per speaker; without utt2spk each utterance is its own speaker (as Kaldi)."""
+    groups: dict[str, list[np.ndarray]] = {}
+    for utt, m in feats:
+        groups.setdefault(utt2spk[utt] if utt2spk is not None else utt, []).append(m)
+    return {spk: accumulate(ms) for spk, ms in groups.items()}
+
+
+def write_speaker_stats(data_dir: Path) -> int:
+    """DATA_DIR/cmvn.scp (speaker -> stats in data/cmvn_<dir>.ark), Kaldi's layout."""
+    d, feats = _data_dir_feats(data_dir)
+    stats = speaker_stats(feats, d.utt2spk)
+    ark = Path(data_dir) / "data" / f"cmvn_{Path(data_dir).name}.ark"
+    write_ark_scp(ark, Path(data_dir) / "cmvn.scp", sorted(stats.items()))
+    return len(stats)
+
+
+def load_speaker_stats(data_dir: Path) -> dict[str, np.ndarray]:
+    path = Path(data_dir) / "cmvn.scp"
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run 'asr cmvn --per-speaker {data_dir}'")
+    out = {}
+    for spk, rx in read_kv(path, what="stats entry").items():
+        try:
+            out[spk] = np.asarray(kaldiio.load_mat(rx), dtype=np.float64)
+        except Exception as e:
+            raise DataError(f"{path}: speaker '{spk}': cannot read stats at '{rx}': {e}") \
+                from None
+    return out
 
 
 def save_stats(path: Path, stats: np.ndarray) -> None:
@@ -59,7 +109,7 @@ class GlobalCmvn:
         self.inv_std = torch.tensor(1.0 / np.sqrt(var) if norm_vars else np.ones_like(var),
                                     dtype=torch.float32)
 
-    def __call__(self, feats: torch.Tensor) -> torch.Tensor:
+    def __call__(self, feats: torch.Tensor, utt_id: str = "") -> torch.Tensor:
         return (feats - self.mean) * self.inv_std
 
 
@@ -70,9 +120,26 @@ class UtteranceCmvn:
         self.norm_vars = norm_vars
         self.var_floor = var_floor
 
-    def __call__(self, feats: torch.Tensor) -> torch.Tensor:
+    def __call__(self, feats: torch.Tensor, utt_id: str = "") -> torch.Tensor:
         out = feats - feats.mean(dim=0, keepdim=True)
         if self.norm_vars and feats.shape[0] > 1:
             var = out.var(dim=0, unbiased=False, keepdim=True)
             out = out * var.clamp_min(self.var_floor).rsqrt()
         return out
+
+
+class SpeakerCmvn:
+    """Normalize with the stats of the utterance's speaker (Kaldi's cmvn.scp semantics)."""
+
+    def __init__(self, utt2spk: Mapping[str, str] | None, stats: Mapping[str, np.ndarray],
+                 norm_vars: bool = True):
+        self.utt2spk = utt2spk
+        self.by_speaker = {spk: GlobalCmvn(s, norm_vars) for spk, s in stats.items()}
+
+    def __call__(self, feats: torch.Tensor, utt_id: str = "") -> torch.Tensor:
+        spk = self.utt2spk.get(utt_id) if self.utt2spk is not None else utt_id
+        norm = self.by_speaker.get(spk) if spk is not None else None
+        if norm is None:
+            raise DataError(f"utterance '{utt_id}': no CMVN stats for its speaker '{spk}' "
+                            "(re-run 'asr cmvn --per-speaker' on its data dir)")
+        return norm(feats)

@@ -87,7 +87,8 @@ def read_matrix(utt: Utterance) -> np.ndarray:
 class FeatsDataset(Dataset):
     """Items are (utt_id, feats (T, D) normalized [and augmented], targets (L,))."""
 
-    def __init__(self, utts: list[Utterance], normalize: Callable[[torch.Tensor], torch.Tensor],
+    def __init__(self, utts: list[Utterance],
+                 normalize: Callable[[torch.Tensor, str], torch.Tensor],
                  specaug: SpecAugmentConfig | None = None, seed: int = 0):
         self.utts = utts
         self.normalize = normalize
@@ -103,7 +104,7 @@ class FeatsDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[str, torch.Tensor, torch.Tensor]:
         utt = self.utts[index]
-        feats = self.normalize(torch.from_numpy(read_matrix(utt).astype(np.float32)))
+        feats = self.normalize(torch.from_numpy(read_matrix(utt).astype(np.float32)), utt.utt_id)
         if self.specaug is not None:
             feats = spec_augment(feats, self.specaug,
                                  utterance_generator(self.seed, self.epoch, utt.utt_id))

@@ -1,7 +1,7 @@
 """Kaldi-compatible fbank: compute one utterance, or a whole data dir into ark/scp.
 
-Archives are written to a temp name and renamed when complete, and feats.scp is written
-last, so a killed stage never leaves a feats.scp that points into a partial ark.
+feats.scp is put in place last, so a killed stage never leaves a feats.scp that points
+into a partial ark or lacks its utt2num_frames and feats.yaml.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import logging
 import os
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 import torch
 import torchaudio.compliance.kaldi as kaldi
 from tqdm import tqdm
 
 from asr.config import config_from_dict, dump_config
+from asr.data.ark import write_ark_scp
 from asr.data.audio import load_audio, resample
 from asr.data.kaldi_dir import DataDir, write_kv
 from asr.errors import DataError
@@ -72,25 +72,20 @@ def write_data_dir_feats(data_dir: Path, cfg: FbankConfig, feats_dir: Path | Non
     d.require("wav.scp")
     assert d.wav_scp is not None
     feats_dir = Path(feats_dir or data_dir / "data")
-    feats_dir.mkdir(parents=True, exist_ok=True)
-    ark = (feats_dir / f"feats_{data_dir.name}.ark").resolve()
-    tmp = ark.with_name(ark.name + ".partial")
-    scp: dict[str, str] = {}
     frames: dict[str, str] = {}
-    with open(tmp, "wb") as f:
+
+    def features():
         for utt in tqdm(sorted(d.wav_scp), desc=f"fbank {data_dir}", unit="utt", mininterval=5):
             samples, rate = load_audio(d.wav_scp[utt], utt)
             feats = compute_fbank(samples, rate, cfg, utt, allow_resample).numpy()
-            start = f.tell()
-            kaldiio.save_ark(f, {utt: feats.astype(np.float32)})
-            # the scp offset points past "<utt> " to the binary matrix header
-            scp[utt] = f"{ark}:{start + len(utt.encode()) + 1}"
             frames[utt] = str(feats.shape[0])
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, ark)
+            yield utt, feats.astype(np.float32)
+
+    ark = feats_dir / f"feats_{data_dir.name}.ark"
+    tmp_scp = data_dir / ".feats.scp.partial"
+    scp = write_ark_scp(ark, tmp_scp, features())
     write_kv(data_dir / "utt2num_frames", frames)
     atomic_write_text(data_dir / FEATS_CONFIG, dump_config(cfg))
-    write_kv(data_dir / "feats.scp", scp)  # last: its presence means the stage completed
+    os.replace(tmp_scp, data_dir / "feats.scp")  # last: its presence means the stage completed
     log.info("wrote %d utterances to %s", len(scp), ark)
     return len(scp)

@@ -123,7 +123,7 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
             state.batches_done += 1
             frames += batch.num_frames
-            loss_acc += float(loss_sum)
+            loss_acc += float(loss_sum.detach())
             utt_acc += len(batch.utt_ids)
             if state.step % cfg.train.log_interval == 0 and utt_acc:
                 scaled, seen = model.grad_filter_stats()
@@ -202,19 +202,23 @@ def _loader(dataset: FeatsDataset, sampler: BucketBatchSampler, workers: int,
 
 
 def check_resolved_config(exp: Path, cfg: ExperimentConfig) -> None:
-    """Refuse to continue an exp dir whose saved config differs, showing the diff."""
+    """Resuming with another model architecture is refused with a diff of the configs;
+    other changes (more epochs, a new lr) are allowed and logged with their diff."""
     import difflib
 
     path = exp / E.CONFIG
-    if not path.is_file():
+    if not path.is_file() or not ckpt.epoch_checkpoints(exp / E.CKPT_DIR):
         return
-    old = dump_config(load_config(ExperimentConfig, path))
-    new = dump_config(cfg)
-    if old != new and ckpt.epoch_checkpoints(exp / E.CKPT_DIR):
-        diff = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
-                                            str(path), "this run's config"))
-        raise AsrError(f"{exp} holds checkpoints of a different config; use a new --exp-dir "
-                       f"or delete them. Differences:\n{diff}")
+    saved = load_config(ExperimentConfig, path)
+    old, new = dump_config(saved), dump_config(cfg)
+    if old == new:
+        return
+    diff = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                        str(path), "this run's config"))
+    if saved.model != cfg.model:
+        raise AsrError(f"{exp} holds checkpoints of another model architecture; use a new "
+                       f"--exp-dir or delete them. Differences:\n{diff}")
+    log.warning("resuming %s with a changed config:\n%s", exp, diff)
 
 
 def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path, lang_dir: Path) -> None:
@@ -240,13 +244,13 @@ def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path, lang_d
     model = build_model(cfg.model, feats_cfg.num_mel_bins, tokenizer.vocab_size).to(device)
     log.info("model: %s\n%d parameters", model, model.num_params())
 
-    normalize = E.make_normalizer(cfg.data, exp / E.CMVN)
     train_utts = filter_feasible(load_utterances(train_dir, tokenizer), model.output_length,
                                  str(train_dir))
     dev_utts = filter_feasible(load_utterances(dev_dir, tokenizer), model.output_length,
                                str(dev_dir))
-    train_set = FeatsDataset(train_utts, normalize, cfg.specaug, cfg.train.seed)
-    dev_set = FeatsDataset(dev_utts, normalize)
+    train_set = FeatsDataset(train_utts, E.make_normalizer(cfg.data, exp / E.CMVN, train_dir),
+                             cfg.specaug, cfg.train.seed)
+    dev_set = FeatsDataset(dev_utts, E.make_normalizer(cfg.data, exp / E.CMVN, dev_dir))
     d = cfg.data
     train_sampler = BucketBatchSampler([u.num_frames for u in train_utts], d.max_frames,
                                        d.max_utts, shuffle=True, seed=cfg.train.seed,

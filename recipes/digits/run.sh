@@ -15,6 +15,7 @@ token_type=char          # char | bpe | unigram
 vocab_size=0             # for bpe and unigram
 heldout_speaker=nicolas  # never heard in training: decoded as test_unseen
 train_passes=4           # passes over the training takes when joining them
+speed_perturb=            # e.g. 0.9,1.0,1.1: speed-perturbed training copies (Kaldi sp prefixes)
 max_takes=50             # use takes below this index only (tests make small sets)
 decode_sets="dev test test_unseen"
 decode_method=greedy     # greedy | prefix_beam
@@ -25,6 +26,7 @@ help_message="Usage: $0 [options]   (FSDD digits recipe: stages 0-6)"
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 exp_name=${exp_name:-$(basename "$train_config" .yaml)}
 lang=$data/lang_$token_type
+train_set=train${speed_perturb:+_sp}
 dir=$exp/$exp_name
 
 if run_stage 0; then
@@ -44,9 +46,15 @@ if run_stage 1 && [ ! -f "$data/test_unseen/wav.scp" ]; then
 fi
 
 if run_stage 2; then
-  echo "stage 2: fbank and CMVN stats"
-  asr fbank --config conf/fbank.yaml "$data"/{train,dev,test,test_unseen}
-  [ -f "$data/train/cmvn.ark" ] || asr cmvn "$data/train"
+  echo "stage 2: speed perturbation, fbank and CMVN stats"
+  if [ -n "$speed_perturb" ] && [ ! -f "$data/$train_set/wav.scp" ]; then
+    asr speed-perturb --factors "$speed_perturb" "$data/train" "$data/$train_set"
+  fi
+  asr fbank --config conf/fbank.yaml "$data"/{$train_set,dev,test,test_unseen}
+  [ -f "$data/$train_set/cmvn.ark" ] || asr cmvn "$data/$train_set"
+  for s in $train_set dev test test_unseen; do  # per-speaker stats, for data.cmvn: speaker
+    [ -f "$data/$s/cmvn.scp" ] || asr cmvn --per-speaker "$data/$s"
+  done
 fi
 
 if run_stage 3 && [ ! -f "$lang/tokens.txt" ]; then
@@ -58,7 +66,7 @@ fi
 if run_stage 4; then
   echo "stage 4: training $dir"
   # shellcheck disable=SC2086  # overrides are separate words by design
-  asr train --config "$train_config" --exp-dir "$dir" --train-dir "$data/train" \
+  asr train --config "$train_config" --exp-dir "$dir" --train-dir "$data/$train_set" \
     --dev-dir "$data/dev" --lang-dir "$lang" $train_overrides
 fi
 
