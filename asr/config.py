@@ -216,7 +216,14 @@ def _build_dataclass(cls: type[T], value: Any, dotted: str, sources: dict[str, s
     for name, field in fields.items():
         full = f"{dotted}.{name}" if dotted else name
         if name in value:
-            kwargs[name] = _build(hints[name], value[name], full, sources)
+            item = value[name]
+            if isinstance(item, dict) and "type" not in item and \
+                    field.default_factory is not dataclasses.MISSING:
+                # a partial variant section keeps the default variant's type
+                default_type = getattr(field.default_factory(), "type", None)
+                if default_type is not None:
+                    item = {"type": default_type, **item}
+            kwargs[name] = _build(hints[name], item, full, sources)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{_source_of(dotted, sources)}: missing required key '{full}'")
     try:

@@ -99,3 +99,8 @@ def test_every_shipped_config_loads():
     for path in [*REPO.glob("conf/*ctc*.yaml"), *REPO.glob("recipes/*/conf/*.yaml")]:
         if "fbank" not in path.name:
             load_config(ExperimentConfig, path)
+
+
+def test_partial_variant_section_keeps_the_default_type():
+    cfg = load_config(ExperimentConfig, None, ["model.frontend.stack=2"])
+    assert cfg.model.frontend == StackFrontendConfig(stack=2)

@@ -95,7 +95,7 @@ def test_per_speaker_cmvn_kaldi_scp(tmp_path):
     d = DataDir.load(tmp_path / "d")
     norm = cmvn.SpeakerCmvn(d.utt2spk, stats)
     spk0 = [u for u, s in d.utt2spk.items() if s == "spk0"]
-    out = np.concatenate([norm(torch.from_numpy(kaldiio.load_mat(d.feats_scp[u])), u).numpy()
+    out = np.concatenate([norm(torch.tensor(kaldiio.load_mat(d.feats_scp[u])), u).numpy()
                           for u in spk0])
     np.testing.assert_allclose(out.mean(0), 0, atol=1e-3)
     np.testing.assert_allclose(out.std(0), 1, atol=1e-2)

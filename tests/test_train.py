@@ -15,7 +15,8 @@ from asr.testing import make_data_dir
 from asr.train.checkpoint import load_checkpoint
 from asr.train.loop import run
 
-OVERRIDES = ["model.frontend.channels=4", "model.encoder.num_layers=1",
+OVERRIDES = ["model.frontend.type=conv2d", "model.frontend.channels=4",
+             "model.encoder.num_layers=1",
              "model.encoder.hidden_size=16", "data.max_frames=400", "train.num_threads=1",
              "scheduler.warmup_steps=2", "train.keep_last=3"]
 
@@ -44,8 +45,11 @@ def params(path):
 def test_same_seed_same_parameters_and_epoch_resume_is_exact(data, tmp_path):
     train(data, tmp_path / "a", "train.epochs=2")
     train(data, tmp_path / "b", "train.epochs=2")
-    train(data, tmp_path / "c", "train.epochs=1")
-    train(data, tmp_path / "c", "train.epochs=2")  # resumes at epoch 2
+    train(data, tmp_path / "c", "train.epochs=2")
+    # as if killed during epoch 2: its checkpoint and final.pt never got written
+    (tmp_path / "c/checkpoints/epoch-2.pt").unlink()
+    (tmp_path / "c/final.pt").unlink()
+    train(data, tmp_path / "c", "train.epochs=2")  # resumes from epoch-1.pt
     a = params(tmp_path / "a/checkpoints/epoch-2.pt")
     for other in ("b", "c"):
         b = params(tmp_path / other / "checkpoints/epoch-2.pt")

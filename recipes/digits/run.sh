@@ -46,7 +46,7 @@ if run_stage 1 && [ ! -f "$data/test_unseen/wav.scp" ]; then
 fi
 
 if run_stage 2; then
-  echo "stage 2: speed perturbation, fbank and CMVN stats"
+  echo "stage 2: features: ${speed_perturb:+speed perturbation, }fbank, CMVN stats"
   if [ -n "$speed_perturb" ] && [ ! -f "$data/$train_set/wav.scp" ]; then
     asr speed-perturb --factors "$speed_perturb" "$data/train" "$data/$train_set"
   fi
