@@ -97,3 +97,32 @@ def test_missing_fsdd_dir_is_a_clear_error(tmp_path):
 def test_unknown_option_fails():
     out = run("./run.sh", "--no-such-option", "1")
     assert out.returncode != 0 and "unknown option --no-such-option" in out.stderr
+
+
+def test_stage0_downloads_when_no_dir_is_given(tmp_path):
+    """No --fsdd-dir and no FSDD_DIR: stage 0 fetches the pinned archive (a local one here)."""
+    import io
+    import os
+    import tarfile
+
+    import numpy as np
+    import soundfile
+
+    commit = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
+    wav = io.BytesIO()
+    soundfile.write(wav, np.zeros(800, np.int16), 8000, format="WAV", subtype="PCM_16")
+    archive = tmp_path / "fsdd.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in [f"{d}_{s}_{i}.wav" for d in range(10) for s in "abcde" for i in range(50)]:
+            info = tarfile.TarInfo(f"free-spoken-digit-dataset-{commit}/recordings/{name}")
+            info.size = len(wav.getvalue())
+            tar.addfile(info, io.BytesIO(wav.getvalue()))
+    env = {k: v for k, v in os.environ.items() if k != "FSDD_DIR"}
+    env["FSDD_URL"] = f"file://{archive}"
+    out = subprocess.run(["./run.sh", "--stop-stage", "0", "--data", str(tmp_path / "w/data"),
+                          "--exp", str(tmp_path / "w/exp")], cwd=RECIPE, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    recordings = tmp_path / "w/downloads/fsdd/recordings"
+    assert len(list(recordings.glob("*.wav"))) == 2500
+    assert (recordings.parent / ".complete").exists()

@@ -3,7 +3,8 @@
 # Usage: local/download_fsdd.sh DEST
 set -euo pipefail
 commit=26eb9aaf76e81b692f806f9140c2d2777410d7a1
-url="https://github.com/Jakobovski/free-spoken-digit-dataset/archive/$commit.tar.gz"
+# FSDD_URL overrides the source (a mirror, or a local file:// archive of the same layout)
+url=${FSDD_URL:-"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/$commit.tar.gz"}
 dest=${1:?usage: $0 DEST}
 
 if [ -f "$dest/.complete" ]; then
