@@ -52,3 +52,17 @@ def setup_logging(log_file: Path | None = None, level: int = logging.INFO) -> No
         handlers=handlers,
         force=True,
     )
+
+
+def resolve_device(name: str) -> str:
+    """'auto' picks CUDA when present; asking for CUDA without one is a clear error."""
+    import torch
+
+    from asr.errors import AsrError
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AsrError(f"device '{name}' was requested but no CUDA device is available "
+                       "(use cpu or auto)")
+    return name

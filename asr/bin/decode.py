@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam", type=int, default=10, help="beam size for prefix_beam")
     p.add_argument("--checkpoint", help="checkpoint file (default: final.pt, else newest)")
     p.add_argument("--max-frames", type=int, default=20000, help="padded frames per batch")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--allow-resample", action="store_true",
                    help="resample audio at another rate than the exp's features expect")
 
@@ -31,14 +31,15 @@ def main(args: argparse.Namespace) -> int:
     from asr.exp_dir import Experiment
     from asr.inference import decode_data_dir
     from asr.scoring import score
-    from asr.utils import atomic_write_text, setup_logging
+    from asr.utils import atomic_write_text, resolve_device, setup_logging
 
     setup_logging()
     if args.beam < 1:
         raise AsrError(f"--beam must be >= 1, got {args.beam}")
+    device = resolve_device(args.device)
     exp = Experiment.load(args.exp_dir)
     result = decode_data_dir(exp, args.data_dir, args.checkpoint, args.method, args.beam,
-                             args.max_frames, args.device, args.allow_resample)
+                             args.max_frames, device, args.allow_resample)
     args.out.mkdir(parents=True, exist_ok=True)
     write_kv(args.out / "hyp", result.hyps)
     logging.info("decoded %d utterances, %.1f s of audio in %.1f s: RTF %.4f",

@@ -112,8 +112,8 @@ class SentencePieceTokenizer:
                 input_sentence_size=10_000_000, shuffle_input_sentence=True,
                 minloglevel=2)
         except RuntimeError as e:
-            raise DataError(f"sentencepiece training failed: {e} (a smaller --vocab-size "
-                            "may be needed for a small text)") from None
+            raise DataError(f"sentencepiece training failed for --vocab-size {vocab_size}: "
+                            f"{e}") from None
         (out_dir / "sp.vocab").unlink(missing_ok=True)
         write_tokens(out_dir / TOKENS_FILE, SentencePieceTokenizer(out_dir / SP_MODEL).tokens)
 

@@ -40,6 +40,7 @@ from asr.schema import ExperimentConfig
 from asr.train import checkpoint as ckpt
 from asr.train.optim import build_optimizer, build_scheduler
 from asr.train.state import TrainState
+from asr.utils import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +230,7 @@ def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path, lang_d
     check_resolved_config(exp, cfg)
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
-    device = torch.device("cuda" if cfg.train.device == "cuda" or (
-        cfg.train.device == "auto" and torch.cuda.is_available()) else "cpu")
+    device = torch.device(resolve_device(cfg.train.device))
     seed_everything(cfg.train.seed)
 
     E.populate(exp, train_dir, lang_dir)
