@@ -121,7 +121,7 @@ class TrainConfig:
     epochs: int = 10
     seed: int = 0
     clip_grad_norm: float = 5.0
-    log_interval: int = 20  # steps between TensorBoard points
+    log_interval: int = 20  # batches between TensorBoard points
     keep_last: int = 5  # epoch checkpoints kept
     average_last: int = 1  # final.pt averages the last N epoch checkpoints
     device: Literal["auto", "cpu", "cuda"] = "auto"

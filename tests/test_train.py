@@ -76,3 +76,15 @@ def test_final_is_the_average_of_the_last_epochs(data, tmp_path):
     for k, v in final["model"].items():
         if v.is_floating_point():
             torch.testing.assert_close(v, (e1[k].double() + e2[k].double()).div(2).float())
+
+
+def test_tensorboard_scalars_are_written(data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(data, tmp_path / "t", "train.epochs=1", "train.log_interval=1")
+    events = EventAccumulator(str(tmp_path / "t" / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "train/grad_norm", "train/grad_filter_scaled",
+            "train/frames_per_sec", "dev/loss", "dev/wer"} <= tags
+    assert len(events.Scalars("train/loss")) >= 2

@@ -126,7 +126,7 @@ class Trainer:
             frames += batch.num_frames
             loss_acc += float(loss_sum.detach())
             utt_acc += len(batch.utt_ids)
-            if state.step % cfg.train.log_interval == 0 and utt_acc:
+            if state.batches_done % cfg.train.log_interval == 0:
                 scaled, seen = model.grad_filter_stats()
                 w = self.writer
                 w.add_scalar("train/loss", loss_acc / utt_acc, state.step)
