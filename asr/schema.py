@@ -78,6 +78,7 @@ class Conv2dFrontendConfig:
     type: Literal["conv2d"] = "conv2d"
     subsampling: Literal[4, 6, 8] = 4
     channels: int = 64
+    output_dim: int = 256  # set to the Conformer's d_model to skip its input projection
     dropout: float = 0.0
 
 
@@ -92,10 +93,23 @@ class BiLSTMConfig:
 
 
 @dataclass(frozen=True)
+class ConformerConfig:
+    type: Literal["conformer"] = "conformer"
+    d_model: int = 144
+    num_layers: int = 4
+    num_heads: int = 4
+    ff_dim: int = 576
+    kernel_size: int = 15  # depthwise conv over frames after subsampling (odd)
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    grad_filter: GradFilterConfig = field(default_factory=lambda: GradFilterConfig(False))
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     frontend: StackFrontendConfig | Conv2dFrontendConfig = field(
         default_factory=StackFrontendConfig)
-    encoder: BiLSTMConfig = field(default_factory=BiLSTMConfig)
+    encoder: BiLSTMConfig | ConformerConfig = field(default_factory=BiLSTMConfig)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,17 @@
 import pytest
 import torch
 
+from asr.nn.conformer import rel_shift
 from asr.nn.grad_filter import GradientFilter
 from asr.nn.registry import build_model
-from asr.schema import BiLSTMConfig, Conv2dFrontendConfig, ModelConfig, StackFrontendConfig
+from asr.schema import (
+    BiLSTMConfig,
+    ConformerConfig,
+    Conv2dFrontendConfig,
+    GradFilterConfig,
+    ModelConfig,
+    StackFrontendConfig,
+)
 
 FRONTENDS = [StackFrontendConfig(stack=3), Conv2dFrontendConfig(subsampling=4, channels=8),
              Conv2dFrontendConfig(subsampling=6, channels=8),
@@ -23,10 +31,17 @@ def test_output_length_is_exact(frontend):
         assert log_probs.shape[1] == max(1, lens.item())  # a 0-frame output is padded to 1
 
 
+ENCODERS = [BiLSTMConfig(num_layers=2, hidden_size=16),
+            ConformerConfig(d_model=16, num_layers=2, num_heads=2, ff_dim=32, kernel_size=5),
+            ConformerConfig(d_model=16, num_layers=1, num_heads=2, ff_dim=32, kernel_size=3,
+                            grad_filter=GradFilterConfig(True))]
+
+
 @pytest.mark.parametrize("frontend", FRONTENDS[:2], ids=lambda f: f"{f.type}")
-def test_shapes_and_padding_invariance(frontend):
+@pytest.mark.parametrize("encoder", ENCODERS, ids=["bilstm", "conformer", "conformer_gf"])
+def test_shapes_and_padding_invariance(frontend, encoder):
     torch.manual_seed(0)
-    model = build_model(small(frontend), 23, 7).eval()
+    model = build_model(ModelConfig(frontend=frontend, encoder=encoder), 23, 7).eval()
     lens = torch.tensor([50, 31, 17])
     x = torch.randn(3, 50, 23)
     for i, n in enumerate(lens.tolist()):
@@ -70,11 +85,56 @@ def test_grad_filter_scales_an_exploding_sequence_as_the_formula_says():
 
 
 def test_grad_filter_gradcheck_float64():
+    """gradcheck of the filter's backward map g -> filtered(g), which is smooth in g away
+    from median ties; and of the forward (an identity, so the mask must be ~1 there)."""
+    torch.manual_seed(0)
     gf = GradientFilter(batch_dim=1, threshold=2.0)
     x = torch.randn(3, 4, 2, dtype=torch.float64, requires_grad=True)
     w = torch.randn(2, dtype=torch.float64, requires_grad=True)
-    # gradcheck compares against finite differences of the forward, an identity, so it
-    # checks the backward of a filter whose mask is ~1: use a huge threshold there.
+    y, w2 = gf(x, w)
+
+    def filtered(g: torch.Tensor, gw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.autograd.grad((y, w2), (x, w), (g, gw), create_graph=True)
+
+    g = torch.randn(3, 4, 2, dtype=torch.float64)
+    g[:, 2] *= 30.0  # one sequence far above the median: the filter is active
+    gw = torch.randn(2, dtype=torch.float64)
+    assert torch.autograd.gradcheck(filtered, (g.requires_grad_(), gw.requires_grad_()))
     assert torch.autograd.gradcheck(GradientFilter(1, 1e12), (x, w))
-    y, _ = gf(x, w)
-    assert torch.equal(y, x)
+
+
+def test_rel_shift_picks_distance_i_minus_j():
+    t = 5
+    x = torch.randn(2, 3, t, 2 * t - 1)  # last axis: distances t-1 ... -(t-1)
+    y = rel_shift(x)
+    for i in range(t):
+        for j in range(t):
+            assert torch.equal(y[:, :, i, j], x[:, :, i, (t - 1) - (i - j)])
+
+
+@pytest.mark.parametrize("name", ["conformer_ctc_30m", "bilstm_ctc_30m", "conformer_ctc",
+                                  "bilstm_ctc"])
+def test_shipped_model_sizes(name):
+    """The LibriSpeech-scale base configs are ~30M parameters (80-dim fbank, BPE 500)."""
+    from pathlib import Path
+
+    from asr.config import load_config
+    from asr.schema import ExperimentConfig
+
+    cfg = load_config(ExperimentConfig, Path(__file__).parents[1] / "conf" / f"{name}.yaml")
+    n = build_model(cfg.model, 80, 500).num_params()
+    if name.endswith("30m"):
+        assert 25e6 <= n <= 35e6, n
+    else:
+        assert n <= 6e6, n
+
+
+def test_registry_names_match_config_types():
+    import typing
+
+    from asr.nn.registry import ENCODERS, FRONTENDS
+
+    for registry, field in ((FRONTENDS, "frontend"), (ENCODERS, "encoder")):
+        variants = typing.get_args(typing.get_type_hints(ModelConfig)[field])
+        names = {typing.get_args(typing.get_type_hints(v)["type"])[0] for v in variants}
+        assert names == set(registry)

@@ -46,7 +46,7 @@ class Conv2dFrontend(nn.Module):
 
     _LAYERS = {4: ((3, 2), (3, 2)), 6: ((3, 2), (5, 3)), 8: ((3, 2), (3, 2), (3, 2))}
 
-    def __init__(self, input_dim: int, cfg: Conv2dFrontendConfig, output_dim: int = 256):
+    def __init__(self, input_dim: int, cfg: Conv2dFrontendConfig):
         super().__init__()
         self.layers_spec = self._LAYERS[cfg.subsampling]
         convs: list[nn.Module] = []
@@ -59,9 +59,9 @@ class Conv2dFrontend(nn.Module):
             raise ValueError(f"{input_dim} feature dims are too few for {cfg.subsampling}x "
                              "conv2d subsampling")
         self.conv = nn.Sequential(*convs)
-        self.out = nn.Linear(cfg.channels * freq, output_dim)
+        self.out = nn.Linear(cfg.channels * freq, cfg.output_dim)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.output_dim = output_dim
+        self.output_dim = cfg.output_dim
         self.min_frames = next(t for t in range(1, 100) if self.output_length(t) >= 1)
 
     def output_length(self, num_frames: int) -> int:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from torch import nn
 
 from asr.nn.bilstm import BiLSTMEncoder
+from asr.nn.conformer import ConformerEncoder
 from asr.nn.ctc import CTCHead
 from asr.nn.frontend import Conv2dFrontend, StackFrontend
 from asr.nn.model import CTCModel
 from asr.schema import ModelConfig
 
 FRONTENDS: dict[str, type[nn.Module]] = {"stack": StackFrontend, "conv2d": Conv2dFrontend}
-ENCODERS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMEncoder}
+ENCODERS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMEncoder, "conformer": ConformerEncoder}
 
 
 def build_model(cfg: ModelConfig, input_dim: int, vocab_size: int) -> CTCModel:
