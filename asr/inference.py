@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from asr.data.audio import load_audio
-from asr.data.dataset import Utterance, read_matrix
+from asr.data.dataset import read_matrix
 from asr.data.features import FEATS_CONFIG, compute_fbank, read_feats_config
 from asr.data.kaldi_dir import DataDir
 from asr.errors import AsrError
@@ -46,7 +46,7 @@ def feature_reader(exp: Experiment, data_dir: Path, allow_resample: bool
             raise AsrError(f"{data_dir}/feats.scp was made with other fbank options than "
                            f"{exp.path}/{FEATS_CONFIG}; remove it to compute features from audio")
         scp = d.feats_scp
-        return d.utt_ids, lambda utt: read_matrix(Utterance(utt, scp[utt], -1, "", ()))
+        return d.utt_ids, lambda utt: read_matrix(utt, scp[utt])
     wav = d.wav_scp
     assert wav is not None
 

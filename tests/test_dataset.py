@@ -69,9 +69,9 @@ def test_bad_feature_matrices(tmp_path):
     with open(ark, "wb") as f:
         kaldiio.save_ark(f, {"nan": np.full((3, 2), np.nan, np.float32)})
     with pytest.raises(DataError, match="utterance 'nan'.*NaN or inf"):
-        read_matrix(Utterance("nan", f"{ark}:4", 3, "", ()))
+        read_matrix("nan", f"{ark}:4")
     with pytest.raises(DataError, match="utterance 'off'.*cannot read features"):
-        read_matrix(Utterance("off", f"{ark}:99999", 3, "", ()))
+        read_matrix("off", f"{ark}:99999")
 
 
 def test_sampler_budget_determinism_sortagrad_and_resume():

@@ -10,8 +10,8 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data_dir", type=Path, metavar="DATA_DIR")
-    p.add_argument("--out", type=Path, help="stats file (default DATA_DIR/cmvn.ark)")
+    p.add_argument("data_dirs", nargs="+", type=Path, metavar="DATA_DIR")
+    p.add_argument("--out", type=Path, help="stats file (default DATA_DIR/cmvn.ark; one dir)")
     p.add_argument("--per-speaker", action="store_true",
                    help="per-speaker stats into DATA_DIR/cmvn.scp (by utt2spk) instead")
 
@@ -20,15 +20,19 @@ def main(args: argparse.Namespace) -> int:
     import logging
 
     from asr.data import cmvn
+    from asr.errors import AsrError
     from asr.utils import setup_logging
 
     setup_logging()
-    if args.per_speaker:
-        n = cmvn.write_speaker_stats(args.data_dir)
-        logging.info("wrote %s: stats of %d speakers", args.data_dir / "cmvn.scp", n)
-        return 0
-    stats = cmvn.data_dir_stats(args.data_dir)
-    out = args.out or args.data_dir / "cmvn.ark"
-    cmvn.save_stats(out, stats)
-    logging.info("wrote %s: %d frames, dim %d", out, int(stats[0, -1]), stats.shape[1] - 1)
+    if args.out and len(args.data_dirs) > 1:
+        raise AsrError("--out takes a single DATA_DIR")
+    for data_dir in args.data_dirs:
+        if args.per_speaker:
+            n = cmvn.write_speaker_stats(data_dir)
+            logging.info("wrote %s: stats of %d speakers", data_dir / "cmvn.scp", n)
+            continue
+        stats = cmvn.data_dir_stats(data_dir)
+        out = args.out or data_dir / "cmvn.ark"
+        cmvn.save_stats(out, stats)
+        logging.info("wrote %s: %d frames, dim %d", out, int(stats[0, -1]), stats.shape[1] - 1)
     return 0

@@ -35,13 +35,13 @@ def accumulate(feats: Iterable[np.ndarray]) -> np.ndarray:
 
 
 def _data_dir_feats(data_dir: Path) -> tuple[DataDir, Iterator[tuple[str, np.ndarray]]]:
-    from asr.data.dataset import Utterance, read_matrix
+    from asr.data.dataset import read_matrix
 
     d = DataDir.load(data_dir)
     d.require("feats.scp")
     assert d.feats_scp is not None
     scp = d.feats_scp
-    return d, ((u, read_matrix(Utterance(u, scp[u], -1, "", ()))) for u in d.utt_ids)
+    return d, ((u, read_matrix(u, scp[u])) for u in d.utt_ids)
 
 
 def data_dir_stats(data_dir: Path) -> np.ndarray:

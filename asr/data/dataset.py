@@ -68,19 +68,19 @@ def filter_feasible(utts: list[Utterance], out_length: Callable[[int], int],
     return kept
 
 
-def read_matrix(utt: Utterance) -> np.ndarray:
+def read_matrix(utt_id: str, rxfilename: str) -> np.ndarray:
     """Read one feature matrix, checked: 2-D, non-empty, finite."""
     try:
-        mat = kaldiio.load_mat(utt.feats)
+        mat = kaldiio.load_mat(rxfilename)
     except Exception as e:
-        raise DataError(f"utterance '{utt.utt_id}': cannot read features at '{utt.feats}': "
+        raise DataError(f"utterance '{utt_id}': cannot read features at '{rxfilename}': "
                         f"{type(e).__name__}: {e}") from None
     mat = np.asarray(mat)
     if mat.ndim != 2 or mat.shape[0] == 0:
-        raise DataError(f"utterance '{utt.utt_id}': features at '{utt.feats}' have shape "
+        raise DataError(f"utterance '{utt_id}': features at '{rxfilename}' have shape "
                         f"{mat.shape}; expected (frames > 0, dim)")
     if not np.isfinite(mat).all():
-        raise DataError(f"utterance '{utt.utt_id}': features at '{utt.feats}' contain NaN or inf")
+        raise DataError(f"utterance '{utt_id}': features at '{rxfilename}' contain NaN or inf")
     return mat
 
 
@@ -104,7 +104,8 @@ class FeatsDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[str, torch.Tensor, torch.Tensor]:
         utt = self.utts[index]
-        feats = self.normalize(torch.from_numpy(read_matrix(utt).astype(np.float32)), utt.utt_id)
+        mat = read_matrix(utt.utt_id, utt.feats).astype(np.float32)
+        feats = self.normalize(torch.from_numpy(mat), utt.utt_id)
         if self.specaug is not None:
             feats = spec_augment(feats, self.specaug,
                                  utterance_generator(self.seed, self.epoch, utt.utt_id))

@@ -28,6 +28,7 @@ from asr import exp_dir as E
 from asr.config import config_hash, dump_config, load_config, save_config
 from asr.data.collate import Batch, collate
 from asr.data.dataset import FeatsDataset, filter_feasible, load_utterances
+from asr.data.features import read_feats_config
 from asr.data.sampler import BucketBatchSampler
 from asr.data.tokenizer import Tokenizer, load_tokenizer
 from asr.errors import AsrError
@@ -236,8 +237,6 @@ def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path, lang_d
     E.populate(exp, train_dir, lang_dir)
     save_config(cfg, exp / E.CONFIG)
     tokenizer = load_tokenizer(exp / E.LANG)
-    from asr.data.features import read_feats_config
-
     feats_cfg = read_feats_config(exp)
     if read_feats_config(dev_dir) != feats_cfg:
         raise AsrError(f"{dev_dir} features were made with another config than {train_dir}")

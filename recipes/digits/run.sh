@@ -52,9 +52,9 @@ if run_stage 2; then
   fi
   asr fbank --config conf/fbank.yaml "$data"/{$train_set,dev,test,test_unseen}
   [ -f "$data/$train_set/cmvn.ark" ] || asr cmvn "$data/$train_set"
-  for s in $train_set dev test test_unseen; do  # per-speaker stats, for data.cmvn: speaker
-    [ -f "$data/$s/cmvn.scp" ] || asr cmvn --per-speaker "$data/$s"
-  done
+  todo=$(for s in $train_set dev test test_unseen; do  # per-speaker stats (data.cmvn: speaker)
+    [ -f "$data/$s/cmvn.scp" ] || echo "$data/$s"; done)
+  [ -z "$todo" ] || asr cmvn --per-speaker $todo
 fi
 
 if run_stage 3 && [ ! -f "$lang/tokens.txt" ]; then
