@@ -15,6 +15,7 @@ COMMANDS = {
     "cmvn": "cmvn",
     "tokenizer": "tokenizer",
     "train": "train",
+    "average": "average",
     "decode": "decode",
     "score": "score",
     "validate-data": "validate_data",

@@ -135,15 +135,26 @@ class TrainConfig:
     epochs: int = 10
     seed: int = 0
     clip_grad_norm: float = 5.0
-    log_interval: int = 20  # batches between TensorBoard points
+    accum_grad: int = 1  # batches whose gradients are summed into one optimizer step
+    amp: Literal["none", "bf16", "fp16"] = "none"  # autocast dtype; fp16 adds a GradScaler
+    log_interval: int = 20  # optimizer steps between TensorBoard points
+    log_batches: bool = False  # write every consumed batch's utterance ids to log/batches.txt
+    save_every_steps: int = 0  # also checkpoint every N optimizer steps (0: epoch ends only)
     keep_last: int = 5  # epoch checkpoints kept
+    keep_best: int = 1  # epoch checkpoints of lowest dev loss kept besides the last ones
+    keep_last_steps: int = 2  # every-N-steps checkpoints kept
     average_last: int = 1  # final.pt averages the last N epoch checkpoints
+    max_consecutive_skips: int = 20  # non-finite steps in a row before training aborts
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int = 0  # torch CPU threads; 0 keeps torch's default
 
     def __post_init__(self) -> None:
-        if min(self.epochs, self.keep_last, self.average_last) < 1:
-            raise ValueError("epochs, keep_last and average_last must be >= 1")
+        if min(self.epochs, self.keep_last, self.average_last, self.accum_grad,
+               self.log_interval, self.max_consecutive_skips) < 1:
+            raise ValueError("epochs, keep_last, average_last, accum_grad, log_interval and "
+                             "max_consecutive_skips must be >= 1")
+        if min(self.save_every_steps, self.keep_best, self.keep_last_steps) < 0:
+            raise ValueError("save_every_steps, keep_best and keep_last_steps must be >= 0")
         if self.average_last > self.keep_last:
             raise ValueError("average_last cannot exceed keep_last (averaged checkpoints "
                              "must still exist)")

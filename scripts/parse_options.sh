@@ -4,7 +4,7 @@
 # Every declared variable foo_bar becomes an option --foo-bar VALUE (or --foo-bar=VALUE).
 # An option with no declared variable is an error; a variable whose default is true or
 # false only takes true or false. --help prints $help_message (if set) and the options.
-# Positional arguments are left in "$@".
+# Positional arguments are left in "$@"; "--" ends the options.
 
 _po_usage() {
   [ -n "${help_message:-}" ] && echo "$help_message"
@@ -22,6 +22,7 @@ _po_declared=$(compgen -v | grep -v -E '^(_po_|BASH|FUNCNAME|PIPESTATUS|GROUPS|D
 while [ $# -gt 0 ]; do
   case "$1" in
     --help|-h) _po_usage; exit 0 ;;
+    --) shift; break ;;  # the rest is positional, even if it looks like options
     --*=*) _po_name="${1%%=*}"; _po_value="${1#*=}"; shift ;;
     --*)
       _po_name="$1"

@@ -16,3 +16,11 @@ def fsdd_dir() -> Path:
             return c
     pytest.fail("FSDD recordings not found: set FSDD_DIR to the folder of "
                 "{digit}_{speaker}_{index}.wav files (../shared/data/fsdd/recordings)")
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    """A tiny featurized corpus for training tests (see tests/train_helpers.py)."""
+    from train_helpers import make_corpus
+
+    return make_corpus(tmp_path_factory.mktemp("corpus"))

@@ -13,7 +13,7 @@ from asr.inference import decode_data_dir
 from asr.schema import ExperimentConfig, FbankConfig
 from asr.testing import make_data_dir
 from asr.train.checkpoint import load_checkpoint
-from asr.train.loop import run
+from asr.train.runner import run
 
 OVERRIDES = ["model.frontend.type=conv2d", "model.frontend.channels=4",
              "model.encoder.num_layers=1",

@@ -2,11 +2,15 @@
 
 Overrides follow the options as dotted keys: asr train --config c.yaml ... optim.lr=2e-3
 model.encoder.num_layers=2. The resolved config is written to EXP_DIR/config.yaml.
+Under torchrun every rank runs this same command (DDP). On SIGTERM or SIGUSR1 the run
+saves a checkpoint at the next step boundary and exits with code 75 (requeue me).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 from pathlib import Path
 
 
@@ -22,10 +26,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from asr.config import load_config
     from asr.schema import ExperimentConfig
-    from asr.train.loop import run
+    from asr.train.runner import run
     from asr.utils import setup_logging
 
     cfg = load_config(ExperimentConfig, args.config, args.overrides)
-    setup_logging(args.exp_dir / "log" / "train.log")
-    run(cfg, args.exp_dir, args.train_dir, args.dev_dir, args.lang_dir)
-    return 0
+    rank = int(os.environ.get("RANK", "0"))
+    if rank == 0:
+        setup_logging(args.exp_dir / "log" / "train.log")
+    else:  # other ranks keep a file of their own and only warn on the console
+        setup_logging(args.exp_dir / "log" / f"train.rank{rank}.log")
+        logging.getLogger().handlers[0].setLevel(logging.WARNING)
+    return run(cfg, args.exp_dir, args.train_dir, args.dev_dir, args.lang_dir)

@@ -1,12 +1,17 @@
 """Length-bucketed dynamic batches under a padded-frame budget, deterministic in
-(seed, epoch), resumable at any batch."""
+(seed, epoch), sharded across DDP ranks, resumable at any batch."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import random
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from torch.utils.data import Sampler
+
+log = logging.getLogger(__name__)
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -15,14 +20,23 @@ class BucketBatchSampler(Sampler[list[int]]):
     Each epoch shuffles the utterances, sorts them by length inside pools of about
     ``pool_batches`` batches (similar lengths without a global order), packs batches and
     shuffles the batch order. With ``sortagrad``, epoch 1 is in ascending length order.
-    The training loop counts consumed batches and passes ``start`` to resume mid-epoch.
+
+    Under DDP every rank computes the same global batch list and takes every
+    ``world_size``-th batch from ``rank`` on; the list is cut to a multiple of
+    ``world_size`` so all ranks take the same number of steps (the few dropped batches
+    change with the epoch's shuffle). The training loop counts the batches it consumed
+    (a prefetching DataLoader runs ahead of the loop, so the sampler cannot know) and
+    passes that count to :meth:`set_epoch`; :meth:`state_dict` records it.
     """
 
     def __init__(self, lengths: Sequence[int], max_frames: int, max_utts: int = 10**9,
                  shuffle: bool = True, seed: int = 0, sortagrad: bool = False,
-                 pool_batches: int = 50):
+                 pool_batches: int = 50, rank: int = 0, world_size: int = 1,
+                 drop_uneven: bool = True):
         if max_frames <= 0 or max_utts <= 0:
             raise ValueError("max_frames and max_utts must be positive")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world size {world_size}")
         self.lengths = list(lengths)
         self.max_frames = max_frames
         self.max_utts = max_utts
@@ -30,11 +44,14 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.sortagrad = sortagrad
         self.pool_batches = pool_batches
+        self.rank = rank
+        self.world_size = world_size
+        self.drop_uneven = drop_uneven
         self.epoch = 1
         self.start = 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
-        """Select the epoch (1-based) and the number of its batches already consumed."""
+        """Select the epoch (1-based) and the number of this rank's batches consumed."""
         self.epoch = epoch
         self.start = start
 
@@ -54,8 +71,8 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches.append(cur)
         return batches
 
-    def batches(self, epoch: int) -> list[list[int]]:
-        """The full batch list of ``epoch``; the same for the same (seed, epoch)."""
+    def global_batches(self, epoch: int) -> list[list[int]]:
+        """Every rank's batches of ``epoch``, in order; the same for the same (seed, epoch)."""
         by_len = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], i))
         if not self.shuffle or (self.sortagrad and epoch == 1):
             return self._pack(by_len)
@@ -72,8 +89,46 @@ class BucketBatchSampler(Sampler[list[int]]):
         rng.shuffle(batches)
         return batches
 
+    def batches(self, epoch: int) -> list[list[int]]:
+        """This rank's batches of ``epoch``."""
+        batches = self.global_batches(epoch)
+        if self.world_size == 1:
+            return batches
+        if self.drop_uneven:
+            batches = batches[:len(batches) - len(batches) % self.world_size]
+        return batches[self.rank::self.world_size]
+
     def __iter__(self) -> Iterator[list[int]]:
         yield from self.batches(self.epoch)[self.start:]
 
     def __len__(self) -> int:
         return len(self.batches(self.epoch)) - self.start
+
+    def fingerprint(self) -> str:
+        """A digest of what decides the batches: a resumed epoch must see the same ones."""
+        key = repr((self.lengths, self.max_frames, self.max_utts, self.shuffle, self.seed,
+                    self.sortagrad, self.pool_batches))
+        return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "start": self.start, "world_size": self.world_size,
+                "fingerprint": self.fingerprint()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Strict (every key used, none left over). A resume on another number of ranks
+        maps the consumed count onto the new sharding (at most world_size - 1 batches are
+        seen twice); a resume on other data or batch settings restarts the epoch's
+        remaining batches from the new list, with a warning."""
+        state = dict(state)
+        epoch, start = state.pop("epoch"), state.pop("start")
+        world_size, fingerprint = state.pop("world_size"), state.pop("fingerprint")
+        if state:
+            raise KeyError(f"BucketBatchSampler.load_state_dict: unexpected keys {sorted(state)}")
+        if world_size != self.world_size:
+            log.warning("resuming on %d ranks a checkpoint made on %d: batch position mapped",
+                        self.world_size, world_size)
+            start = start * world_size // self.world_size
+        if fingerprint != self.fingerprint():
+            log.warning("the training data or batch settings changed since the checkpoint; "
+                        "epoch %d continues at batch %d of the new batch list", epoch, start)
+        self.set_epoch(epoch, start)

@@ -1,52 +1,145 @@
-"""Atomic checkpoints: written to a temp file, fsynced, renamed; loads verify integrity."""
+"""Checkpoints: one file each, written to a temp file, fsynced, renamed.
+
+A checkpoint is a single file, so the rename is its commit: a kill at any moment leaves
+the previous file set intact and at most a ``.*.tmp`` file (removed at the next start).
+Two kinds live in ``checkpoints/``: ``epoch-E.pt`` at each epoch end and
+``checkpoint-S.pt`` every N optimizer steps (or at preemption). Their order is the
+training progress they hold, (epoch, batches done), read from the file itself.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from asr.errors import AsrError
 from asr.utils import atomic_write
 
 log = logging.getLogger(__name__)
 _EPOCH_RE = re.compile(r"^epoch-(\d+)\.pt$")
+_STEP_RE = re.compile(r"^checkpoint-(\d+)\.pt$")
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic_write(Path(path), lambda f: torch.save(payload, f))
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=False)
+def load_checkpoint(path: Path, mmap: bool = False) -> dict[str, Any]:
+    """Load on CPU; ``mmap`` maps tensors lazily (cheap for reading metadata)."""
+    return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
 
 
 def epoch_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
-    """(epoch, path) of epoch-N.pt files, oldest first."""
+    """(epoch, path) of epoch-E.pt files, oldest first."""
+    return _numbered(ckpt_dir, _EPOCH_RE)
+
+
+def step_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
+    """(step, path) of checkpoint-S.pt files, oldest first."""
+    return _numbered(ckpt_dir, _STEP_RE)
+
+
+def _numbered(ckpt_dir: Path, pattern: re.Pattern) -> list[tuple[int, Path]]:
     found = []
     if Path(ckpt_dir).is_dir():
         for p in Path(ckpt_dir).iterdir():
-            m = _EPOCH_RE.match(p.name)
+            m = pattern.match(p.name)
             if m:
                 found.append((int(m.group(1)), p))
     return sorted(found)
 
 
-def latest_valid(ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint that loads; a corrupt newer one is skipped with a warning."""
-    for _, path in reversed(epoch_checkpoints(ckpt_dir)):
+def remove_temp_files(ckpt_dir: Path) -> None:
+    """Temp files of saves that a kill interrupted: never loadable, only taking space."""
+    if Path(ckpt_dir).is_dir():
+        for p in Path(ckpt_dir).glob(".*.tmp"):
+            p.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Found:
+    path: Path
+    progress: tuple[int, int]  # (epoch in progress, batches of it done)
+    dev_loss: float | None  # set in epoch-end checkpoints
+
+
+def _peek(path: Path) -> Found:
+    meta = load_checkpoint(path, mmap=True)
+    ts = meta["train_state"]
+    return Found(path, (ts["epoch"], ts["batches_done"]), meta.get("dev_loss"))
+
+
+def readable(ckpt_dir: Path) -> list[Found]:
+    """Every checkpoint whose metadata reads, oldest progress first; others are warned of."""
+    found = []
+    for _, path in epoch_checkpoints(ckpt_dir) + step_checkpoints(ckpt_dir):
         try:
-            return path, load_checkpoint(path)
-        except Exception as e:  # a truncated or foreign file: fall back to the previous one
-            log.warning("checkpoint %s is unreadable (%s); trying the previous one", path, e)
+            found.append(_peek(path))
+        except Exception as e:  # truncated, garbage or foreign: not a resume candidate
+            log.warning("checkpoint %s is unreadable (%s: %s)", path, type(e).__name__, e)
+    # an epoch-end file sorts after a step file at the same progress (it holds dev_loss)
+    return sorted(found, key=lambda f: (f.progress, _EPOCH_RE.match(f.path.name) is not None))
+
+
+def latest_valid(ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that loads whole; a corrupt newer one is skipped with a warning."""
+    for found in reversed(readable(ckpt_dir)):
+        try:
+            return found.path, load_checkpoint(found.path)
+        except Exception as e:
+            log.warning("checkpoint %s is unreadable (%s: %s); trying the previous one",
+                        found.path, type(e).__name__, e)
     return None
 
 
-def prune(ckpt_dir: Path, keep_last: int) -> None:
-    for _, path in epoch_checkpoints(ckpt_dir)[:-keep_last or None]:
-        path.unlink(missing_ok=True)
+def prune(ckpt_dir: Path, keep_last: int, keep_best: int, keep_last_steps: int) -> None:
+    """Keep the last ``keep_last`` epoch checkpoints, the ``keep_best`` of lowest dev loss
+    and the last ``keep_last_steps`` step checkpoints; delete the others."""
+    epochs = epoch_checkpoints(ckpt_dir)
+    keep = {p for _, p in epochs[-keep_last:]}
+    keep |= {f.path for f in best_epochs(ckpt_dir, keep_best)}
+    steps = step_checkpoints(ckpt_dir)
+    keep |= {p for _, p in steps[len(steps) - keep_last_steps:]} if keep_last_steps else set()
+    for _, path in epochs + steps:
+        if path not in keep:
+            path.unlink(missing_ok=True)
+
+
+def best_epochs(ckpt_dir: Path, n: int) -> list[Found]:
+    """The ``n`` epoch checkpoints of lowest dev loss, in epoch order."""
+    if n <= 0:
+        return []
+    scored = []
+    for _, path in epoch_checkpoints(ckpt_dir):
+        try:
+            f = _peek(path)
+        except Exception:
+            continue
+        if f.dev_loss is not None:
+            scored.append(f)
+    best = sorted(scored, key=lambda f: f.dev_loss)[:n]
+    return sorted(best, key=lambda f: f.progress)
+
+
+def select_for_average(ckpt_dir: Path, last: int = 0, best: int = 0) -> list[Path]:
+    """Epoch checkpoints to average: the last ``last`` ones, or the ``best`` by dev loss."""
+    if (last > 0) == (best > 0):
+        raise AsrError("give exactly one of --last N or --best N (N >= 1)")
+    if last:
+        paths = [p for _, p in epoch_checkpoints(ckpt_dir)][-last:]
+        n = last
+    else:
+        paths = [f.path for f in best_epochs(ckpt_dir, best)]
+        n = best
+    if len(paths) < n:
+        raise AsrError(f"{ckpt_dir}: asked to average {n} epoch checkpoints, found "
+                       f"{len(paths)}; raise train.keep_last / train.keep_best to keep more")
+    return paths
 
 
 def average_state_dicts(paths: list[Path]) -> dict[str, torch.Tensor]:
@@ -60,3 +153,9 @@ def average_state_dicts(paths: list[Path]) -> dict[str, torch.Tensor]:
             else:
                 avg[k] = v.clone()
     return {k: (v / len(paths)).float() if v.is_floating_point() else v for k, v in avg.items()}
+
+
+def write_average(out: Path, paths: list[Path]) -> None:
+    """An averaged model file in the layout ``asr decode --checkpoint`` reads."""
+    save_checkpoint(out, {"model": average_state_dicts(paths), "averaged": [p.name for p in paths]})
+    log.info("wrote %s (average of %s)", out, ", ".join(p.name for p in paths))

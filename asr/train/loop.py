@@ -1,22 +1,26 @@
-"""The training loop: compute_loss, train_one_epoch, validate, run.
+"""The training loop: compute_loss, train_step, train_one_epoch, validate, run.
 
 Kept short enough to read in one sitting. Trade-offs, stated:
 - the loss is summed over the batch and divided by its utterance count, so utterances
   weigh the same whatever their length (ESPnet's choice; icefall divides by frames);
-- the dropout RNG is reseeded from (seed, epoch) at each epoch start, so an epoch's
-  randomness does not depend on whether the run was resumed before it;
-- batches come from a length-bucketed sampler under a frame budget, so the number of
-  utterances per step varies; the schedule counts optimizer steps.
+- the dropout RNG is reseeded from (seed, epoch, rank) at each epoch start and saved in
+  every checkpoint, so a resumed run draws exactly what an uninterrupted one would;
+- checkpoints and preemption happen only at optimizer-step boundaries: the state saved is
+  always "these batches are done, the next one is not started";
+- every branch that must match across DDP ranks (skip, save and stop, abort) is decided
+  by one all-reduce per step, so no rank can wait on a collective the others skipped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import math
-import random
+import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,257 +28,310 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+import asr
 from asr import exp_dir as E
-from asr.config import config_hash, dump_config, load_config, save_config
-from asr.data.collate import Batch, collate
-from asr.data.dataset import FeatsDataset, filter_feasible, load_utterances
-from asr.data.features import read_feats_config
+from asr.config import config_hash
+from asr.data.collate import Batch
 from asr.data.sampler import BucketBatchSampler
-from asr.data.tokenizer import Tokenizer, load_tokenizer
+from asr.data.tokenizer import Tokenizer
 from asr.errors import AsrError
 from asr.functional.ctc import ctc_greedy_search
 from asr.functional.edit_distance import ErrorCounts, align
 from asr.nn.ctc import ctc_loss
 from asr.nn.model import CTCModel
-from asr.nn.registry import build_model
 from asr.schema import ExperimentConfig
 from asr.train import checkpoint as ckpt
-from asr.train.optim import build_optimizer, build_scheduler
+from asr.train import signals
+from asr.train.distributed import Dist
+from asr.train.rng import epoch_seed, rng_state, set_rng_state
 from asr.train.state import TrainState
-from asr.utils import resolve_device
+from asr.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    return seed * 100_003 + epoch  # distinct per (seed, epoch) for any realistic epoch count
-
-
-def compute_loss(model: CTCModel, batch: Batch) -> tuple[torch.Tensor, int]:
-    """Summed CTC loss of a batch and the number of infeasible (zeroed) utterances."""
-    log_probs, out_lens = model(batch.feats, batch.feat_lens)
-    return ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens)
+def compute_loss(model: torch.nn.Module, batch: Batch, amp: str = "none"
+                 ) -> tuple[torch.Tensor, int]:
+    """Summed CTC loss of a batch (in float32 whatever the autocast dtype) and the number
+    of infeasible (zeroed) utterances."""
+    with torch.autocast(batch.feats.device.type, dtype=AMP_DTYPES.get(amp),
+                        enabled=amp != "none"):
+        log_probs, out_lens = model(batch.feats, batch.feat_lens)
+    return ctc_loss(log_probs.float(), out_lens, batch.targets, batch.target_lens)
 
 
 @torch.no_grad()
-def validate(model: CTCModel, loader: DataLoader, tokenizer: Tokenizer,
-             device: torch.device) -> tuple[float, ErrorCounts]:
-    """Dev loss per utterance and greedy word error counts."""
+def validate(model: CTCModel, loader: DataLoader, tokenizer: Tokenizer, device: torch.device,
+             dist: Dist | None = None) -> tuple[float, ErrorCounts, bool]:
+    """Dev loss per utterance and greedy word error counts over every rank's shard, and
+    whether a preemption signal arrived (this rank stops early; the others finish theirs,
+    then all learn it from the one all-reduce at the end)."""
+    dist = dist or Dist()
     model.eval()
     total, n = 0.0, 0
     counts = ErrorCounts()
     refs = {u.utt_id: u.text for u in loader.dataset.utts}
     for batch in loader:
+        if signals.requested():
+            break
         batch = batch.to(device)
         log_probs, out_lens = model(batch.feats, batch.feat_lens)
-        loss, _ = ctc_loss(log_probs, out_lens, batch.targets, batch.target_lens)
+        loss, _ = ctc_loss(log_probs.float(), out_lens, batch.targets, batch.target_lens)
         total += float(loss)
         n += len(batch.utt_ids)
         for utt, ids in zip(batch.utt_ids, ctc_greedy_search(log_probs, out_lens),
                             strict=True):
             c, _ = align(refs[utt].split(), tokenizer.decode(ids).split())
             counts += c
-    return total / max(1, n), counts
+    total, n, words, ins, dels, subs, stop = dist.sum(
+        [total, n, counts.ref_words, counts.ins, counts.dels, counts.subs,
+         float(signals.requested())])
+    counts = ErrorCounts(int(words), int(ins), int(dels), int(subs))
+    return total / max(1, n), counts, stop > 0
 
 
 @dataclass
 class Trainer:
     cfg: ExperimentConfig
     exp: Path
-    model: CTCModel
+    model: torch.nn.Module  # the CTCModel, or its DistributedDataParallel wrapper
     tokenizer: Tokenizer
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
     state: TrainState
     train_loader: DataLoader
     dev_loader: DataLoader
+    loader_generator: torch.Generator
     device: torch.device
-    writer: object
+    writer: object | None  # TensorBoard, on rank 0 only
+    dist: Dist = field(default_factory=Dist)
+    skipped_batches: list[str] = field(default_factory=list)  # utt ids of recent skips
+
+    @property
+    def core(self) -> CTCModel:
+        return getattr(self.model, "module", self.model)
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.exp / E.CKPT_DIR
+
+    @property
+    def sampler(self) -> BucketBatchSampler:
+        return self.train_loader.batch_sampler
+
+    def train_step(self, group: list[Batch]) -> dict[str, float]:
+        """One optimizer step over ``group`` (accum_grad batches): the parameters are
+        untouched when the loss or the all-reduced gradient norm is not finite."""
+        cfg, state, model = self.cfg.train, self.state, self.model
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum, utts, frames, zeroed = 0.0, 0, 0, 0
+        for i, batch in enumerate(group):
+            batch = batch.to(self.device)
+            last = i == len(group) - 1
+            sync = contextlib.nullcontext() if last or not self.dist.enabled else model.no_sync()
+            with sync:
+                loss, z = compute_loss(model, batch, cfg.amp)
+                self.scaler.scale(loss / len(batch.utt_ids) / len(group)).backward()
+            loss_sum += float(loss.detach())
+            utts += len(batch.utt_ids)
+            frames += batch.num_frames
+            zeroed += z
+        self.scaler.unscale_(self.optimizer)
+        # DDP has all-reduced the gradients, so this norm is the same on every rank
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm))
+        bad, stop = self.dist.any(not (math.isfinite(loss_sum) and math.isfinite(grad_norm)),
+                                  signals.requested())
+        state.zeroed_utts += zeroed
+        state.batches_done += len(group)
+        if not bad:
+            self.scaler.step(self.optimizer)
+            self.scheduler.step()
+            state.step += 1
+            state.consecutive_skips = 0
+            self.skipped_batches.clear()
+        else:  # the step is counted, not taken
+            self.optimizer.zero_grad(set_to_none=True)
+            state.skipped_steps += 1
+            state.consecutive_skips += 1
+            self.skipped_batches += [f"epoch {state.epoch} batch {state.batches_done}: "
+                                     + " ".join(b.utt_ids) for b in group]
+        self.scaler.update()
+        if state.consecutive_skips >= cfg.max_consecutive_skips:
+            self._abort_non_finite()
+        self._log_batches(group)
+        return {"loss_sum": loss_sum, "utts": utts, "frames": frames, "grad_norm": grad_norm,
+                "skipped": float(bad), "stop": float(stop)}
+
+    def _abort_non_finite(self) -> None:
+        suffix = f".rank{self.dist.rank}" if self.dist.enabled else ""
+        path = self.exp / f"nonfinite_batches{suffix}.txt"
+        atomic_write_text(path, "\n".join(self.skipped_batches) + "\n")
+        found = ckpt.latest_valid(self.ckpt_dir) if self.dist.is_main else None
+        raise AsrError(f"{self.state.consecutive_skips} optimizer steps in a row had a "
+                       f"non-finite loss or gradient norm; their utterance ids are in {path}. "
+                       f"The last checkpoint ({found[0] if found else 'none'}) is intact: "
+                       "lower the lr, check those utterances, or use train.amp=bf16 "
+                       "instead of fp16")
+
+    def _log_batches(self, group: list[Batch]) -> None:
+        if not self.cfg.train.log_batches:
+            return
+        suffix = f".rank{self.dist.rank}" if self.dist.enabled else ""
+        with open(self.exp / "log" / f"batches{suffix}.txt", "a", encoding="utf-8") as f:
+            first = self.state.batches_done - len(group)
+            for k, b in enumerate(group):
+                f.write(f"{self.state.epoch} {first + k} {' '.join(b.utt_ids)}\n")
 
     def train_one_epoch(self) -> None:
-        cfg, state, model = self.cfg, self.state, self.model
-        sampler: BucketBatchSampler = self.train_loader.batch_sampler
-        sampler.set_epoch(state.epoch, start=state.batches_done)
+        """The rest of epoch ``state.epoch`` from batch ``state.batches_done`` on."""
+        cfg, state = self.cfg.train, self.state
+        self.sampler.set_epoch(state.epoch, start=state.batches_done)
         self.train_loader.dataset.set_epoch(state.epoch)
-        torch.manual_seed(epoch_seed(cfg.train.seed, state.epoch))
-        model.train()
-        frames, t0, loss_acc, utt_acc = 0, time.time(), 0.0, 0
-        bar = tqdm(self.train_loader, desc=f"epoch {state.epoch}", unit="batch",
-                   disable=None, mininterval=1 if sys.stderr.isatty() else 30, leave=False)
-        for batch in bar:
-            batch = batch.to(self.device)
-            loss_sum, zeroed = compute_loss(model, batch)
-            loss = loss_sum / len(batch.utt_ids)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(),
-                                                       cfg.train.clip_grad_norm)
-            state.zeroed_utts += zeroed
-            if torch.isfinite(loss) and torch.isfinite(grad_norm):
-                self.optimizer.step()
-                self.scheduler.step()
-                state.step += 1
-            else:  # parameters stay untouched; the step is counted, not taken
-                state.skipped_steps += 1
-                self.optimizer.zero_grad(set_to_none=True)
-            state.batches_done += 1
-            frames += batch.num_frames
-            loss_acc += float(loss_sum.detach())
-            utt_acc += len(batch.utt_ids)
-            if state.batches_done % cfg.train.log_interval == 0:
-                scaled, seen = model.grad_filter_stats()
-                w = self.writer
-                w.add_scalar("train/loss", loss_acc / utt_acc, state.step)
-                w.add_scalar("train/lr", self.scheduler.get_last_lr()[0], state.step)
-                w.add_scalar("train/grad_norm", float(grad_norm), state.step)
-                w.add_scalar("train/frames_per_sec", frames / (time.time() - t0), state.step)
-                w.add_scalar("train/grad_filter_scaled", scaled, state.step)
-                w.add_scalar("train/zeroed_utts", state.zeroed_utts, state.step)
-                w.add_scalar("train/skipped_steps", state.skipped_steps, state.step)
-                bar.set_postfix(loss=f"{loss_acc / utt_acc:.3f}")
-                loss_acc, utt_acc = 0.0, 0
+        seed = epoch_seed(cfg.seed, state.epoch)
+        self.loader_generator.manual_seed(seed)  # worker seeds: the same fresh or resumed
+        if state.batches_done == 0:  # else the checkpoint restored the RNG mid-epoch
+            torch.manual_seed(seed * 1000 + self.dist.rank)
+        self.model.train()
+        remaining = len(self.sampler)
+        acc = {"loss_sum": 0.0, "utts": 0, "frames": 0}
+        t0, frames_total, updates = time.time(), 0, 0
+        bar = tqdm(total=remaining, desc=f"epoch {state.epoch}", unit="batch",
+                   disable=None if self.dist.is_main else True,
+                   mininterval=1 if sys.stderr.isatty() else 30, leave=False)
+        group: list[Batch] = []
+        for batch in self.train_loader:
+            group.append(batch)
+            remaining -= 1
+            # gradient accumulation groups stay aligned with the epoch start, so a resume
+            # at a step boundary sees the same groups
+            if len(group) < cfg.accum_grad and remaining > 0:
+                continue
+            out = self.train_step(group)
+            bar.update(len(group))
+            group = []
+            updates += 1
+            frames_total += out["frames"]
+            for k in acc:
+                acc[k] += out[k]
+            if updates % cfg.log_interval == 0:
+                self._log_scalars(acc, out["grad_norm"], frames_total / (time.time() - t0))
+                bar.set_postfix(loss=f"{acc['loss_sum'] / acc['utts']:.3f}")
+                acc = {"loss_sum": 0.0, "utts": 0, "frames": 0}
+            if out["stop"]:
+                raise signals.Preempted
+            if cfg.save_every_steps and not out["skipped"] \
+                    and state.step % cfg.save_every_steps == 0:
+                self.save(self.ckpt_dir / f"checkpoint-{state.step}.pt")
+        bar.close()
         log.info("epoch %d: %d steps so far, %.0f frames/s", state.epoch, state.step,
-                 frames / max(1e-9, time.time() - t0))
+                 frames_total / max(1e-9, time.time() - t0))
 
-    def save(self, path: Path) -> None:
-        ckpt.save_checkpoint(path, {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "train_state": self.state.state_dict(),
-            "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
-                    "torch": torch.get_rng_state()},
-            "config_hash": config_hash(self.cfg.model),
-            "versions": {"torch": torch.__version__},
-        })
+    def _log_scalars(self, acc: dict, grad_norm: float, frames_per_sec: float) -> None:
+        if self.writer is None:
+            return
+        scaled, _ = self.core.grad_filter_stats()
+        w, step, state = self.writer, self.state.step, self.state
+        w.add_scalar("train/loss", acc["loss_sum"] / max(1, acc["utts"]), step)
+        w.add_scalar("train/lr", self.scheduler.get_last_lr()[0], step)
+        w.add_scalar("train/grad_norm", grad_norm, step)
+        w.add_scalar("train/frames_per_sec", frames_per_sec * self.dist.world_size, step)
+        w.add_scalar("train/grad_filter_scaled", scaled, step)
+        w.add_scalar("train/zeroed_utts", state.zeroed_utts, step)
+        w.add_scalar("train/skipped_steps", state.skipped_steps, step)
+        if self.scaler.is_enabled():
+            w.add_scalar("train/grad_scale", self.scaler.get_scale(), step)
+
+    def save(self, path: Path, dev_loss: float | None = None) -> None:
+        """Every rank's RNG goes into the file; rank 0 writes it; all ranks wait for it."""
+        self.sampler.set_epoch(self.state.epoch, start=self.state.batches_done)
+        rngs = self.dist.gather(rng_state(self.loader_generator))
+        if self.dist.is_main:
+            ckpt.save_checkpoint(path, {
+                "model": self.core.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "sampler": self.sampler.state_dict(),
+                "train_state": self.state.state_dict(),
+                "rng": rngs,
+                "dev_loss": dev_loss,
+                "config_hash": config_hash(self.cfg.model),
+                "versions": {"asr": asr.__version__, "torch": torch.__version__,
+                             "numpy": np.__version__, "python": platform.python_version()},
+            })
+            c = self.cfg.train
+            ckpt.prune(self.ckpt_dir, c.keep_last, c.keep_best, c.keep_last_steps)
+        self.dist.barrier()
 
     def restore(self, payload: dict) -> None:
         if payload.get("config_hash") != config_hash(self.cfg.model):
             raise AsrError(f"{self.exp}: the checkpoint was made with another model "
                            "architecture; use a new --exp-dir")
-        self.model.load_state_dict(payload["model"])
+        self.core.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
+        self.scaler.load_state_dict(payload["scaler"])
         self.state.load_state_dict(payload["train_state"])
-        random.setstate(payload["rng"]["python"])
-        np.random.set_state(payload["rng"]["numpy"])
-        torch.set_rng_state(payload["rng"]["torch"])
+        self.sampler.load_state_dict(payload["sampler"])
+        self.state.batches_done = self.sampler.start  # remapped if the world size changed
+        rngs = payload["rng"]
+        if len(rngs) == self.dist.world_size:
+            set_rng_state(rngs[self.dist.rank], self.loader_generator)
+        else:
+            torch.manual_seed(epoch_seed(self.cfg.train.seed, self.state.epoch) * 1000
+                              + self.dist.rank + self.state.batches_done)
+
+    def check_ranks_in_sync(self) -> None:
+        """DDP keeps replicas equal by construction; verify it bit for bit once an epoch."""
+        if not self.dist.enabled:
+            return
+        h = hashlib.sha1()
+        for p in self.core.parameters():
+            h.update(p.detach().cpu().numpy().tobytes())
+        digests = self.dist.gather(h.hexdigest())
+        if len(set(digests)) != 1:
+            raise AsrError(f"DDP ranks hold different parameters: {digests}")
+        log.info("parameters identical on all %d ranks (%s)", self.dist.world_size,
+                 digests[0][:12])
 
     def run(self) -> None:
+        """Train the remaining epochs; raises :class:`signals.Preempted` after saving."""
         cfg, state = self.cfg, self.state
-        ckpt_dir = self.exp / E.CKPT_DIR
-        while state.epoch <= cfg.train.epochs:
-            t0 = time.time()
-            self.train_one_epoch()
-            dev_loss, counts = validate(self.model, self.dev_loader, self.tokenizer, self.device)
-            self.writer.add_scalar("dev/loss", dev_loss, state.step)
-            self.writer.add_scalar("dev/wer", counts.rate, state.step)
-            log.info("epoch %d done in %.0f s: dev loss %.4f, dev %%WER %.2f [%d / %d], lr %.2e",
-                     state.epoch, time.time() - t0, dev_loss, counts.rate, counts.errors,
-                     counts.ref_words, self.scheduler.get_last_lr()[0])
-            if dev_loss < state.best_dev_loss:
-                state.best_dev_loss, state.best_epoch = dev_loss, state.epoch
-            state.epoch += 1
-            state.batches_done = 0
-            self.save(ckpt_dir / f"epoch-{state.epoch - 1}.pt")
-            ckpt.prune(ckpt_dir, cfg.train.keep_last)
-        self.write_final()
+        try:
+            while state.epoch <= cfg.train.epochs:
+                t0 = time.time()
+                self.train_one_epoch()
+                dev_loss, counts, stop = validate(self.core, self.dev_loader, self.tokenizer,
+                                                  self.device, self.dist)
+                if stop:
+                    raise signals.Preempted
+                self.check_ranks_in_sync()
+                if self.writer is not None:
+                    self.writer.add_scalar("dev/loss", dev_loss, state.step)
+                    self.writer.add_scalar("dev/wer", counts.rate, state.step)
+                log.info("epoch %d done in %.0f s: dev loss %.4f, dev %%WER %.2f [%d / %d], "
+                         "lr %.2e, %d skipped steps", state.epoch, time.time() - t0, dev_loss,
+                         counts.rate, counts.errors, counts.ref_words,
+                         self.scheduler.get_last_lr()[0], state.skipped_steps)
+                if dev_loss < state.best_dev_loss:
+                    state.best_dev_loss, state.best_epoch = dev_loss, state.epoch
+                state.epoch += 1
+                state.batches_done = 0
+                self.save(self.ckpt_dir / f"epoch-{state.epoch - 1}.pt", dev_loss)
+                if self.dist.any(signals.requested())[0]:
+                    raise signals.Preempted
+        except signals.Preempted:
+            self.save(self.ckpt_dir / f"checkpoint-{state.step}.pt")
+            log.warning("preempted (%s): saved at epoch %d batch %d, step %d; exiting with "
+                        "code %d so the job is requeued", signals.describe(), state.epoch,
+                        state.batches_done, state.step, signals.REQUEUE_EXIT_CODE)
+            raise
+        if self.dist.is_main:
+            self.write_final()
 
     def write_final(self) -> None:
         """final.pt: the average of the last ``average_last`` epoch models."""
-        paths = [p for _, p in ckpt.epoch_checkpoints(self.exp / E.CKPT_DIR)]
-        paths = paths[-self.cfg.train.average_last:]
-        ckpt.save_checkpoint(self.exp / E.FINAL, {"model": ckpt.average_state_dicts(paths),
-                                                  "averaged": [p.name for p in paths]})
-        log.info("wrote %s (average of %s)", self.exp / E.FINAL, ", ".join(p.name for p in paths))
-
-
-def _loader(dataset: FeatsDataset, sampler: BucketBatchSampler, workers: int,
-            seed: int) -> DataLoader:
-    g = torch.Generator()  # owned: building the loader does not touch the global RNG
-    g.manual_seed(seed)
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
-                      generator=g, persistent_workers=False)
-
-
-def check_resolved_config(exp: Path, cfg: ExperimentConfig) -> None:
-    """Resuming with another model architecture is refused with a diff of the configs;
-    other changes (more epochs, a new lr) are allowed and logged with their diff."""
-    import difflib
-
-    path = exp / E.CONFIG
-    if not path.is_file() or not ckpt.epoch_checkpoints(exp / E.CKPT_DIR):
-        return
-    saved = load_config(ExperimentConfig, path)
-    old, new = dump_config(saved), dump_config(cfg)
-    if old == new:
-        return
-    diff = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
-                                        str(path), "this run's config"))
-    if saved.model != cfg.model:
-        raise AsrError(f"{exp} holds checkpoints of another model architecture; use a new "
-                       f"--exp-dir or delete them. Differences:\n{diff}")
-    log.warning("resuming %s with a changed config:\n%s", exp, diff)
-
-
-def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path, lang_dir: Path) -> None:
-    """Train (or resume) an experiment in ``exp`` and write final.pt."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    exp.mkdir(parents=True, exist_ok=True)
-    check_resolved_config(exp, cfg)
-    if cfg.train.num_threads > 0:
-        torch.set_num_threads(cfg.train.num_threads)
-    device = torch.device(resolve_device(cfg.train.device))
-    seed_everything(cfg.train.seed)
-
-    E.populate(exp, train_dir, lang_dir)
-    save_config(cfg, exp / E.CONFIG)
-    tokenizer = load_tokenizer(exp / E.LANG)
-    feats_cfg = read_feats_config(exp)
-    if read_feats_config(dev_dir) != feats_cfg:
-        raise AsrError(f"{dev_dir} features were made with another config than {train_dir}")
-    model = build_model(cfg.model, feats_cfg.num_mel_bins, tokenizer.vocab_size).to(device)
-    log.info("model: %s\n%d parameters", model, model.num_params())
-
-    train_utts = filter_feasible(load_utterances(train_dir, tokenizer), model.output_length,
-                                 str(train_dir))
-    dev_utts = filter_feasible(load_utterances(dev_dir, tokenizer), model.output_length,
-                               str(dev_dir))
-    train_set = FeatsDataset(train_utts, E.make_normalizer(cfg.data, exp / E.CMVN, train_dir),
-                             cfg.specaug, cfg.train.seed)
-    dev_set = FeatsDataset(dev_utts, E.make_normalizer(cfg.data, exp / E.CMVN, dev_dir))
-    d = cfg.data
-    train_sampler = BucketBatchSampler([u.num_frames for u in train_utts], d.max_frames,
-                                       d.max_utts, shuffle=True, seed=cfg.train.seed,
-                                       sortagrad=d.sortagrad, pool_batches=d.pool_batches)
-    dev_sampler = BucketBatchSampler([u.num_frames for u in dev_utts], d.max_frames, d.max_utts,
-                                     shuffle=False)
-    steps_per_epoch = len(train_sampler.batches(2))
-    optimizer = build_optimizer(model.parameters(), cfg.optim)
-    scheduler = build_scheduler(optimizer, cfg.scheduler, steps_per_epoch * cfg.train.epochs)
-    trainer = Trainer(cfg, exp, model, tokenizer, optimizer, scheduler, TrainState(),
-                      _loader(train_set, train_sampler, d.num_workers, cfg.train.seed),
-                      _loader(dev_set, dev_sampler, d.num_workers, cfg.train.seed),
-                      device, SummaryWriter(str(exp / "tensorboard")))
-    log.info("%d train utterances (%d batches per epoch), %d dev utterances, %d epochs",
-             len(train_utts), steps_per_epoch, len(dev_utts), cfg.train.epochs)
-    found = ckpt.latest_valid(exp / E.CKPT_DIR)
-    if found is not None:
-        trainer.restore(found[1])
-        log.info("resumed from %s at epoch %d", found[0], trainer.state.epoch)
-    if trainer.state.epoch > cfg.train.epochs and (exp / E.FINAL).is_file():
-        log.info("%s: all %d epochs are done", exp, cfg.train.epochs)
-        return
-    try:
-        trainer.run()
-    finally:
-        trainer.writer.close()
-    if not math.isfinite(trainer.state.best_dev_loss):
-        raise AsrError("training finished without a finite dev loss")
+        paths = ckpt.select_for_average(self.ckpt_dir, last=self.cfg.train.average_last)
+        ckpt.write_average(self.exp / E.FINAL, paths)

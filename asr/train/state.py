@@ -11,12 +11,13 @@ from typing import Any
 @dataclass
 class TrainState:
     epoch: int = 1  # the epoch in progress (1-based)
-    batches_done: int = 0  # batches of ``epoch`` already trained on
+    batches_done: int = 0  # batches of ``epoch`` this rank has trained on (same on all ranks)
     step: int = 0  # optimizer steps taken
     best_dev_loss: float = math.inf
     best_epoch: int = 0
     zeroed_utts: int = 0  # utterances whose CTC loss was infinite and zeroed
     skipped_steps: int = 0  # steps skipped for a non-finite loss or gradient norm
+    consecutive_skips: int = 0  # skipped steps since the last step taken
 
     def state_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,0 +1,33 @@
+"""Average epoch checkpoints into one model file that `asr decode --checkpoint` reads.
+
+--last N takes the newest N epoch-E.pt files; --best N the N of lowest dev loss (kept
+beside the last ones by train.keep_best). Writes EXP_DIR/avg-last-N.pt or avg-best-N.pt
+unless --out is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--exp-dir", type=Path, required=True)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--last", type=int, default=0, metavar="N")
+    which.add_argument("--best", type=int, default=0, metavar="N")
+    p.add_argument("--out", type=Path, help="output file (default: in the exp dir)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from asr import exp_dir as E
+    from asr.train import checkpoint as ckpt
+    from asr.utils import setup_logging
+
+    setup_logging()
+    paths = ckpt.select_for_average(args.exp_dir / E.CKPT_DIR, args.last, args.best)
+    out = args.out or args.exp_dir / (f"avg-last-{args.last}.pt" if args.last
+                                      else f"avg-best-{args.best}.pt")
+    ckpt.write_average(out, paths)
+    print(out)
+    return 0

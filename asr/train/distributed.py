@@ -1,0 +1,97 @@
+"""torch.distributed from torchrun's environment: NCCL on GPU, gloo on CPU.
+
+Every decision that must be the same on all ranks (skip a step, save and stop, abort)
+goes through :meth:`Dist.any` so no rank can take a branch the others do not.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as td
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")  # where collective tensors live
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def any(self, *flags: bool) -> list[bool]:
+        """Each flag OR-ed over all ranks (one all-reduce for all of them)."""
+        if not self.enabled:
+            return [bool(f) for f in flags]
+        t = torch.tensor([float(f) for f in flags], device=self.device)
+        td.all_reduce(t, op=td.ReduceOp.MAX)
+        return [bool(v) for v in t.tolist()]
+
+    def sum(self, values: list[float]) -> list[float]:
+        if not self.enabled:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        td.all_reduce(t, op=td.ReduceOp.SUM)
+        return t.tolist()
+
+    def gather(self, obj: Any) -> list[Any]:
+        """``obj`` of every rank, in rank order, on every rank."""
+        if not self.enabled:
+            return [obj]
+        out: list[Any] = [None] * self.world_size
+        td.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        if self.enabled:
+            td.barrier()
+
+
+def init_from_env(device: str, timeout_s: int = 1800) -> Dist:
+    """Join the process group torchrun describes (WORLD_SIZE > 1), else run alone.
+
+    ``device`` is the resolved device kind ("cpu" or "cuda"); each rank takes the GPU
+    of its LOCAL_RANK.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Dist(device=torch.device(device))
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "cuda":
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+    else:
+        dev = torch.device("cpu")
+    if not td.is_initialized():
+        timeout = datetime.timedelta(seconds=timeout_s)
+        agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+        store = td.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
+                            world_size, is_master=rank == 0 and not agent_store,
+                            timeout=timeout, multi_tenant=not agent_store)
+        # after torchrun restarts the ranks, keys of the previous attempt (peer addresses
+        # of dead processes) must not be read again: one key space per attempt
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        td.init_process_group("nccl" if device == "cuda" else "gloo",
+                              store=td.PrefixStore(f"asr/attempt{attempt}", store),
+                              rank=rank, world_size=world_size, timeout=timeout)
+    log.info("rank %d of %d (local rank %d) on %s", rank, world_size, local_rank, dev)
+    return Dist(rank, world_size, local_rank, dev)
+
+
+def shutdown(dist: Dist) -> None:
+    if dist.enabled and td.is_initialized():
+        td.destroy_process_group()

@@ -1,0 +1,158 @@
+"""``asr train``: build everything a :class:`Trainer` needs, resume, run, clean up."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from asr import exp_dir as E
+from asr.config import dump_config, load_config, save_config
+from asr.data.collate import collate
+from asr.data.dataset import FeatsDataset, filter_feasible, load_utterances
+from asr.data.features import read_feats_config
+from asr.data.sampler import BucketBatchSampler
+from asr.data.tokenizer import load_tokenizer
+from asr.errors import AsrError, ConfigError
+from asr.nn.registry import build_model
+from asr.schema import ExperimentConfig
+from asr.train import checkpoint as ckpt
+from asr.train import signals
+from asr.train.distributed import Dist, init_from_env, shutdown
+from asr.train.loop import Trainer
+from asr.train.optim import build_optimizer, build_scheduler
+from asr.train.rng import seed_everything
+from asr.train.state import TrainState
+from asr.utils import resolve_device
+
+log = logging.getLogger(__name__)
+
+
+def check_resolved_config(exp: Path, cfg: ExperimentConfig) -> None:
+    """Resuming with another model architecture is refused with a diff of the configs;
+    other changes (more epochs, a new lr) are allowed and logged with their diff."""
+    path = exp / E.CONFIG
+    if not path.is_file() or not ckpt.readable(exp / E.CKPT_DIR):
+        return
+    saved = load_config(ExperimentConfig, path)
+    old, new = dump_config(saved), dump_config(cfg)
+    if old == new:
+        return
+    diff = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                        str(path), "this run's config"))
+    if saved.model != cfg.model:
+        raise AsrError(f"{exp} holds checkpoints of another model architecture; use a new "
+                       f"--exp-dir or delete them. Differences:\n{diff}")
+    log.warning("resuming %s with a changed config:\n%s", exp, diff)
+
+
+def _check_amp(cfg: ExperimentConfig, device: str) -> None:
+    if cfg.train.amp == "fp16" and device != "cuda":
+        raise ConfigError("train.amp=fp16 needs a CUDA device (use bf16 or none on CPU)")
+    if cfg.train.amp == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("train.amp=bf16: this GPU has no bfloat16 support; use fp16")
+
+
+def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path,
+                  lang_dir: Path, dist: Dist) -> Trainer:
+    """Model, data, optimizer and state for ``exp``, resumed from its newest valid checkpoint."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    device = dist.device
+    seed_everything(cfg.train.seed)
+    (exp / "log").mkdir(parents=True, exist_ok=True)
+    if dist.is_main:
+        E.populate(exp, train_dir, lang_dir)
+        save_config(cfg, exp / E.CONFIG)
+        ckpt.remove_temp_files(exp / E.CKPT_DIR)
+    dist.barrier()
+    tokenizer = load_tokenizer(exp / E.LANG)
+    feats_cfg = read_feats_config(exp)
+    if read_feats_config(dev_dir) != feats_cfg:
+        raise AsrError(f"{dev_dir} features were made with another config than {train_dir}")
+    model = build_model(cfg.model, feats_cfg.num_mel_bins, tokenizer.vocab_size).to(device)
+    if dist.is_main:
+        log.info("model: %s\n%d parameters", model, model.num_params())
+
+    train_utts = filter_feasible(load_utterances(train_dir, tokenizer), model.output_length,
+                                 str(train_dir))
+    dev_utts = filter_feasible(load_utterances(dev_dir, tokenizer), model.output_length,
+                               str(dev_dir))
+    train_set = FeatsDataset(train_utts, E.make_normalizer(cfg.data, exp / E.CMVN, train_dir),
+                             cfg.specaug, cfg.train.seed)
+    dev_set = FeatsDataset(dev_utts, E.make_normalizer(cfg.data, exp / E.CMVN, dev_dir))
+    d = cfg.data
+    train_sampler = BucketBatchSampler(
+        [u.num_frames for u in train_utts], d.max_frames, d.max_utts, shuffle=True,
+        seed=cfg.train.seed, sortagrad=d.sortagrad, pool_batches=d.pool_batches,
+        rank=dist.rank, world_size=dist.world_size)
+    dev_sampler = BucketBatchSampler(
+        [u.num_frames for u in dev_utts], d.max_frames, d.max_utts, shuffle=False,
+        rank=dist.rank, world_size=dist.world_size, drop_uneven=False)
+    batches_per_epoch = len(train_sampler.batches(2))
+    if batches_per_epoch == 0:
+        raise AsrError(f"{train_dir}: fewer batches than the {dist.world_size} ranks")
+    steps_per_epoch = math.ceil(batches_per_epoch / cfg.train.accum_grad)
+
+    if dist.enabled:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dist.local_rank] if device.type == "cuda" else None)
+    optimizer = build_optimizer(model.parameters(), cfg.optim)
+    scheduler = build_scheduler(optimizer, cfg.scheduler, steps_per_epoch * cfg.train.epochs)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16")
+    g = torch.Generator()  # owned: building and iterating loaders never touches the global RNG
+    g.manual_seed(cfg.train.seed)
+
+    def loader(dataset: FeatsDataset, sampler: BucketBatchSampler) -> DataLoader:
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
+                          num_workers=d.num_workers, generator=g,
+                          pin_memory=device.type == "cuda")
+
+    trainer = Trainer(cfg, exp, model, tokenizer, optimizer, scheduler, scaler, TrainState(),
+                      loader(train_set, train_sampler), loader(dev_set, dev_sampler), g, device,
+                      SummaryWriter(str(exp / "tensorboard")) if dist.is_main else None, dist)
+    log.info("%d train utterances (%d batches, %d steps per epoch on each of %d ranks), "
+             "%d dev utterances, %d epochs", len(train_utts), batches_per_epoch,
+             steps_per_epoch, dist.world_size, len(dev_utts), cfg.train.epochs)
+    found = ckpt.latest_valid(exp / E.CKPT_DIR)
+    if found is not None:
+        trainer.restore(found[1])
+        log.info("resumed from %s at epoch %d batch %d (step %d)", found[0],
+                 trainer.state.epoch, trainer.state.batches_done, trainer.state.step)
+    return trainer
+
+
+def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path,
+        lang_dir: Path) -> int:
+    """Train (or resume) ``exp`` and write final.pt. Returns 0 when done, or
+    :data:`signals.REQUEUE_EXIT_CODE` after a preemption signal was handled."""
+    exp.mkdir(parents=True, exist_ok=True)
+    check_resolved_config(exp, cfg)
+    if cfg.train.num_threads > 0:
+        torch.set_num_threads(cfg.train.num_threads)
+    device = resolve_device(cfg.train.device)
+    _check_amp(cfg, device)
+    dist = init_from_env(device)
+    signals.install()  # after joining the group: a rank stuck there can still be stopped
+    try:
+        trainer = build_trainer(cfg, exp, train_dir, dev_dir, lang_dir, dist)
+        if trainer.state.epoch > cfg.train.epochs and (exp / E.FINAL).is_file():
+            log.info("%s: all %d epochs are done", exp, cfg.train.epochs)
+            return 0
+        try:
+            trainer.run()
+        except signals.Preempted:
+            return signals.REQUEUE_EXIT_CODE
+        finally:
+            if trainer.writer is not None:
+                trainer.writer.close()
+        if not math.isfinite(trainer.state.best_dev_loss):
+            raise AsrError("training finished without a finite dev loss")
+        return 0
+    finally:
+        signals.uninstall()
+        shutdown(dist)
