@@ -189,3 +189,26 @@ def test_average_best_and_last(corpus, baseline, tmp_path):
     assert main(["average", "--exp-dir", str(baseline), "--best", "1", "--out", str(out)]) == 0
     assert ckpt.load_checkpoint(out)["averaged"] == [best.path.name]
     assert main(["average", "--exp-dir", str(baseline), "--last", "9"]) == 2
+
+
+def test_gradient_accumulation_takes_one_step_per_group(corpus, tmp_path):
+    trainer = make_trainer(corpus, tmp_path / "accum", "train.accum_grad=2", "train.epochs=1")
+    batches = len(trainer.sampler.batches(1))
+    trainer.train_one_epoch()
+    assert trainer.state.batches_done == batches
+    assert trainer.state.step == (batches + 1) // 2
+
+
+def test_bf16_autocast_trains_on_cpu_and_fp16_needs_cuda(corpus, tmp_path):
+    from asr.train.runner import run
+
+    trainer = make_trainer(corpus, tmp_path / "bf16", "train.amp=bf16")
+    batch = next(iter(trainer.train_loader))
+    before = snapshot(trainer)
+    out = trainer.train_step([batch])
+    assert out["skipped"] == 0 and trainer.state.step == 1
+    assert any(not torch.equal(before[k], v) for k, v in snapshot(trainer).items())
+    cfg = load_config(ExperimentConfig, corpus / "train.yaml",
+                      [*OVERRIDES, "train.amp=fp16"])
+    with pytest.raises(AsrError, match="fp16 needs a CUDA device"):
+        run(cfg, tmp_path / "fp16", corpus / "train", corpus / "dev", corpus / "lang")
