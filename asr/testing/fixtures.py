@@ -46,3 +46,45 @@ def make_data_dir(path: Path, num_utts: int = 4, rate: int = 8000, seed: int = 0
         utt2spk[utt] = spk
     write_data_dir(path, wav_scp, text, utt2spk)
     return text
+
+
+def synth_words(words: list[str], vocab: list[str], rate: int, seed: int) -> np.ndarray:
+    """int16 audio of ``words``, each rendered as the synthetic 'digit' of its index in
+    ``vocab``: a stand-in for speech in corpus layouts that tests build on the fly."""
+    return synth_utterance([vocab.index(w) % 10 for w in words], rate, seed)
+
+
+def make_yesno_corpus(path: Path, seed: int = 0) -> Path:
+    """A stand-in for Kaldi's waves_yesno: 60 files of 8 yes/no words at 8 kHz, named
+    like 0_1_1_0_0_1_0_1.wav (1 = yes), the layout lhotse's yesno recipe reads."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    names: set[str] = set()
+    while len(names) < 60:
+        names.add("_".join(str(int(b)) for b in rng.integers(0, 2, 8)))
+    for i, name in enumerate(sorted(names)):
+        words = ["YES" if b == "1" else "NO" for b in name.split("_")]
+        audio = synth_words(words, ["NO", "YES"], 8000, seed * 1000 + i)
+        soundfile.write(path / f"{name}.wav", audio, 8000, subtype="PCM_16")
+    return path
+
+
+def make_librispeech_corpus(path: Path, parts: dict[str, int], seed: int = 0) -> Path:
+    """A stand-in for LibriSpeech: ``path/LibriSpeech/<part>/<spk>/<chapter>/`` with 16 kHz
+    flac files and ``<spk>-<chapter>.trans.txt``; ``parts`` maps part name to utterances.
+    Speakers differ between parts, as in the real corpus."""
+    root = Path(path) / "LibriSpeech"
+    rng = np.random.default_rng(seed)
+    for p, (part, count) in enumerate(parts.items()):
+        for i in range(count):
+            spk, chapter = 100 + 10 * p + i % 2, 1000 + p
+            d = root / part / str(spk) / str(chapter)
+            d.mkdir(parents=True, exist_ok=True)
+            utt = f"{spk}-{chapter}-{i:04d}"
+            words = [WORDS[int(k)] for k in rng.integers(0, 10, rng.integers(2, 5))]
+            audio = synth_words(words, list(WORDS), 16000, seed * 1000 + 100 * p + i)
+            soundfile.write(d / f"{utt}.flac", audio, 16000, format="FLAC")
+            with open(d / f"{spk}-{chapter}.trans.txt", "a", encoding="utf-8") as f:
+                f.write(f"{utt} {' '.join(words)}\n")
+    return Path(path)

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# LibriSpeech (16 kHz read English): lhotse data prep, speed perturbation, fbank, BPE 500,
+# a ~30M Conformer-CTC (or BiLSTM-CTC) with GradientFilter trained on 1..N GPUs through
+# torchrun or SLURM, averaged checkpoints, greedy and prefix-beam decoding of test-clean
+# and test-other. Options: run.sh --help. Stages skip what is already done.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0
+stop_stage=7
+corpus_dir=            # holds LibriSpeech/<part>/; empty: download it (lhotse) into $downloads
+downloads=downloads
+train_parts="train-clean-100"  # the 960 h setup adds train-clean-360 and train-other-500
+dev_parts="dev-clean dev-other"
+test_parts="test-clean test-other"
+data=data
+exp=exp
+nj=8                   # parallel jobs for data prep and fbank
+speed_perturb=0.9,1.0,1.1
+vocab_size=500
+train_config=conf/conformer.yaml
+launcher=torchrun      # local (one process) | torchrun | slurm (sbatch --wait)
+nproc=1                # ranks per node: GPUs, or CPU processes (gloo) without GPUs
+average=10             # the last N epoch checkpoints averaged for decoding
+decode_methods="greedy prefix_beam"
+train_overrides=""     # e.g. "train.epochs=30 data.max_frames=40000"
+help_message="Usage: $0 [options]   (LibriSpeech recipe: stages 0-7)"
+. ../../scripts/parse_options.sh
+
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+name() { echo "${1//-/_}"; }  # Kaldi-style data dir names: test-clean -> test_clean
+dir=$exp/$(basename "$train_config" .yaml)
+lang=$data/lang_bpe$vocab_size
+corpus_dir=${corpus_dir:-$downloads}
+train_set=train${speed_perturb:+_sp}
+tests=$(for p in $test_parts; do name "$p"; done)
+
+if run_stage 0 && [ ! -d "$corpus_dir/LibriSpeech" ]; then
+  echo "stage 0: downloading LibriSpeech into $corpus_dir (lhotse)"
+  lhotse download librispeech "$corpus_dir"
+fi
+
+if run_stage 1 && [ ! -f "$data/dev/text" ]; then
+  echo "stage 1: lhotse manifests and Kaldi data dirs in $data"
+  parts=($train_parts $dev_parts $test_parts)
+  lhotse prepare librispeech -j "$nj" "${parts[@]/#/-p}" "$corpus_dir/LibriSpeech" "$data/manifests"
+  for p in "${parts[@]}"; do
+    asr lhotse-export --recordings "$data/manifests/librispeech_recordings_$p.jsonl.gz" \
+      --supervisions "$data/manifests/librispeech_supervisions_$p.jsonl.gz" "$data/$(name "$p")"
+  done
+  asr combine-data "$data/train" $(for p in $train_parts; do echo "$data/$(name "$p")"; done)
+  asr combine-data "$data/dev" $(for p in $dev_parts; do echo "$data/$(name "$p")"; done)
+  for s in train dev $tests; do asr validate-data "$data/$s"; done
+fi
+
+if run_stage 2; then
+  echo "stage 2: ${speed_perturb:+speed perturbation, }fbank ($nj jobs), CMVN"
+  if [ -n "$speed_perturb" ] && [ ! -f "$data/$train_set/wav.scp" ]; then
+    asr speed-perturb --factors "$speed_perturb" "$data/train" "$data/$train_set"
+  fi
+  asr fbank --nj "$nj" --config conf/fbank.yaml "$data/$train_set" "$data/dev" \
+    $(for s in $tests; do echo "$data/$s"; done)
+  [ -f "$data/$train_set/cmvn.ark" ] || asr cmvn "$data/$train_set"
+fi
+
+if run_stage 3 && [ ! -f "$lang/tokens.txt" ]; then
+  echo "stage 3: sentencepiece BPE $vocab_size in $lang"
+  asr tokenizer --text "$data/train/text" --out "$lang" --token-type bpe --vocab-size "$vocab_size"
+fi
+
+if run_stage 4; then
+  echo "stage 4: training $dir ($launcher, $nproc per node)"
+  # shellcheck disable=SC2206  # overrides are separate words by design
+  args=(--config "$train_config" --exp-dir "$dir" --train-dir "$data/$train_set"
+        --dev-dir "$data/dev" --lang-dir "$lang" $train_overrides)
+  case $launcher in
+    local) asr train "${args[@]}" ;;
+    torchrun) ../../scripts/torchrun_train.sh --nproc-per-node "$nproc" -- "${args[@]}" ;;
+    slurm) sbatch --wait --gpus-per-node "$nproc" ../../scripts/slurm_train.sh "${args[@]}" ;;
+    *) echo "$0: unknown --launcher '$launcher' (local, torchrun or slurm)" >&2; exit 1 ;;
+  esac
+fi
+
+if run_stage 5; then
+  echo "stage 5: averaging the last $average epochs"
+  asr average --exp-dir "$dir" --last "$average" --out "$dir/avg-last-$average.pt"
+fi
+
+if run_stage 6; then
+  for s in $tests; do
+    for m in $decode_methods; do
+      echo "stage 6: decoding $s ($m)"
+      asr decode --exp-dir "$dir" --data-dir "$data/$s" --out "$dir/decode_${s}_$m" \
+        --method "$m" --checkpoint "$dir/avg-last-$average.pt"
+    done
+  done
+fi
+
+if run_stage 7; then
+  for s in $tests; do
+    for m in $decode_methods; do
+      asr score "$data/$s/text" "$dir/decode_${s}_$m/hyp" --out "$dir/decode_${s}_$m/wer" \
+        | sed "s|\$| $s $m|"
+    done
+  done
+fi

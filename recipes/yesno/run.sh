@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Kaldi's yesno (waves_yesno, 60 files of 8 Hebrew yes/no words, 8 kHz): the smallest
+# recipe that runs every stage. lhotse prepares the manifests; everything else is asr.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0
+stop_stage=6
+corpus_dir=              # the waves_yesno dir; empty: download it (lhotse) into $downloads
+downloads=downloads
+data=data
+exp=exp
+train_config=conf/bilstm.yaml
+decode_methods="greedy prefix_beam"
+train_overrides=""       # e.g. "train.epochs=2"
+help_message="Usage: $0 [options]   (yesno recipe: stages 0-6)"
+. ../../scripts/parse_options.sh
+
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+dir=$exp/$(basename "$train_config" .yaml)
+
+if run_stage 0 && [ -z "$corpus_dir" ]; then
+  corpus_dir=$downloads/waves_yesno
+  [ -d "$corpus_dir" ] || lhotse download yesno "$downloads"
+fi
+corpus_dir=${corpus_dir:-$downloads/waves_yesno}
+
+if run_stage 1 && [ ! -f "$data/test/text" ]; then
+  echo "stage 1: lhotse manifests and Kaldi data dirs in $data"
+  lhotse prepare yesno "$corpus_dir" "$data/manifests"
+  for s in train test; do
+    asr lhotse-export --recordings "$data/manifests/yesno_recordings_$s.jsonl.gz" \
+      --supervisions "$data/manifests/yesno_supervisions_$s.jsonl.gz" "$data/$s"
+    asr validate-data "$data/$s"
+  done
+fi
+
+if run_stage 2; then
+  echo "stage 2: fbank and CMVN"
+  asr fbank --config conf/fbank.yaml "$data/train" "$data/test"
+  [ -f "$data/train/cmvn.ark" ] || asr cmvn "$data/train"
+fi
+
+if run_stage 3 && [ ! -f "$data/lang/tokens.txt" ]; then
+  echo "stage 3: character tokens"
+  asr tokenizer --text "$data/train/text" --out "$data/lang" --token-type char
+fi
+
+if run_stage 4; then
+  echo "stage 4: training $dir (the test set doubles as the dev set, as in Kaldi and icefall)"
+  # shellcheck disable=SC2086  # overrides are separate words by design
+  asr train --config "$train_config" --exp-dir "$dir" --train-dir "$data/train" \
+    --dev-dir "$data/test" --lang-dir "$data/lang" $train_overrides
+fi
+
+if run_stage 5; then
+  for m in $decode_methods; do
+    echo "stage 5: decoding test ($m)"
+    asr decode --exp-dir "$dir" --data-dir "$data/test" --out "$dir/decode_test_$m" --method "$m"
+  done
+fi
+
+if run_stage 6; then
+  for m in $decode_methods; do
+    asr score "$data/test/text" "$dir/decode_test_$m/hyp" --out "$dir/decode_test_$m/wer" \
+      | sed "s|\$| test $m|"
+  done
+fi
