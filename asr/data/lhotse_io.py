@@ -164,7 +164,7 @@ def load_cut_utterances(manifest_dir: Path, tokenizer: Tokenizer, cfg: FbankConf
         if not ids or not all(1 <= i < tokenizer.vocab_size for i in ids):
             raise DataError(f"{path}: cut '{cut_id}': transcript encodes to ids outside "
                             f"[1, {tokenizer.vocab_size})")
-        frames = cut.num_frames if not from_audio else num_frames(
+        frames = cut.features.num_frames if not from_audio else num_frames(
             round(cut.duration * cfg.sample_rate), cfg)
         utts.append(Utterance(cut_id, "", frames, text, tuple(ids)))
     return utts, cuts
