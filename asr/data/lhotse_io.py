@@ -8,6 +8,7 @@ cut per supervision; with features when the data dir had feats.scp).
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,8 @@ def import_data_dir(data_dir: Path, out: Path) -> int:
     """Write the three manifests of a Kaldi data dir into ``out``; return the cut count.
 
     Supervision ids, texts and speakers are the data dir's; durations come from the audio.
-    With feats.scp, its matrices are stored (lossless .npy) and attached to the cuts.
+    With feats.scp, its matrices are stored (lossless .npy) and attached to the cuts;
+    feats.yaml and cmvn.ark are copied, so the manifest dir can be a training dir.
     """
     from lhotse import CutSet, Features, RecordingSet, SupervisionSegment, SupervisionSet
     from lhotse.features.io import NumpyFilesWriter
@@ -76,9 +78,11 @@ def import_data_dir(data_dir: Path, out: Path) -> int:
     cuts = CutSet.from_cuts(c.with_id(c.supervisions[0].id) for c in cuts)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    for name in (FEATS_CONFIG, "cmvn.ark"):  # what training copies into the exp dir
+        if (Path(data_dir) / name).is_file():
+            shutil.copyfile(Path(data_dir) / name, out / name)
     if d.feats_scp is not None:
         cfg = read_feats_config(data_dir)
-        (out / FEATS_CONFIG).write_text((Path(data_dir) / FEATS_CONFIG).read_text())
         with NumpyFilesWriter(out / "feats") as writer:
             with_feats = []
             for cut in cuts:

@@ -27,8 +27,9 @@ from tqdm import tqdm
 from asr import exp_dir as E
 from asr.config import config_hash, dump_config, load_config, save_config
 from asr.data.collate import Batch, collate
-from asr.data.dataset import FeatsDataset, filter_feasible, load_utterances
+from asr.data.dataset import FeatsDataset
 from asr.data.features import read_feats_config
+from asr.data.pipeline import build_datasets
 from asr.data.sampler import BucketBatchSampler
 from asr.data.tokenizer import Tokenizer, load_tokenizer
 from asr.errors import AsrError
@@ -243,18 +244,14 @@ def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path, lang_d
     model = build_model(cfg.model, feats_cfg.num_mel_bins, tokenizer.vocab_size).to(device)
     log.info("model: %s\n%d parameters", model, model.num_params())
 
-    train_utts = filter_feasible(load_utterances(train_dir, tokenizer), model.output_length,
-                                 str(train_dir))
-    dev_utts = filter_feasible(load_utterances(dev_dir, tokenizer), model.output_length,
-                               str(dev_dir))
-    train_set = FeatsDataset(train_utts, E.make_normalizer(cfg.data, exp / E.CMVN, train_dir),
-                             cfg.specaug, cfg.train.seed)
-    dev_set = FeatsDataset(dev_utts, E.make_normalizer(cfg.data, exp / E.CMVN, dev_dir))
+    train, dev = build_datasets(cfg, exp, train_dir, dev_dir, tokenizer, feats_cfg,
+                                model.output_length)
+    train_set, dev_set = train.dataset, dev.dataset
     d = cfg.data
-    train_sampler = BucketBatchSampler([u.num_frames for u in train_utts], d.max_frames,
+    train_sampler = BucketBatchSampler(train.lengths, d.max_frames,
                                        d.max_utts, shuffle=True, seed=cfg.train.seed,
                                        sortagrad=d.sortagrad, pool_batches=d.pool_batches)
-    dev_sampler = BucketBatchSampler([u.num_frames for u in dev_utts], d.max_frames, d.max_utts,
+    dev_sampler = BucketBatchSampler(dev.lengths, d.max_frames, d.max_utts,
                                      shuffle=False)
     steps_per_epoch = len(train_sampler.batches(2))
     optimizer = build_optimizer(model.parameters(), cfg.optim)
@@ -264,7 +261,7 @@ def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path, lang_d
                       _loader(dev_set, dev_sampler, d.num_workers, cfg.train.seed),
                       device, SummaryWriter(str(exp / "tensorboard")))
     log.info("%d train utterances (%d batches per epoch), %d dev utterances, %d epochs",
-             len(train_utts), steps_per_epoch, len(dev_utts), cfg.train.epochs)
+             len(train_set), steps_per_epoch, len(dev_set), cfg.train.epochs)
     found = ckpt.latest_valid(exp / E.CKPT_DIR)
     if found is not None:
         trainer.restore(found[1])
