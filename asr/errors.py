@@ -1,5 +1,7 @@
 """User-facing errors: raised for bad input, printed by the CLI without a traceback."""
 
+import sys
+
 
 class AsrError(Exception):
     """An error the user can fix: the message names the file, line or utterance."""
@@ -22,7 +24,5 @@ OPTIMIZE_MESSAGE = ("refusing to run under 'python -O' (or PYTHONOPTIMIZE): kald
 
 def refuse_optimized() -> None:
     """Raise AsrError under ``python -O``; called wherever kaldiio reads are about to happen."""
-    import sys
-
     if sys.flags.optimize:
         raise AsrError(OPTIMIZE_MESSAGE)

@@ -78,3 +78,26 @@ def test_sampler_budget_determinism_sortagrad_and_resume():
     assert s.batches(2) != s.batches(3)
     s.set_epoch(2, start=4)
     assert list(s) == s.batches(2)[4:] and len(s) == len(s.batches(2)) - 4
+
+
+def test_time_warp_and_masks_identical_for_any_worker_count(data):
+    from torch.utils.data import DataLoader
+
+    from asr.data.augment import time_warp, utterance_generator
+
+    d, tok = data
+    utts = load_utterances(d, tok)
+    aug = SpecAugmentConfig(time_warp=5, max_time_ratio=0.3)
+    ds = FeatsDataset(utts, lambda x, u: x + 1, aug, seed=5)
+    ds.set_epoch(3)
+    sampler = BucketBatchSampler([u.num_frames for u in utts], 300, seed=1)
+    runs = [[(b.utt_ids, b.feats) for b in DataLoader(ds, batch_sampler=sampler,
+                                                      collate_fn=collate, num_workers=w)]
+            for w in (0, 2)]
+    for (ids0, f0), (ids2, f2) in zip(*runs, strict=True):
+        assert ids0 == ids2 and torch.equal(f0, f2)
+    x = torch.arange(40.0)[:, None].repeat(1, 3)  # (T, D) ramp: warping keeps it monotone
+    warped = [time_warp(x, 5, utterance_generator(0, e, "u")) for e in range(20)]
+    assert all(w.shape == x.shape and (w.diff(dim=0) >= 0).all() for w in warped)
+    assert any(not torch.equal(w, x) for w in warped)
+    assert all(w[0, 0] == 0 and w[-1, 0] == 39 for w in warped)  # the ends stay put

@@ -6,11 +6,12 @@ import torchaudio.compliance.kaldi as kaldi
 
 from asr.data import cmvn
 from asr.data.audio import load_audio
+from asr.data.dataset import read_matrix
 from asr.data.features import compute_fbank, read_feats_config, write_data_dir_feats
 from asr.data.kaldi_dir import DataDir
 from asr.errors import DataError
 from asr.schema import FbankConfig
-from asr.testing import make_data_dir
+from asr.testing import make_data_dir, synth_utterance
 
 CFG = FbankConfig(sample_rate=8000, num_mel_bins=23)
 
@@ -133,7 +134,7 @@ def test_parallel_jobs_resume_after_failure_and_compress(tmp_path):
     write_data_dir_feats(tmp_path / "d", CFG, compress=2, force=True)
     comp = DataDir.load(tmp_path / "d")
     for utt in ref.utt_ids:
-        a, b = kaldiio.load_mat(comp.feats_scp[utt]), kaldiio.load_mat(ref.feats_scp[utt])
+        a, b = read_matrix(utt, comp.feats_scp[utt]), read_matrix(utt, ref.feats_scp[utt])
         assert a.shape == b.shape and np.abs(a - b).max() < 0.02 * (b.max() - b.min())
     assert (data / "feats_d.1.ark").stat().st_size < 0.4 * sum(
         f.stat().st_size for f in (tmp_path / "one" / "data").glob("*.ark"))
@@ -186,3 +187,14 @@ def test_on_the_fly_equals_precomputed(tmp_path):
     lens = {sp(fly_utts[0], epoch).shape[0] for epoch in range(8)}
     assert len(lens) == 2 and min(lens) >= sp.min_frames(fly_utts[0].num_frames)
     assert sp(fly_utts[0], 3).shape == sp(fly_utts[0], 3).shape  # seeded per (epoch, utt)
+
+
+def test_memoized_torchaudio_tables_change_no_number(monkeypatch):
+    """Our cache of torchaudio's mel banks and window gives bit-identical features."""
+    samples = torch.from_numpy(synth_utterance([3, 1, 4]).astype(np.float32))
+    cached = compute_fbank(samples, 8000, CFG)
+    assert kaldi.get_mel_banks.cache_info().hits + kaldi.get_mel_banks.cache_info().misses > 0
+    monkeypatch.setattr(kaldi, "get_mel_banks", kaldi.get_mel_banks.__wrapped__)
+    monkeypatch.setattr(kaldi, "_feature_window_function",
+                        kaldi._feature_window_function.__wrapped__)
+    assert torch.equal(cached, compute_fbank(samples, 8000, CFG))

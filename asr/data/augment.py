@@ -30,9 +30,9 @@ def time_warp(feats: torch.Tensor, max_warp: int, g: torch.Generator) -> torch.T
         return feats
     x = feats.T.unsqueeze(0)  # (T, D) -> (1, D, T): interpolate works over the last dim
     left = F.interpolate(x[..., :center], size=center + shift, mode="linear",
-                         align_corners=False)
+                         align_corners=True)
     right = F.interpolate(x[..., center:], size=num_frames - center - shift, mode="linear",
-                          align_corners=False)
+                          align_corners=True)
     return torch.cat([left, right], dim=-1)[0].T  # (1, D, T) -> (T, D)
 
 

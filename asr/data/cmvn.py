@@ -114,9 +114,10 @@ class GlobalCmvn:
         self.mean = torch.tensor(mean, dtype=torch.float32)
         self.inv_std = torch.tensor(1.0 / np.sqrt(var) if norm_vars else np.ones_like(var),
                                     dtype=torch.float32)
+        self.bias = -self.mean * self.inv_std
 
     def __call__(self, feats: torch.Tensor, utt_id: str = "") -> torch.Tensor:
-        return (feats - self.mean) * self.inv_std
+        return torch.addcmul(self.bias, feats, self.inv_std)  # (x - mean) / std in one op
 
 
 class UtteranceCmvn:
