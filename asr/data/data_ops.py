@@ -7,17 +7,19 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from asr.data.kaldi_dir import UTT_FILES, DataDir, read_kv, spk2utt_from_utt2spk, write_kv
+from asr.data.kaldi_dir import (
+    UTT_FILES,
+    DataDir,
+    read_kv,
+    spk2utt_from_utt2spk,
+    utt_keyed_files,
+    write_kv,
+)
 from asr.errors import DataError
 
 log = logging.getLogger(__name__)
 Files = dict[str, dict[str, str]]  # file name -> key -> value
 SPEAKER_FILES = ("cmvn.scp",)
-
-
-def _utt_keyed(files: Files) -> list[str]:
-    names = [n for n in UTT_FILES if n in files]
-    return names if "segments" in files else ["wav.scp", *names] if "wav.scp" in files else names
 
 
 def read_files(path: Path) -> Files:
@@ -39,13 +41,13 @@ def write_files(path: Path, files: Files) -> int:
     if "utt2spk" in files:
         write_kv(path / "spk2utt", {s: " ".join(u) for s, u in
                                     spk2utt_from_utt2spk(files["utt2spk"]).items()})
-    return len(files[_utt_keyed(files)[0]])
+    return len(files[utt_keyed_files(files)[0]])
 
 
 def select(files: Files, keep: Iterable[str]) -> Files:
     """The entries of the utterances in ``keep`` (and the recordings and speakers they use)."""
     keep = set(keep)
-    out = {n: {u: v for u, v in files[n].items() if u in keep} for n in _utt_keyed(files)}
+    out = {n: {u: v for u, v in files[n].items() if u in keep} for n in utt_keyed_files(files)}
     if "segments" in files and "wav.scp" in files:
         recs = {v.split()[0] for v in out["segments"].values()}
         out["wav.scp"] = {r: v for r, v in files["wav.scp"].items() if r in recs}
@@ -63,7 +65,7 @@ def subset_data_dir(src: Path, dst: Path, utt_list: Path | None = None, first: i
     if sum(x is not None for x in (utt_list, first, speakers)) != 1:
         raise DataError("give exactly one of --utt-list, --first, --speakers")
     files = read_files(src)
-    utts = sorted(files[_utt_keyed(files)[0]])
+    utts = sorted(files[utt_keyed_files(files)[0]])
     if utt_list is not None:
         wanted = [line.split()[0] for line in Path(utt_list).read_text().splitlines()
                   if line.strip()]

@@ -19,6 +19,15 @@ from asr.utils import atomic_write_text
 UTT_FILES = ("text", "utt2spk", "segments", "feats.scp", "utt2dur", "utt2num_frames")
 
 
+def utt_keyed_files(names: Iterable[str]) -> list[str]:
+    """Which of the files ``names`` of a data dir are keyed by utterance id: wav.scp too,
+    unless segments make it keyed by recording."""
+    names = set(names)
+    utt_files = [n for n in UTT_FILES if n in names]
+    return utt_files if "segments" in names or "wav.scp" not in names else \
+        ["wav.scp", *utt_files]
+
+
 class KvLine(NamedTuple):
     """One line of a ``key value...`` file; ``problem`` is None, 'utf8' or 'blank'."""
 
@@ -110,13 +119,13 @@ def _parse_values(path: Path, entries: dict[str, str], what: str, parse) -> dict
     return out
 
 
-def _frame_count(v: str) -> int:
+def parse_frame_count(v: str) -> int:
     if not v.isdigit():
         raise ValueError(f"{v!r} is not a non-negative integer")
     return int(v)
 
 
-def _duration(v: str) -> float:
+def parse_duration(v: str) -> float:
     d = float(v)
     if not d > 0:
         raise ValueError(f"{v!r} is not a positive number of seconds")
@@ -154,9 +163,9 @@ class DataDir:
         d = cls(path=path, wav_scp=opt("wav.scp", "wav entry"), text=opt("text", "transcript"),
                 utt2spk=opt("utt2spk", "speaker"), feats_scp=opt("feats.scp", "feature entry"))
         for name, attr, what, parse in (
-                ("utt2num_frames", "utt2num_frames", "frame count", _frame_count),
+                ("utt2num_frames", "utt2num_frames", "frame count", parse_frame_count),
                 ("segments", "segments", "segment", parse_segment),
-                ("utt2dur", "utt2dur", "duration", _duration)):
+                ("utt2dur", "utt2dur", "duration", parse_duration)):
             raw = opt(name, what)
             if raw is not None:
                 setattr(d, attr, _parse_values(path / name, raw, what, parse))

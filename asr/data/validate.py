@@ -14,11 +14,12 @@ from pathlib import Path
 
 from asr.data.kaldi_dir import (
     UTT_FILES,
-    _duration,
-    _frame_count,
     iter_kv,
+    parse_duration,
+    parse_frame_count,
     parse_segment,
     spk2utt_from_utt2spk,
+    utt_keyed_files,
     write_kv,
 )
 from asr.data.tokenizer import Tokenizer
@@ -27,7 +28,7 @@ from asr.errors import DataError
 BACKUP = ".backup"
 # files whose values must parse; a bad value drops the utterance
 _PARSERS: dict[str, Callable[[str], object]] = {
-    "segments": parse_segment, "utt2dur": _duration, "utt2num_frames": _frame_count}
+    "segments": parse_segment, "utt2dur": parse_duration, "utt2num_frames": parse_frame_count}
 
 
 @dataclass
@@ -112,17 +113,9 @@ def _scan(path: Path) -> _Scan:
     return _Scan(files, bad, report)
 
 
-def _utt_files(scan: _Scan) -> list[str]:
-    """Files keyed by utterance: wav.scp too unless segments make it per recording."""
-    utt_files = [n for n in UTT_FILES if n in scan.files]
-    if "segments" not in scan.files and "wav.scp" in scan.files:
-        utt_files.insert(0, "wav.scp")
-    return utt_files
-
-
 def _consistent(scan: _Scan) -> tuple[set[str], dict[str, list[str]]]:
     """The utterances present and usable in every per-utterance file, and why others are not."""
-    utt_files = _utt_files(scan)
+    utt_files = utt_keyed_files(scan.files)
     everyone = set().union(*(scan.files[n].keys() | scan.bad_keys[n] for n in utt_files))
     dropped: dict[str, list[str]] = {}
     keep = set(everyone)
@@ -183,7 +176,7 @@ def fix_data_dir(path: Path) -> dict[str, list[str]]:
     backup.mkdir(exist_ok=True)
     for name in scan.files:
         shutil.copy2(path / name, backup / name)
-    for name in _utt_files(scan):
+    for name in utt_keyed_files(scan.files):
         write_kv(path / name, {u: v for u, v in scan.files[name].items() if u in keep})
     if "segments" in scan.files and "wav.scp" in scan.files:
         used = {scan.files["segments"][u].split()[0] for u in keep}
