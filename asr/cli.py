@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from asr.errors import AsrError
+from asr.errors import OPTIMIZE_MESSAGE, AsrError
 
 # subcommand -> module in asr.bin; each module's docstring is its help text
 COMMANDS = {
@@ -19,6 +19,12 @@ COMMANDS = {
     "decode": "decode",
     "score": "score",
     "validate-data": "validate_data",
+    "fix-data": "fix_data",
+    "subset-data": "subset_data",
+    "combine-data": "combine_data",
+    "copy-data": "copy_data",
+    "lhotse-import": "lhotse_import",
+    "lhotse-export": "lhotse_export",
 }
 
 
@@ -39,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if sys.flags.optimize:
+        print(f"asr {args.command}: error: {OPTIMIZE_MESSAGE}", file=sys.stderr)
+        return 2
     try:
         rc = args._main(args)
     except AsrError as e:

@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.data.audio import load_audio
 from asr.data.dataset import read_matrix
-from asr.data.features import FEATS_CONFIG, compute_fbank, read_feats_config
+from asr.data.features import FEATS_CONFIG, read_feats_config, utterance_fbank
 from asr.data.kaldi_dir import DataDir
 from asr.errors import AsrError
 from asr.exp_dir import Experiment
@@ -47,12 +46,9 @@ def feature_reader(exp: Experiment, data_dir: Path, allow_resample: bool
                            f"{exp.path}/{FEATS_CONFIG}; remove it to compute features from audio")
         scp = d.feats_scp
         return d.utt_ids, lambda utt: read_matrix(utt, scp[utt])
-    wav = d.wav_scp
-    assert wav is not None
 
     def from_audio(utt: str) -> np.ndarray:
-        samples, rate = load_audio(wav[utt], utt)
-        return compute_fbank(samples, rate, exp.feats, utt, allow_resample).numpy()
+        return utterance_fbank(d, utt, exp.feats, allow_resample)[0]
 
     return d.utt_ids, from_audio
 

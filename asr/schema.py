@@ -32,8 +32,14 @@ class FbankConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """How utterances become batches."""
+    """Where features come from and how utterances become batches."""
 
+    source: Literal["kaldi", "lhotse"] = "kaldi"  # data dirs, or DIR/cuts.jsonl.gz (CutSet)
+    features: Literal["precomputed", "on_the_fly"] = "precomputed"  # feats.scp, or from audio
+    speed_perturb: tuple[float, ...] = ()  # on the fly, e.g. [0.9, 1.0, 1.1]; train set only
+    min_duration: float = 0.0  # seconds; shorter training utterances are dropped
+    max_duration: float = 0.0  # seconds; 0 means no bound
+    skip_bad: bool = False  # unreadable utterances: counted and skipped instead of an error
     cmvn: Literal["global", "speaker", "utterance", "none"] = "global"
     norm_vars: bool = True
     max_frames: int = 20000  # padded input frames per batch (batch size x longest)
@@ -41,6 +47,15 @@ class DataConfig:
     sortagrad: bool = True  # epoch 1 in ascending length order, as in Deep Speech 2
     pool_batches: int = 50  # shuffle pool: sort this many batches' worth by length
     num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if any(f <= 0 for f in self.speed_perturb):
+            raise ValueError("speed_perturb factors must be positive")
+        if self.speed_perturb and self.features != "on_the_fly":
+            raise ValueError("speed_perturb on the fly needs features: on_the_fly (or use "
+                             "the 'asr speed-perturb' data-dir stage)")
+        if self.max_duration and self.max_duration < self.min_duration:
+            raise ValueError("max_duration must be 0 (no bound) or >= min_duration")
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,7 @@ class SpecAugmentConfig:
     num_time_masks: int = 2
     max_time_width: int = 20
     max_time_ratio: float = 0.1  # a time mask covers at most this fraction of the utterance
+    time_warp: int = 0  # max shift of the warp point in frames (Park et al. use W=80); 0: off
 
 
 @dataclass(frozen=True)

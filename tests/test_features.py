@@ -6,11 +6,12 @@ import torchaudio.compliance.kaldi as kaldi
 
 from asr.data import cmvn
 from asr.data.audio import load_audio
+from asr.data.dataset import read_matrix
 from asr.data.features import compute_fbank, read_feats_config, write_data_dir_feats
 from asr.data.kaldi_dir import DataDir
 from asr.errors import DataError
 from asr.schema import FbankConfig
-from asr.testing import make_data_dir
+from asr.testing import make_data_dir, synth_utterance
 
 CFG = FbankConfig(sample_rate=8000, num_mel_bins=23)
 
@@ -101,3 +102,99 @@ def test_per_speaker_cmvn_kaldi_scp(tmp_path):
     np.testing.assert_allclose(out.std(0), 1, atol=1e-2)
     with pytest.raises(DataError, match="utterance 'stranger': no CMVN stats"):
         norm(torch.zeros(3, 23), "stranger")
+
+
+def test_parallel_jobs_resume_after_failure_and_compress(tmp_path):
+    """--nj 2 equals one job; a failed (or killed) split is redone, a finished one kept."""
+    import soundfile
+
+    make_data_dir(tmp_path / "one", num_utts=6)
+    write_data_dir_feats(tmp_path / "one", CFG)
+    make_data_dir(tmp_path / "d", num_utts=6)
+    d = DataDir.load(tmp_path / "d")
+    victim = d.utt_ids[1]  # split 2 holds utterances 1, 3, 5
+    good_wav = (tmp_path / "d" / "wav" / f"{victim}.wav").read_bytes()
+    (tmp_path / "d" / "wav" / f"{victim}.wav").write_bytes(b"RIFF garbage")
+    with pytest.raises(DataError, match=f"utterance '{victim}': cannot read audio"):
+        write_data_dir_feats(tmp_path / "d", CFG, nj=2)
+    data = tmp_path / "d" / "data"
+    assert not (tmp_path / "d" / "feats.scp").exists()
+    assert (data / "feats_d.1.scp").is_file() and not (data / "feats_d.2.scp").exists()
+    kept = (data / "feats_d.1.ark").stat().st_mtime_ns
+    (tmp_path / "d" / "wav" / f"{victim}.wav").write_bytes(good_wav)
+    assert write_data_dir_feats(tmp_path / "d", CFG, nj=2) == 6
+    assert (data / "feats_d.1.ark").stat().st_mtime_ns == kept  # finished split not redone
+    ref, got = DataDir.load(tmp_path / "one"), DataDir.load(tmp_path / "d")
+    assert got.utt2num_frames == ref.utt2num_frames and got.utt2dur == ref.utt2dur
+    for utt in ref.utt_ids:
+        np.testing.assert_array_equal(kaldiio.load_mat(got.feats_scp[utt]),
+                                      kaldiio.load_mat(ref.feats_scp[utt]))
+    assert soundfile.info(got.wav_scp[victim]).frames / 8000 == got.utt2dur[victim]
+
+    write_data_dir_feats(tmp_path / "d", CFG, compress=2, force=True)
+    comp = DataDir.load(tmp_path / "d")
+    for utt in ref.utt_ids:
+        a, b = read_matrix(utt, comp.feats_scp[utt]), read_matrix(utt, ref.feats_scp[utt])
+        assert a.shape == b.shape and np.abs(a - b).max() < 0.02 * (b.max() - b.min())
+    assert (data / "feats_d.1.ark").stat().st_size < 0.4 * sum(
+        f.stat().st_size for f in (tmp_path / "one" / "data").glob("*.ark"))
+
+
+def test_segments_pipes_and_ark_audio(tmp_path):
+    """wav.scp as a path, a 'cmd |' pipe or an extended filename, cut by segments (-1 end)."""
+    make_data_dir(tmp_path / "src", num_utts=1)
+    src = DataDir.load(tmp_path / "src")
+    path = src.wav_scp[src.utt_ids[0]]
+    samples, rate = load_audio(path)
+    with open(tmp_path / "audio.ark", "wb") as f:
+        kaldiio.save_ark(f, {"rec_ark": (rate, samples.numpy().astype(np.int16))})
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "wav.scp").write_text(f"rec_ark {tmp_path / 'audio.ark'}:8\nrec_file {path}\n"
+                               f"rec_pipe cat {path} |\n")
+    (d / "segments").write_text("a rec_ark 0.1 0.6\nb rec_file 0.1 0.6\nc rec_pipe 0.1 0.6\n"
+                                "d rec_file 0.5 -1\n")
+    assert write_data_dir_feats(d, CFG) == 4
+    dd = DataDir.load(d)
+    ref = compute_fbank(samples[800:4800], 8000, CFG).numpy()
+    for utt in "abc":
+        np.testing.assert_array_equal(kaldiio.load_mat(dd.feats_scp[utt]), ref)
+    tail = compute_fbank(samples[4000:], 8000, CFG).numpy()
+    np.testing.assert_array_equal(kaldiio.load_mat(dd.feats_scp["d"]), tail)
+    assert dd.utt2dur == {"a": 0.5, "b": 0.5, "c": 0.5, "d": samples.numel() / 8000 - 0.5}
+
+
+def test_on_the_fly_equals_precomputed(tmp_path):
+    from asr.data.dataset import FeatsDataset, OnTheFlyFbank, load_utterances
+    from asr.data.tokenizer import load_tokenizer, train_tokenizer
+
+    text = make_data_dir(tmp_path / "d", num_utts=4)
+    train_tokenizer(list(text.values()), tmp_path / "lang", "char")
+    tok = load_tokenizer(tmp_path / "lang")
+    make_data_dir(tmp_path / "fly", num_utts=4)
+    write_data_dir_feats(tmp_path / "fly", CFG, write_feats=False)
+    assert not (tmp_path / "fly" / "feats.scp").exists()
+    write_data_dir_feats(tmp_path / "d", CFG)
+    pre = FeatsDataset(load_utterances(tmp_path / "d", tok), lambda x, u: x)
+    fly_utts = load_utterances(tmp_path / "fly", tok, from_audio=True)
+    fly = FeatsDataset(fly_utts, lambda x, u: x, source=OnTheFlyFbank(CFG))
+    assert [u.num_frames for u in fly_utts] == [u.num_frames for u in pre.utts]
+    for i in range(len(pre)):
+        assert pre[i][0] == fly[i][0]
+        assert torch.equal(pre[i][1], fly[i][1]) and fly[i][1].shape[0] == fly_utts[i].num_frames
+        assert torch.equal(pre[i][2], fly[i][2])
+    sp = OnTheFlyFbank(CFG, speeds=(0.9, 1.1), seed=1)
+    lens = {sp(fly_utts[0], epoch).shape[0] for epoch in range(8)}
+    assert len(lens) == 2 and min(lens) >= sp.min_frames(fly_utts[0].num_frames)
+    assert sp(fly_utts[0], 3).shape == sp(fly_utts[0], 3).shape  # seeded per (epoch, utt)
+
+
+def test_memoized_torchaudio_tables_change_no_number(monkeypatch):
+    """Our cache of torchaudio's mel banks and window gives bit-identical features."""
+    samples = torch.from_numpy(synth_utterance([3, 1, 4]).astype(np.float32))
+    cached = compute_fbank(samples, 8000, CFG)
+    assert kaldi.get_mel_banks.cache_info().hits + kaldi.get_mel_banks.cache_info().misses > 0
+    monkeypatch.setattr(kaldi, "get_mel_banks", kaldi.get_mel_banks.__wrapped__)
+    monkeypatch.setattr(kaldi, "_feature_window_function",
+                        kaldi._feature_window_function.__wrapped__)
+    assert torch.equal(cached, compute_fbank(samples, 8000, CFG))

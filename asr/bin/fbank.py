@@ -1,7 +1,10 @@
 """Compute Kaldi-compatible fbank features of data dirs into feats.ark/feats.scp.
 
-Writes DATA_DIR/feats.scp, utt2num_frames and feats.yaml (the exact options used). A
-data dir whose feats.scp exists and whose feats.yaml matches is skipped unless --force.
+Writes DATA_DIR/feats.scp, utt2num_frames, utt2dur and feats.yaml (the exact options
+used). --nj N runs N processes over N splits; a killed run resumes, redoing only the
+unfinished splits. A data dir whose feats.scp exists and whose feats.yaml matches is
+skipped unless --force. --on-the-fly writes only feats.yaml, utt2num_frames and utt2dur,
+for training with data.features: on_the_fly.
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="fbank YAML (FbankConfig); defaults otherwise")
     p.add_argument("--feats-dir", type=Path, help="where arks go (default DATA_DIR/data)")
+    p.add_argument("--nj", type=int, default=1, help="parallel jobs (processes)")
+    p.add_argument("--compress", type=int, nargs="?", const=2, default=None, metavar="METHOD",
+                   help="write Kaldi-compressed arks (kaldiio compression_method; "
+                        "default 2 = kSpeechFeature, as Kaldi's --compress=true)")
+    p.add_argument("--on-the-fly", action="store_true",
+                   help="no arks: only feats.yaml, utt2num_frames, utt2dur")
     p.add_argument("--force", action="store_true", help="recompute even if complete")
     p.add_argument("--allow-resample", action="store_true",
                    help="resample audio at another rate instead of failing")
@@ -32,7 +41,8 @@ def main(args: argparse.Namespace) -> int:
     setup_logging()
     cfg = load_config(FbankConfig, args.config, args.overrides)
     for d in args.data_dirs:
-        if not args.force and (d / "feats.scp").is_file():
+        done = (d / "utt2num_frames") if args.on_the_fly else (d / "feats.scp")
+        if not args.force and done.is_file():
             try:
                 same = read_feats_config(d) == cfg
             except AsrError:
@@ -41,5 +51,6 @@ def main(args: argparse.Namespace) -> int:
                 logging.info("%s: features complete, skipping", d)
                 continue
         feats_dir = args.feats_dir / d.name if args.feats_dir else None
-        write_data_dir_feats(d, cfg, feats_dir, args.allow_resample)
+        write_data_dir_feats(d, cfg, feats_dir, args.allow_resample, args.nj, args.compress,
+                             write_feats=not args.on_the_fly, force=args.force)
     return 0

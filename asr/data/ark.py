@@ -14,8 +14,11 @@ import numpy as np
 from asr.data.kaldi_dir import write_kv
 
 
-def write_ark_scp(ark: Path, scp: Path, items: Iterable[tuple[str, np.ndarray]]) -> dict[str, str]:
-    """Write (key, matrix) pairs to ``ark`` and ``scp``; return the scp entries."""
+def write_ark_scp(ark: Path, scp: Path, items: Iterable[tuple[str, np.ndarray]],
+                  compression_method: int | None = None) -> dict[str, str]:
+    """Write (key, matrix) pairs to ``ark`` and ``scp``; return the scp entries.
+
+    ``compression_method`` is kaldiio's (Kaldi's CompressionMethod: 2 = kSpeechFeature)."""
     ark = Path(ark).resolve()
     ark.parent.mkdir(parents=True, exist_ok=True)
     tmp = ark.with_name(ark.name + ".partial")
@@ -23,7 +26,7 @@ def write_ark_scp(ark: Path, scp: Path, items: Iterable[tuple[str, np.ndarray]])
     with open(tmp, "wb") as f:
         for key, mat in items:
             start = f.tell()
-            kaldiio.save_ark(f, {key: mat})
+            kaldiio.save_ark(f, {key: mat}, compression_method=compression_method)
             # the scp offset points past "<key> " to the binary matrix header
             entries[key] = f"{ark}:{start + len(key.encode()) + 1}"
         f.flush()

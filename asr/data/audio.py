@@ -9,25 +9,43 @@ import soundfile
 import torch
 import torchaudio
 
-from asr.errors import DataError
+from asr.errors import AsrError, DataError, refuse_optimized
 
 
-def load_audio(rxfilename: str, utt_id: str = "?") -> tuple[torch.Tensor, int]:
+def seconds_to_samples(seconds: float, rate: int) -> int:
+    """Rounded, not truncated as Kaldi's extract-segments does: 0.57 s x 100 Hz is 57, not 56."""
+    return int(round(seconds * rate))
+
+
+def load_audio(rxfilename: str, utt_id: str = "?", start: float = 0.0, end: float = -1.0
+               ) -> tuple[torch.Tensor, int]:
     """Return (samples in int16 scale as float32, shape (S,), sample rate).
 
+    ``rxfilename`` is a wav.scp value: a path, a ``cmd |`` pipe or an extended filename
+    ``file.ark:offset``; ``start``/``end`` (seconds, end < 0 = to the end) cut a segment.
     Kaldi's fbank expects 16-bit sample values, so float audio is scaled by 32768.
     Multi-channel audio is rejected: Kaldi wav.scp would select a channel with sox.
     """
     try:
-        if rxfilename.endswith("|") or ".ark:" in rxfilename:
+        if rxfilename.rstrip().endswith("|") or ".ark:" in rxfilename:
             import kaldiio
 
+            refuse_optimized()
             rate, data = kaldiio.load_mat(rxfilename)
             samples = np.asarray(data)
             if samples.dtype.kind == "f":
                 samples = samples * 32768.0
-        else:
+            first = seconds_to_samples(start, rate)
+            samples = samples[first:seconds_to_samples(end, rate) if end >= 0 else None]
+        elif start == 0 and end < 0:
             samples, rate = soundfile.read(rxfilename, dtype="int16", always_2d=False)
+        else:
+            rate = soundfile.info(rxfilename).samplerate
+            samples, rate = soundfile.read(
+                rxfilename, dtype="int16", always_2d=False, start=seconds_to_samples(start, rate),
+                stop=seconds_to_samples(end, rate) if end >= 0 else None)
+    except AsrError:
+        raise
     except Exception as e:  # soundfile, kaldiio and pipes raise many types
         raise DataError(f"utterance '{utt_id}': cannot read audio '{rxfilename}': {e}") from None
     if samples.ndim != 1:

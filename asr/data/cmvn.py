@@ -35,9 +35,15 @@ def accumulate(feats: Iterable[np.ndarray]) -> np.ndarray:
 
 
 def _data_dir_feats(data_dir: Path) -> tuple[DataDir, Iterator[tuple[str, np.ndarray]]]:
+    """Features of every utterance: from feats.scp, or computed from audio with the options
+    in feats.yaml when the dir is set up for on-the-fly features ('asr fbank --on-the-fly')."""
     from asr.data.dataset import read_matrix
+    from asr.data.features import FEATS_CONFIG, read_feats_config, utterance_fbank
 
     d = DataDir.load(data_dir)
+    if d.feats_scp is None and (Path(data_dir) / FEATS_CONFIG).is_file():
+        cfg = read_feats_config(data_dir)
+        return d, ((u, utterance_fbank(d, u, cfg)[0]) for u in d.utt_ids)
     d.require("feats.scp")
     assert d.feats_scp is not None
     scp = d.feats_scp
@@ -108,9 +114,10 @@ class GlobalCmvn:
         self.mean = torch.tensor(mean, dtype=torch.float32)
         self.inv_std = torch.tensor(1.0 / np.sqrt(var) if norm_vars else np.ones_like(var),
                                     dtype=torch.float32)
+        self.bias = -self.mean * self.inv_std
 
     def __call__(self, feats: torch.Tensor, utt_id: str = "") -> torch.Tensor:
-        return (feats - self.mean) * self.inv_std
+        return torch.addcmul(self.bias, feats, self.inv_std)  # (x - mean) / std in one op
 
 
 class UtteranceCmvn:

@@ -1,23 +1,34 @@
-"""Utterance lists from data dirs and the kaldiio-backed feature Dataset."""
+"""Utterance lists from data dirs and the Dataset that reads, normalizes and augments them.
+
+Features come from a :class:`FeatureSource`: precomputed matrices read by scp offset
+(:class:`ArkReader`, one cached file handle per ark per process) or fbank computed on the
+fly from wav.scp/segments (:class:`OnTheFlyFbank`, optionally speed-perturbed).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Protocol
 
 import kaldiio
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from asr.data.audio import load_audio
 from asr.data.augment import spec_augment, utterance_generator
+from asr.data.features import compute_fbank, num_frames
 from asr.data.kaldi_dir import DataDir
+from asr.data.perturb import speed_perturb
 from asr.data.tokenizer import Tokenizer
-from asr.errors import DataError
+from asr.errors import DataError, refuse_optimized
 from asr.functional.ctc import ctc_min_input_length
-from asr.schema import SpecAugmentConfig
+from asr.schema import FbankConfig, SpecAugmentConfig
 
 log = logging.getLogger(__name__)
 
@@ -25,76 +36,226 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Utterance:
     utt_id: str
-    feats: str  # kaldiio rxfilename, e.g. /abs/feats.ark:1234
+    feats: str  # kaldiio rxfilename, e.g. /abs/feats.ark:1234 ("" when computed from audio)
     num_frames: int
     text: str
     targets: tuple[int, ...]
+    audio: tuple[str, float, float] | None = None  # wav.scp rxfilename, start s, end s (-1)
 
 
-def load_utterances(data_dir: Path, tokenizer: Tokenizer) -> list[Utterance]:
-    """Pair feats.scp with text and token ids; every text entry must have features."""
+def load_utterances(data_dir: Path, tokenizer: Tokenizer, from_audio: bool = False
+                    ) -> list[Utterance]:
+    """Pair features (feats.scp, or audio with ``from_audio``) with text and token ids.
+
+    Every utterance must have a transcript that encodes to ids in [1, V) and a frame
+    count in utt2num_frames (written by 'asr fbank', with --on-the-fly for audio).
+    """
     d = DataDir.load(data_dir)
-    d.require("feats.scp", "text")
-    assert d.feats_scp is not None and d.text is not None
-    missing = [u for u in d.feats_scp if u not in d.text]
+    d.require("text", "wav.scp" if from_audio else "feats.scp")
+    assert d.text is not None
+    missing = [u for u in d.utt_ids if u not in d.text]
     if missing:
-        raise DataError(f"{d.path / 'feats.scp'}: utterance '{missing[0]}' has no transcript in "
-                        f"{d.path / 'text'} ({len(missing)} such utterances)")
+        raise DataError(f"{d.path / 'text'}: utterance '{missing[0]}' has no transcript "
+                        f"({len(missing)} such utterances)")
+    if d.utt2num_frames is None or any(u not in d.utt2num_frames for u in d.utt_ids):
+        raise DataError(f"{d.path}: utt2num_frames is missing or incomplete; re-run "
+                        f"'asr fbank{' --on-the-fly' if from_audio else ''} {d.path}'")
     utts = []
     unk = 0
     for utt in d.utt_ids:
         ids = tokenizer.encode(d.text[utt])
         if not ids:
             raise DataError(f"{d.path / 'text'}: utterance '{utt}' encodes to no tokens")
+        bad = [i for i in ids if not 1 <= i < tokenizer.vocab_size]
+        if bad:  # 0 is the CTC blank; >= V would index past the output layer
+            raise DataError(f"{d.path / 'text'}: utterance '{utt}' encodes to token id {bad[0]} "
+                            f"outside [1, {tokenizer.vocab_size}) (tokenizer and lang dir "
+                            "disagree?)")
         unk += ids.count(1)
-        frames = d.utt2num_frames[utt] if d.utt2num_frames else -1
-        utts.append(Utterance(utt, d.feats_scp[utt], frames, d.text[utt], tuple(ids)))
+        feats = "" if from_audio else d.feats_scp[utt]  # type: ignore[index]
+        utts.append(Utterance(utt, feats, d.utt2num_frames[utt], d.text[utt], tuple(ids),
+                              d.audio_of(utt) if from_audio else None))
     if unk:
         log.warning("%s: %d tokens map to <unk> (characters outside the token list)", d.path, unk)
-    if any(u.num_frames < 0 for u in utts):
-        raise DataError(f"{d.path}: utt2num_frames is missing; re-run the fbank stage")
     return utts
 
 
 def filter_feasible(utts: list[Utterance], out_length: Callable[[int], int],
-                    name: str = "data") -> list[Utterance]:
-    """Drop utterances too short for CTC after subsampling (the loss would be infinite)."""
-    kept = [u for u in utts if out_length(u.num_frames) >= ctc_min_input_length(u.targets)]
+                    name: str = "data", min_frames: int = 0, max_frames: int = 0,
+                    min_speed_frames: Callable[[int], int] = lambda n: n) -> list[Utterance]:
+    """Drop utterances CTC cannot align after subsampling (T' < L + repeats: the loss would
+    be infinite) and those outside [min_frames, max_frames] (0 = no bound); log the counts.
+
+    ``min_speed_frames`` maps frames to the fewest an on-the-fly speed change can leave.
+    """
+    too_short = too_long = infeasible = 0
+    kept = []
+    for u in utts:
+        if u.num_frames < min_frames:
+            too_short += 1
+        elif max_frames and u.num_frames > max_frames:
+            too_long += 1
+        elif out_length(min_speed_frames(u.num_frames)) < ctc_min_input_length(u.targets):
+            infeasible += 1
+        else:
+            kept.append(u)
     if len(kept) < len(utts):
-        log.warning("%s: dropped %d of %d utterances too short for their transcripts after "
-                    "subsampling", name, len(utts) - len(kept), len(utts))
+        log.warning("%s: dropped %d of %d utterances: %d shorter than %d frames, %d longer than "
+                    "%s frames, %d too short for their transcripts after subsampling", name,
+                    len(utts) - len(kept), len(utts), too_short, min_frames, too_long,
+                    max_frames or "inf", infeasible)
     if not kept:
-        raise DataError(f"{name}: no utterance is long enough for CTC after subsampling")
+        raise DataError(f"{name}: no utterance left after the length filters "
+                        f"({too_short} too short, {too_long} too long, {infeasible} infeasible "
+                        "for CTC after subsampling)")
     return kept
 
 
-def read_matrix(utt_id: str, rxfilename: str) -> np.ndarray:
-    """Read one feature matrix, checked: 2-D, non-empty, finite."""
+def _past_end(rxfilename: str) -> str:
+    """Why a read failed when the offset lies past the end of the ark, else ''."""
+    path, _, offset = rxfilename.rpartition(":")
+    if not path or not offset.isdigit():
+        return ""
     try:
-        mat = kaldiio.load_mat(rxfilename)
-    except Exception as e:
-        raise DataError(f"utterance '{utt_id}': cannot read features at '{rxfilename}': "
-                        f"{type(e).__name__}: {e}") from None
-    mat = np.asarray(mat)
-    if mat.ndim != 2 or mat.shape[0] == 0:
+        size = os.path.getsize(path)
+    except OSError:
+        return ""
+    if int(offset) < size:
+        return ""
+    return (f"offset {offset} is past the end of the file ({size} bytes); the ark is "
+            "truncated or the scp is stale")
+
+
+_FM_HEADER = struct.Struct("<2s3sbibi")  # "\0B", "FM ", 4, rows, 4, cols
+
+
+def _read_float_matrix(fileno: int, offset: int) -> np.ndarray | None:
+    """The common case, a binary float32 matrix ("FM"), read with two positioned reads
+    (pread: no seek, no Python buffering). kaldiio parses headers byte by byte, which makes
+    its random access about 2x slower. Returns None for any other type (compressed,
+    double, ascii), which kaldiio then reads."""
+    header = os.pread(fileno, _FM_HEADER.size, offset)
+    if len(header) < _FM_HEADER.size:
+        return None
+    binary, kind, size1, rows, size2, cols = _FM_HEADER.unpack(header)
+    if binary != b"\0B" or kind != b"FM " or size1 != 4 or size2 != 4 or rows < 0 or cols < 0:
+        return None
+    buf = bytearray(rows * cols * 4)  # writable, so torch.from_numpy needs no copy
+    if os.preadv(fileno, [buf], offset + _FM_HEADER.size) != len(buf):
+        raise ValueError(f"ark ends inside the {rows} x {cols} matrix")
+    return np.frombuffer(buf, dtype="<f4").reshape(rows, cols)
+
+
+def _load(rxfilename: str, fds: dict[str, IO[bytes]] | None) -> np.ndarray:
+    path, _, offset = rxfilename.rpartition(":")
+    if path and offset.isdigit() and not path.rstrip().endswith("|"):
+        if fds is None:
+            with open(path, "rb") as fd:
+                mat = _read_float_matrix(fd.fileno(), int(offset))
+        else:
+            fd = fds.get(path)
+            if fd is None:
+                fd = fds[path] = open(path, "rb")  # noqa: SIM115 (closed with the process)
+            mat = _read_float_matrix(fd.fileno(), int(offset))
+        if mat is not None:
+            return mat
+    return np.asarray(kaldiio.load_mat(rxfilename, fd_dict=fds))
+
+
+def read_matrix(utt_id: str, rxfilename: str, fds: dict[str, IO[bytes]] | None = None
+                ) -> np.ndarray:
+    """Read one feature matrix, checked: 2-D, non-empty, finite. ``fds`` caches open files.
+
+    Every failure (truncated or corrupt ark, offset past the end, NaN/inf, a vector or an
+    empty matrix) is a DataError naming the utterance and ``ark:offset``.
+    """
+    refuse_optimized()
+    try:
+        mat = _load(rxfilename, fds)
+    except Exception as e:  # kaldiio raises assert, reshape, struct and value errors
+        why = _past_end(rxfilename) or f"cannot be read (truncated or corrupt ark?): " \
+            f"{type(e).__name__}: {e}"
+        raise DataError(f"utterance '{utt_id}': features at '{rxfilename}': {why}") from None
+    if mat.ndim != 2 or mat.shape[0] == 0 or mat.shape[1] == 0:
         raise DataError(f"utterance '{utt_id}': features at '{rxfilename}' have shape "
-                        f"{mat.shape}; expected (frames > 0, dim)")
+                        f"{mat.shape}; expected (frames > 0, dim > 0)")
     if not np.isfinite(mat).all():
         raise DataError(f"utterance '{utt_id}': features at '{rxfilename}' contain NaN or inf")
     return mat
 
 
+class FeatureSource(Protocol):
+    def __call__(self, utt: Utterance, epoch: int) -> np.ndarray: ...
+
+
+class ArkReader:
+    """Precomputed features by scp offset, with one open handle per ark file per process.
+
+    The cache is keyed by process id, so DataLoader workers (forked or spawned) each open
+    their own handles instead of sharing a file position with the parent.
+    """
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._fds: dict[str, IO[bytes]] = {}
+
+    def __call__(self, utt: Utterance, epoch: int = 0) -> np.ndarray:
+        if self._pid != os.getpid():
+            self._pid, self._fds = os.getpid(), {}
+        return read_matrix(utt.utt_id, utt.feats, self._fds)
+
+    def __getstate__(self) -> dict:
+        return {"_pid": -1, "_fds": {}}
+
+
+class OnTheFlyFbank:
+    """Fbank from the utterance's audio with the experiment's options (same numbers as the
+    fbank stage); with ``speeds``, each (seed, epoch, utterance) draws one speed factor."""
+
+    def __init__(self, cfg: FbankConfig, speeds: Sequence[float] = (), seed: int = 0,
+                 allow_resample: bool = False):
+        self.cfg = cfg
+        self.speeds = tuple(speeds)
+        self.seed = seed
+        self.allow_resample = allow_resample
+
+    def __call__(self, utt: Utterance, epoch: int = 0) -> np.ndarray:
+        if utt.audio is None:
+            raise DataError(f"utterance '{utt.utt_id}': no audio to compute features from")
+        rx, start, end = utt.audio
+        samples, rate = load_audio(rx, utt.utt_id, start, end)
+        if self.speeds:
+            g = utterance_generator(self.seed, epoch, "speed/" + utt.utt_id)
+            factor = self.speeds[int(torch.randint(len(self.speeds), (1,), generator=g))]
+            samples = speed_perturb(samples, rate, factor)
+        return compute_fbank(samples, rate, self.cfg, utt.utt_id, self.allow_resample).numpy()
+
+    def min_frames(self, frames: int) -> int:
+        """The fewest frames the fastest speed factor can leave of ``frames``."""
+        fastest = max(self.speeds, default=1.0)
+        samples = int(frames * self.cfg.sample_rate * self.cfg.frame_shift_ms / 1000 / fastest)
+        return num_frames(samples, self.cfg) if fastest != 1.0 else frames
+
+
 class FeatsDataset(Dataset):
-    """Items are (utt_id, feats (T, D) normalized [and augmented], targets (L,))."""
+    """Items are (utt_id, feats (T, D) normalized [and augmented], targets (L,)).
+
+    With ``skip_bad``, an unreadable utterance is logged and returned as (utt_id, None,
+    None), which :func:`asr.data.collate.collate` drops and lists in ``Batch.skipped``.
+    """
 
     def __init__(self, utts: list[Utterance],
                  normalize: Callable[[torch.Tensor, str], torch.Tensor],
-                 specaug: SpecAugmentConfig | None = None, seed: int = 0):
+                 specaug: SpecAugmentConfig | None = None, seed: int = 0,
+                 source: FeatureSource | None = None, skip_bad: bool = False):
+        refuse_optimized()
         self.utts = utts
         self.normalize = normalize
         self.specaug = specaug if specaug is not None and specaug.enabled else None
         self.seed = seed
         self.epoch = 0
+        self.source = source if source is not None else ArkReader()
+        self.skip_bad = skip_bad
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -102,11 +263,20 @@ class FeatsDataset(Dataset):
     def __len__(self) -> int:
         return len(self.utts)
 
-    def __getitem__(self, index: int) -> tuple[str, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[str, torch.Tensor | None, torch.Tensor | None]:
         utt = self.utts[index]
-        mat = read_matrix(utt.utt_id, utt.feats).astype(np.float32)
+        try:
+            mat = self.source(utt, self.epoch)
+        except DataError as e:
+            if not self.skip_bad:
+                raise
+            log.warning("skipping: %s", e)
+            return utt.utt_id, None, None
+        if mat.dtype != np.float32 or not mat.flags.writeable:
+            mat = mat.astype(np.float32)  # kaldiio's arrays are read-only views of bytes
         feats = self.normalize(torch.from_numpy(mat), utt.utt_id)
         if self.specaug is not None:
             feats = spec_augment(feats, self.specaug,
                                  utterance_generator(self.seed, self.epoch, utt.utt_id))
-        return utt.utt_id, feats, torch.tensor(utt.targets, dtype=torch.long)
+        # from_numpy: torch.tensor on a tuple costs 4x more, per utterance
+        return utt.utt_id, feats, torch.from_numpy(np.array(utt.targets, dtype=np.int64))

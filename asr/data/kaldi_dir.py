@@ -1,4 +1,5 @@
-"""Read and write Kaldi data dirs (wav.scp, text, utt2spk, spk2utt, feats.scp, ...).
+"""Read and write Kaldi data dirs (wav.scp, segments, text, utt2spk, spk2utt, utt2dur,
+utt2num_frames, feats.scp, cmvn.scp).
 
 Every reader reports problems with the file and line; a data dir is checked for the
 cross-file consistency that training and decoding rely on before anything runs.
@@ -6,12 +7,54 @@ cross-file consistency that training and decoding rely on before anything runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from asr.errors import DataError
 from asr.utils import atomic_write_text
+
+# files keyed by utterance id, in the order Kaldi's fix_data_dir.sh treats them
+UTT_FILES = ("text", "utt2spk", "segments", "feats.scp", "utt2dur", "utt2num_frames")
+
+
+def utt_keyed_files(names: Iterable[str]) -> list[str]:
+    """Which of the files ``names`` of a data dir are keyed by utterance id: wav.scp too,
+    unless segments make it keyed by recording."""
+    names = set(names)
+    utt_files = [n for n in UTT_FILES if n in names]
+    return utt_files if "segments" in names or "wav.scp" not in names else \
+        ["wav.scp", *utt_files]
+
+
+class KvLine(NamedTuple):
+    """One line of a ``key value...`` file; ``problem`` is None, 'utf8' or 'blank'."""
+
+    lineno: int
+    key: str
+    value: str
+    problem: str | None
+
+
+def iter_kv(path: Path) -> Iterator[KvLine]:
+    """Every line of a Kaldi ``key value...`` file, bad ones flagged rather than raised."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    for lineno, line_bytes in enumerate(raw.splitlines(), start=1):
+        try:
+            line = line_bytes.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield KvLine(lineno, line_bytes.split(maxsplit=1)[0].decode("utf-8", "replace")
+                         if line_bytes.strip() else "", f"{e.reason} at byte {e.start}", "utf8")
+            continue
+        parts = line.strip().split(maxsplit=1)
+        if not parts:
+            yield KvLine(lineno, "", "", "blank")
+            continue
+        yield KvLine(lineno, parts[0], parts[1].strip() if len(parts) > 1 else "", None)
 
 
 def read_kv(path: Path, *, what: str = "value", allow_empty: bool = False) -> dict[str, str]:
@@ -20,28 +63,17 @@ def read_kv(path: Path, *, what: str = "value", allow_empty: bool = False) -> di
     Raises DataError naming the file and line for undecodable bytes, blank lines,
     duplicate keys and (unless ``allow_empty``) keys with nothing after them.
     """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
     out: dict[str, str] = {}
-    for lineno, line_bytes in enumerate(raw.splitlines(), start=1):
-        try:
-            line = line_bytes.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})") \
-                from None
-        parts = line.strip().split(maxsplit=1)
-        if not parts:
-            raise DataError(f"{path}:{lineno}: empty line")
-        key = parts[0]
-        value = parts[1].strip() if len(parts) > 1 else ""
-        if not value and not allow_empty:
-            raise DataError(f"{path}:{lineno}: utterance '{key}' has an empty {what}")
-        if key in out:
-            raise DataError(f"{path}:{lineno}: duplicate key '{key}'")
-        out[key] = value
+    for line in iter_kv(path):
+        if line.problem == "utf8":
+            raise DataError(f"{path}:{line.lineno}: not valid UTF-8 ({line.value})")
+        if line.problem == "blank":
+            raise DataError(f"{path}:{line.lineno}: empty line")
+        if not line.value and not allow_empty:
+            raise DataError(f"{path}:{line.lineno}: utterance '{line.key}' has an empty {what}")
+        if line.key in out:
+            raise DataError(f"{path}:{line.lineno}: duplicate key '{line.key}'")
+        out[line.key] = line.value
     return out
 
 
@@ -58,9 +90,55 @@ def spk2utt_from_utt2spk(utt2spk: Mapping[str, str]) -> dict[str, list[str]]:
     return out
 
 
+class Segment(NamedTuple):
+    """A piece of a recording, Kaldi semantics: end < 0 means to the end of the recording."""
+
+    recording: str
+    start: float
+    end: float
+
+
+def parse_segment(value: str) -> Segment:
+    """``rec start end`` (the value of a segments line) -> Segment; ValueError when malformed."""
+    parts = value.split()
+    if len(parts) != 3:
+        raise ValueError(f"expected '<recording> <start> <end>', got {value!r}")
+    seg = Segment(parts[0], float(parts[1]), float(parts[2]))
+    if seg.start < 0 or (seg.end >= 0 and seg.end <= seg.start):
+        raise ValueError(f"bad times {seg.start} {seg.end} (need 0 <= start < end, or end -1)")
+    return seg
+
+
+def _parse_values(path: Path, entries: dict[str, str], what: str, parse) -> dict:
+    out = {}
+    for lineno, (key, value) in enumerate(entries.items(), start=1):
+        try:
+            out[key] = parse(value)
+        except ValueError as e:
+            raise DataError(f"{path}:{lineno}: utterance '{key}': bad {what}: {e}") from None
+    return out
+
+
+def parse_frame_count(v: str) -> int:
+    if not v.isdigit():
+        raise ValueError(f"{v!r} is not a non-negative integer")
+    return int(v)
+
+
+def parse_duration(v: str) -> float:
+    d = float(v)
+    if not d > 0:
+        raise ValueError(f"{v!r} is not a positive number of seconds")
+    return d
+
+
 @dataclass
 class DataDir:
-    """The files of one Kaldi data dir; absent files are None."""
+    """The files of one Kaldi data dir; absent files are None.
+
+    With ``segments``, wav.scp is keyed by recording id and utterances are pieces of
+    recordings; otherwise wav.scp is keyed by utterance id.
+    """
 
     path: Path
     wav_scp: dict[str, str] | None = None
@@ -68,6 +146,8 @@ class DataDir:
     utt2spk: dict[str, str] | None = None
     feats_scp: dict[str, str] | None = None
     utt2num_frames: dict[str, int] | None = None
+    segments: dict[str, Segment] | None = None
+    utt2dur: dict[str, float] | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> DataDir:
@@ -82,14 +162,13 @@ class DataDir:
 
         d = cls(path=path, wav_scp=opt("wav.scp", "wav entry"), text=opt("text", "transcript"),
                 utt2spk=opt("utt2spk", "speaker"), feats_scp=opt("feats.scp", "feature entry"))
-        n = opt("utt2num_frames", "frame count")
-        if n is not None:
-            d.utt2num_frames = {}
-            for utt, v in n.items():
-                if not v.isdigit():
-                    raise DataError(f"{path / 'utt2num_frames'}: utterance '{utt}': "
-                                    f"frame count {v!r} is not a non-negative integer")
-                d.utt2num_frames[utt] = int(v)
+        for name, attr, what, parse in (
+                ("utt2num_frames", "utt2num_frames", "frame count", parse_frame_count),
+                ("segments", "segments", "segment", parse_segment),
+                ("utt2dur", "utt2dur", "duration", parse_duration)):
+            raw = opt(name, what)
+            if raw is not None:
+                setattr(d, attr, _parse_values(path / name, raw, what, parse))
         if d.wav_scp is None and d.feats_scp is None:
             raise DataError(f"{path}: has neither wav.scp nor feats.scp")
         d.check()
@@ -97,18 +176,31 @@ class DataDir:
 
     @property
     def utt_ids(self) -> list[str]:
-        """Utterances with audio or features (the primary listing), sorted."""
-        primary = self.feats_scp if self.feats_scp is not None else self.wav_scp
-        assert primary is not None
-        return sorted(primary)
+        """Utterances with features, else segments, else audio (the primary listing), sorted."""
+        for primary in (self.feats_scp, self.segments, self.wav_scp):
+            if primary is not None:
+                return sorted(primary)
+        raise AssertionError("load() ensures wav.scp or feats.scp")
+
+    def audio_of(self, utt: str) -> tuple[str, float, float]:
+        """(wav.scp rxfilename, start s, end s or -1) of one utterance's audio."""
+        self.require("wav.scp")
+        assert self.wav_scp is not None
+        if self.segments is not None:
+            seg = self.segments[utt]
+            return self.wav_scp[seg.recording], seg.start, seg.end
+        return self.wav_scp[utt], 0.0, -1.0
 
     def check(self) -> None:
-        """Every id in text/utt2spk/utt2num_frames must have audio or features."""
-        for name, primary in (("wav.scp", self.wav_scp), ("feats.scp", self.feats_scp)):
+        """Every id in the per-utterance files must have audio or features."""
+        utt_audio = self.segments if self.segments is not None else self.wav_scp
+        for name, primary in (("segments" if self.segments is not None else "wav.scp",
+                               utt_audio), ("feats.scp", self.feats_scp)):
             if primary is None:
                 continue
             for other_name, other in (("text", self.text), ("utt2spk", self.utt2spk),
-                                      ("utt2num_frames", self.utt2num_frames)):
+                                      ("utt2num_frames", self.utt2num_frames),
+                                      ("utt2dur", self.utt2dur)):
                 if other is None:
                     continue
                 missing = [u for u in other if u not in primary]
@@ -118,27 +210,46 @@ class DataDir:
                         f"{self.path / other_name}:{lineno}: utterance '{missing[0]}' is not in "
                         f"{self.path / name} ({len(missing)} such utterances); "
                         f"run 'asr validate-data {self.path}' for a full report")
-        if self.feats_scp is not None and self.wav_scp is not None:
-            missing = [u for u in self.feats_scp if u not in self.wav_scp]
+        if self.segments is not None and self.wav_scp is not None:
+            bad = [u for u, s in self.segments.items() if s.recording not in self.wav_scp]
+            if bad:
+                raise DataError(f"{self.path / 'segments'}: utterance '{bad[0]}' names recording "
+                                f"'{self.segments[bad[0]].recording}' that is not in "
+                                f"{self.path / 'wav.scp'} ({len(bad)} such utterances)")
+        if self.feats_scp is not None and utt_audio is not None:
+            missing = [u for u in self.feats_scp if u not in utt_audio]
             if missing:
                 raise DataError(f"{self.path / 'feats.scp'}: utterance '{missing[0]}' is not in "
-                                f"{self.path / 'wav.scp'} ({len(missing)} such utterances)")
+                                f"{self.path / ('segments' if self.segments else 'wav.scp')} "
+                                f"({len(missing)} such utterances)")
 
     def require(self, *names: str) -> None:
         """Fail clearly when a file a stage needs is absent."""
-        attrs = {"wav.scp": "wav_scp", "text": "text", "utt2spk": "utt2spk",
-                 "feats.scp": "feats_scp", "utt2num_frames": "utt2num_frames"}
         for name in names:
-            if getattr(self, attrs[name]) is None:
+            if getattr(self, name.replace(".", "_")) is None:
                 raise DataError(f"{self.path}: {name} is required here but missing")
 
 
 def write_data_dir(path: Path, wav_scp: Mapping[str, str], text: Mapping[str, str],
-                   utt2spk: Mapping[str, str]) -> None:
-    """Write wav.scp, text, utt2spk and spk2utt for a new data dir."""
+                   utt2spk: Mapping[str, str], segments: Mapping[str, Segment] | None = None,
+                   utt2dur: Mapping[str, float] | None = None) -> None:
+    """Write wav.scp, text, utt2spk and spk2utt (and segments, utt2dur) for a new data dir."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     write_kv(path / "wav.scp", wav_scp)
     write_kv(path / "text", text)
     write_kv(path / "utt2spk", utt2spk)
     write_kv(path / "spk2utt", {s: " ".join(u) for s, u in spk2utt_from_utt2spk(utt2spk).items()})
+    if segments is not None:
+        write_kv(path / "segments", {u: format_segment(s) for u, s in segments.items()})
+    if utt2dur is not None:
+        write_kv(path / "utt2dur", {u: format_seconds(d) for u, d in utt2dur.items()})
+
+
+def format_seconds(x: float) -> str:
+    """Seconds to microsecond precision without trailing zeros: 1.5, 2.345678, -1."""
+    return f"{x:.6f}".rstrip("0").rstrip(".")
+
+
+def format_segment(seg: Segment) -> str:
+    return f"{seg.recording} {format_seconds(seg.start)} {format_seconds(seg.end)}"

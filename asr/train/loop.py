@@ -138,6 +138,7 @@ class Trainer:
             utts += len(batch.utt_ids)
             frames += batch.num_frames
             zeroed += z
+            state.skipped_utts += len(batch.skipped)
         self.scaler.unscale_(self.optimizer)
         # DDP has all-reduced the gradients, so this norm is the same on every rank
         grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm))
@@ -240,6 +241,7 @@ class Trainer:
         w.add_scalar("train/grad_filter_scaled", scaled, step)
         w.add_scalar("train/zeroed_utts", state.zeroed_utts, step)
         w.add_scalar("train/skipped_steps", state.skipped_steps, step)
+        w.add_scalar("train/skipped_utts", state.skipped_utts, step)
         if self.scaler.is_enabled():
             w.add_scalar("train/grad_scale", self.scaler.get_scale(), step)
 

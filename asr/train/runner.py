@@ -13,8 +13,9 @@ from torch.utils.data import DataLoader
 from asr import exp_dir as E
 from asr.config import dump_config, load_config, save_config
 from asr.data.collate import collate
-from asr.data.dataset import FeatsDataset, filter_feasible, load_utterances
+from asr.data.dataset import FeatsDataset
 from asr.data.features import read_feats_config
+from asr.data.pipeline import build_datasets
 from asr.data.sampler import BucketBatchSampler
 from asr.data.tokenizer import load_tokenizer
 from asr.errors import AsrError, ConfigError
@@ -78,20 +79,15 @@ def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Pa
     if dist.is_main:
         log.info("model: %s\n%d parameters", model, model.num_params())
 
-    train_utts = filter_feasible(load_utterances(train_dir, tokenizer), model.output_length,
-                                 str(train_dir))
-    dev_utts = filter_feasible(load_utterances(dev_dir, tokenizer), model.output_length,
-                               str(dev_dir))
-    train_set = FeatsDataset(train_utts, E.make_normalizer(cfg.data, exp / E.CMVN, train_dir),
-                             cfg.specaug, cfg.train.seed)
-    dev_set = FeatsDataset(dev_utts, E.make_normalizer(cfg.data, exp / E.CMVN, dev_dir))
+    train, dev = build_datasets(cfg, exp, train_dir, dev_dir, tokenizer, feats_cfg,
+                                model.output_length)
     d = cfg.data
     train_sampler = BucketBatchSampler(
-        [u.num_frames for u in train_utts], d.max_frames, d.max_utts, shuffle=True,
+        train.lengths, d.max_frames, d.max_utts, shuffle=True,
         seed=cfg.train.seed, sortagrad=d.sortagrad, pool_batches=d.pool_batches,
         rank=dist.rank, world_size=dist.world_size)
     dev_sampler = BucketBatchSampler(
-        [u.num_frames for u in dev_utts], d.max_frames, d.max_utts, shuffle=False,
+        dev.lengths, d.max_frames, d.max_utts, shuffle=False,
         rank=dist.rank, world_size=dist.world_size, drop_uneven=False)
     batches_per_epoch = len(train_sampler.batches(2))
     if batches_per_epoch == 0:
@@ -113,11 +109,12 @@ def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Pa
                           pin_memory=device.type == "cuda")
 
     trainer = Trainer(cfg, exp, model, tokenizer, optimizer, scheduler, scaler, TrainState(),
-                      loader(train_set, train_sampler), loader(dev_set, dev_sampler), g, device,
+                      loader(train.dataset, train_sampler), loader(dev.dataset, dev_sampler), g,
+                      device,
                       SummaryWriter(str(exp / "tensorboard")) if dist.is_main else None, dist)
     log.info("%d train utterances (%d batches, %d steps per epoch on each of %d ranks), "
-             "%d dev utterances, %d epochs", len(train_utts), batches_per_epoch,
-             steps_per_epoch, dist.world_size, len(dev_utts), cfg.train.epochs)
+             "%d dev utterances, %d epochs", len(train.dataset), batches_per_epoch,
+             steps_per_epoch, dist.world_size, len(dev.dataset), cfg.train.epochs)
     found = ckpt.latest_valid(exp / E.CKPT_DIR)
     if found is not None:
         trainer.restore(found[1])

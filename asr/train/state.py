@@ -16,6 +16,7 @@ class TrainState:
     best_dev_loss: float = math.inf
     best_epoch: int = 0
     zeroed_utts: int = 0  # utterances whose CTC loss was infinite and zeroed
+    skipped_utts: int = 0  # unreadable utterances left out of batches (data.skip_bad)
     skipped_steps: int = 0  # steps skipped for a non-finite loss or gradient norm
     consecutive_skips: int = 0  # skipped steps since the last step taken
 

@@ -1,0 +1,21 @@
+"""Combine Kaldi data dirs into one (utterance ids must be distinct across them)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dst", type=Path, metavar="DST_DIR")
+    p.add_argument("srcs", type=Path, nargs="+", metavar="SRC_DIR")
+
+
+def main(args: argparse.Namespace) -> int:
+    from asr.data.data_ops import combine_data_dirs
+    from asr.utils import setup_logging
+
+    setup_logging()
+    n = combine_data_dirs(args.dst, args.srcs)
+    print(f"{args.dst}: {n} utterances from {len(args.srcs)} dirs")
+    return 0

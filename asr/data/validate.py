@@ -1,0 +1,194 @@
+"""Find every defect of a Kaldi data dir (``asr validate-data``) and repair it by keeping
+the consistent intersection (``asr fix-data``), as Kaldi's validate/fix_data_dir pair does.
+
+Unlike :meth:`DataDir.load`, which stops at the first problem, these read leniently and
+collect all problems, each with a count and examples.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asr.data.kaldi_dir import (
+    UTT_FILES,
+    iter_kv,
+    parse_duration,
+    parse_frame_count,
+    parse_segment,
+    spk2utt_from_utt2spk,
+    utt_keyed_files,
+    write_kv,
+)
+from asr.data.tokenizer import Tokenizer
+from asr.errors import DataError
+
+BACKUP = ".backup"
+# files whose values must parse; a bad value drops the utterance
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "segments": parse_segment, "utt2dur": parse_duration, "utt2num_frames": parse_frame_count}
+
+
+@dataclass
+class Report:
+    """Defect class -> the affected entries (``file:line key`` or utterance ids)."""
+
+    path: Path
+    defects: dict[str, list[str]] = field(default_factory=dict)
+    num_utts: int = 0
+
+    def add(self, kind: str, example: str) -> None:
+        self.defects.setdefault(kind, []).append(example)
+
+    def count(self, kind: str) -> int:
+        return len(self.defects.get(kind, []))
+
+    def format(self, examples: int = 3) -> str:
+        lines = [f"{self.path}: {self.num_utts} utterances, "
+                 + (f"{sum(map(len, self.defects.values()))} problems" if self.defects
+                    else "no problems")]
+        for kind, items in sorted(self.defects.items()):
+            shown = ", ".join(items[:examples]) + (", ..." if len(items) > examples else "")
+            lines.append(f"  {kind}: {len(items)} ({shown})")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Scan:
+    """What a lenient read of every file found: the first valid entry per key."""
+
+    files: dict[str, dict[str, str]]
+    bad_keys: dict[str, set[str]]  # file -> keys dropped for unusable lines
+    report: Report
+
+
+def _scan(path: Path) -> _Scan:
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"data dir not found: {path}")
+    report = Report(path)
+    files: dict[str, dict[str, str]] = {}
+    bad: dict[str, set[str]] = {}
+    names = ("wav.scp", "spk2utt", "cmvn.scp", *UTT_FILES)
+    for name in names:
+        f = path / name
+        if not f.is_file():
+            continue
+        entries: dict[str, str] = {}
+        bad[name] = set()
+        prev = ""
+        for line in iter_kv(f):
+            where = f"{name}:{line.lineno}"
+            if line.problem == "utf8":
+                report.add("bad_utf8", f"{where} {line.key}")
+                bad[name].add(line.key)
+                continue
+            if line.problem == "blank":
+                report.add("blank_line", where)
+                continue
+            if line.key < prev:
+                report.add("unsorted", f"{where} {line.key}")
+            prev = max(prev, line.key)
+            if line.key in entries:
+                report.add("duplicate_key", f"{where} {line.key}")
+                continue
+            if not line.value:
+                report.add("empty_transcript" if name == "text" else "empty_entry",
+                           f"{where} {line.key}")
+                bad[name].add(line.key)
+                continue
+            if name in _PARSERS:
+                try:
+                    _PARSERS[name](line.value)
+                except ValueError as e:
+                    report.add(f"bad_{name}", f"{where} {line.key}: {e}")
+                    bad[name].add(line.key)
+                    continue
+            entries[line.key] = line.value
+        files[name] = entries
+    if "wav.scp" not in files and "feats.scp" not in files:
+        raise DataError(f"{path}: has neither wav.scp nor feats.scp")
+    return _Scan(files, bad, report)
+
+
+def _consistent(scan: _Scan) -> tuple[set[str], dict[str, list[str]]]:
+    """The utterances present and usable in every per-utterance file, and why others are not."""
+    utt_files = utt_keyed_files(scan.files)
+    everyone = set().union(*(scan.files[n].keys() | scan.bad_keys[n] for n in utt_files))
+    dropped: dict[str, list[str]] = {}
+    keep = set(everyone)
+    for name in utt_files:
+        for u in sorted(scan.bad_keys[name] & keep):
+            dropped.setdefault(f"unusable_line:{name}", []).append(u)
+        keep -= scan.bad_keys[name]
+        missing = sorted(keep - scan.files[name].keys())
+        if missing:
+            dropped[f"not_in:{name}"] = missing
+            keep -= set(missing)
+    if "segments" in scan.files and "wav.scp" in scan.files:
+        wav = scan.files["wav.scp"]
+        orphans = sorted(u for u in keep if scan.files["segments"][u].split()[0] not in wav)
+        if orphans:
+            dropped["unknown_recording"] = orphans
+            keep -= set(orphans)
+    return keep, dropped
+
+
+def validate_data_dir(path: Path, tokenizer: Tokenizer | None = None) -> Report:
+    """Every defect of the data dir at ``path``; tokens outside ``tokenizer`` when given."""
+    scan = _scan(path)
+    report = scan.report
+    keep, dropped = _consistent(scan)
+    report.num_utts = len(keep)
+    for kind, ids in dropped.items():
+        if not kind.startswith("unusable_line"):  # those were reported line by line
+            report.defects[kind] = ids
+    if "segments" in scan.files and "wav.scp" in scan.files:
+        used = {v.split()[0] for v in scan.files["segments"].values()}
+        for rec in sorted(scan.files["wav.scp"].keys() - used):
+            report.add("unused_recording", rec)
+    utt2spk, spk2utt = scan.files.get("utt2spk"), scan.files.get("spk2utt")
+    if utt2spk is not None and spk2utt is not None:
+        expected = {s: " ".join(u) for s, u in spk2utt_from_utt2spk(utt2spk).items()}
+        for spk in sorted(expected.keys() | spk2utt.keys()):
+            if expected.get(spk) != spk2utt.get(spk):
+                report.add("spk2utt_mismatch", spk)
+    if tokenizer is not None and "text" in scan.files:
+        for utt, text in scan.files["text"].items():
+            for word in text.split():
+                if 1 in tokenizer.encode(word):  # id 1 is <unk>
+                    report.add("out_of_vocabulary", f"{utt}: {word}")
+    return report
+
+
+def fix_data_dir(path: Path) -> dict[str, list[str]]:
+    """Keep the utterances consistent across all files, rewrite every file sorted (the
+    originals go to DIR/.backup/), regenerate spk2utt; return reason -> dropped ids."""
+    path = Path(path)
+    scan = _scan(path)
+    keep, dropped = _consistent(scan)
+    if not keep:
+        raise DataError(f"{path}: no utterance is consistent across its files; nothing to keep "
+                        f"({'; '.join(f'{k}: {len(v)}' for k, v in dropped.items())})")
+    backup = path / BACKUP
+    backup.mkdir(exist_ok=True)
+    for name in scan.files:
+        shutil.copy2(path / name, backup / name)
+    for name in utt_keyed_files(scan.files):
+        write_kv(path / name, {u: v for u, v in scan.files[name].items() if u in keep})
+    if "segments" in scan.files and "wav.scp" in scan.files:
+        used = {scan.files["segments"][u].split()[0] for u in keep}
+        unused = sorted(scan.files["wav.scp"].keys() - used)
+        if unused:
+            dropped["unused_recording"] = unused
+        write_kv(path / "wav.scp", {r: v for r, v in scan.files["wav.scp"].items() if r in used})
+    if "utt2spk" in scan.files:
+        utt2spk = {u: s for u, s in scan.files["utt2spk"].items() if u in keep}
+        spk2utt = spk2utt_from_utt2spk(utt2spk)
+        write_kv(path / "spk2utt", {s: " ".join(us) for s, us in spk2utt.items()})
+        if "cmvn.scp" in scan.files:
+            write_kv(path / "cmvn.scp",
+                     {s: v for s, v in scan.files["cmvn.scp"].items() if s in spk2utt})
+    return dropped

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Data pipeline speed and Kaldi compatibility, in one run on the same audio and arks.
+
+Rows (ratios > 1 mean ours is faster):
+- fbank extraction, x real time: ours (torchaudio's Kaldi fbank, memoized tables) vs
+  lhotse's Fbank on the same in-memory audio, one thread each;
+- Kaldi compatibility: max |ours - torchaudio.compliance.kaldi.fbank| (uncached torchaudio);
+- random access, utterances/s: our Dataset (ArkReader + global CMVN) vs raw
+  kaldiio.load_scp reads, both in the same shuffled order;
+- DataLoader (bucketed batches, collate) with 0 and 2 workers, utterances/s per epoch.
+
+    python scripts/bench_data.py [--fsdd-dir DIR] [--num-utts 1500] [--repeats 3]
+
+Without FSDD (FSDD_DIR or --fsdd-dir) it synthesizes speech-like audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import soundfile
+import torch
+import torchaudio.compliance.kaldi as kaldi
+from torch.utils.data import DataLoader
+
+from asr.data import cmvn
+from asr.data.collate import collate
+from asr.data.dataset import FeatsDataset, load_utterances
+from asr.data.features import compute_fbank, write_data_dir_feats
+from asr.data.kaldi_dir import write_data_dir
+from asr.data.sampler import BucketBatchSampler
+from asr.data.tokenizer import load_tokenizer, train_tokenizer
+from asr.schema import FbankConfig
+from asr.testing.fixtures import WORDS, synth_utterance
+
+RATE = 8000
+CFG = FbankConfig(sample_rate=RATE, num_mel_bins=40)
+
+
+def make_dir(root: Path, fsdd: Path | None, n: int) -> Path:
+    d = root / "data"
+    wav, text, utt2spk = {}, {}, {}
+    if fsdd is not None:
+        for f in sorted(fsdd.glob("*_*_*.wav"))[:n]:
+            digit, spk, idx = f.stem.split("_")
+            utt = f"{spk}-{digit}-{idx}"
+            wav[utt], text[utt], utt2spk[utt] = str(f.resolve()), WORDS[int(digit)], spk
+    else:
+        (root / "wav").mkdir()
+        rng = np.random.default_rng(0)
+        for i in range(n):
+            digits = [int(x) for x in rng.integers(0, 10, 3)]
+            f = root / "wav" / f"s{i % 4}-{i:05d}.wav"
+            soundfile.write(f, synth_utterance(digits, RATE, i), RATE, subtype="PCM_16")
+            utt = f.stem
+            wav[utt], text[utt] = str(f), " ".join(WORDS[x] for x in digits)
+            utt2spk[utt] = f"s{i % 4}"
+    write_data_dir(d, wav, text, utt2spk)
+    return d
+
+
+def best_of(repeats: int, *fns) -> list[float]:
+    """Best time of each function over ``repeats`` rounds, interleaved so that load from
+    other processes hits them alike."""
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--fsdd-dir", type=Path, default=os.environ.get("FSDD_DIR"))
+    p.add_argument("--num-utts", type=int, default=1500)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    rows: list[tuple[str, str, str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        d = make_dir(Path(tmp), args.fsdd_dir, args.num_utts)
+        wavs = sorted((d / "wav.scp").read_text().splitlines())
+        audio = [torch.from_numpy(soundfile.read(line.split(maxsplit=1)[1], dtype="int16")[0]
+                                  .astype(np.float32)) for line in wavs]
+        seconds = sum(a.numel() for a in audio) / RATE
+
+        # fbank: ours vs lhotse's Fbank, same audio in memory, one thread
+        from lhotse import Fbank
+        from lhotse import FbankConfig as LhotseFbankConfig
+
+        # the same options as ours: Kaldi's defaults (high_freq 0 = Nyquist), snip edges
+        lhotse_fbank = Fbank(LhotseFbankConfig(sampling_rate=RATE, num_filters=40, dither=0.0,
+                                               snip_edges=True, high_freq=0.0))
+        floats = [a.numpy() for a in audio]  # int16 scale, as Kaldi (and ours) take it
+        ours, theirs = best_of(args.repeats,
+                               lambda: [compute_fbank(a, RATE, CFG) for a in audio],
+                               lambda: [lhotse_fbank.extract(a, RATE) for a in floats])
+        rows.append(("fbank extraction (x real time)", f"{seconds / ours:.0f}",
+                     f"{seconds / theirs:.0f} (lhotse Fbank)", f"{theirs / ours:.2f}"))
+
+        # Kaldi compatibility against torchaudio with its own (uncached) tables
+        cached = (kaldi.get_mel_banks, kaldi._feature_window_function)
+        kaldi.get_mel_banks = cached[0].__wrapped__
+        kaldi._feature_window_function = cached[1].__wrapped__
+        try:
+            ref = [kaldi.fbank(a[None], sample_frequency=RATE, num_mel_bins=40, dither=0.0,
+                               energy_floor=0.0) for a in audio]
+        finally:
+            kaldi.get_mel_banks, kaldi._feature_window_function = cached
+        diff = max(float((compute_fbank(a, RATE, CFG) - r).abs().max())
+                   for a, r in zip(audio, ref, strict=True))
+        lhotse_diff = max(float(np.abs(lhotse_fbank.extract(f, RATE) - r.numpy()).max())
+                          for f, r in zip(floats, ref, strict=True))
+        rows.append(("max |fbank - torchaudio kaldi.fbank|", f"{diff:.2e}",
+                     f"{lhotse_diff:.2e} (lhotse Fbank)", "-"))
+
+        # the stage itself, one job, float arks
+        t = time.perf_counter()
+        write_data_dir_feats(d, CFG)
+        stage = time.perf_counter() - t
+        rows.append(("fbank stage, --nj 1, incl. audio + ark I/O (x RT)",
+                     f"{seconds / stage:.0f}", "-", "-"))
+
+        # random access by scp offset, same shuffled order
+        train_tokenizer(list(dict(line.split(maxsplit=1) for line in
+                                  (d / "text").read_text().splitlines()).values()),
+                        Path(tmp) / "lang", "char")
+        utts = load_utterances(d, load_tokenizer(Path(tmp) / "lang"))
+        norm = cmvn.GlobalCmvn(cmvn.data_dir_stats(d))
+        order = list(range(len(utts)))
+        random.Random(0).shuffle(order)
+        ds = FeatsDataset(utts, norm)
+        raw = kaldiio.load_scp(str(d / "feats.scp"))
+        keys = [utts[i].utt_id for i in order]
+        t_ours, t_raw = best_of(args.repeats, lambda: [ds[i] for i in order],
+                                lambda: [raw[k] for k in keys])
+        n = len(order)
+        rows.append(("random access (utt/s)", f"{n / t_ours:.0f} (Dataset)",
+                     f"{n / t_raw:.0f} (kaldiio load_scp)", f"{t_raw / t_ours:.2f}"))
+
+        # DataLoader epochs over bucketed batches: a fresh loader per epoch (worker start-up
+        # included, as the training loop builds it now) and persistent workers after warm-up
+        sampler = BucketBatchSampler([u.num_frames for u in utts], 4000, seed=0)
+        for workers, persistent in ((0, False), (2, False), (2, True)):
+            loader = DataLoader(ds, batch_sampler=sampler, collate_fn=collate,
+                                num_workers=workers, persistent_workers=persistent)
+            if persistent:
+                for _ in loader:  # warm-up: start the workers once
+                    pass
+
+            def epoch(loader=loader):
+                for _ in loader:
+                    pass
+            (t,) = best_of(args.repeats, epoch)
+            what = "persistent, steady state" if persistent else "start-up included"
+            rows.append((f"DataLoader, {workers} workers, {what} (utt/s)", f"{n / t:.0f}",
+                         "-", "-"))
+    source = f"FSDD {args.fsdd_dir}" if args.fsdd_dir else "synthesized audio"
+    print(f"{n} utterances, {seconds:.0f} s of {RATE} Hz audio ({source}); "
+          f"{CFG.num_mel_bins} mel bins; best of {args.repeats}; torch threads 1")
+    widths = [max(len(r[i]) for r in rows + [("what", "ours", "reference", "ratio")])
+              for i in range(4)]
+    for r in [("what", "ours", "reference", "ratio")] + rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
