@@ -96,7 +96,7 @@ def test_training_from_cuts_on_the_fly_equals_kaldi_precomputed(tmp_path):
     """Same seed, same numbers: a CutSet with on-the-fly fbank trains the same model."""
     from asr.config import load_config
     from asr.train.checkpoint import load_checkpoint
-    from asr.train.loop import run
+    from asr.train.runner import run
 
     texts = {}
     for name, seed in (("train", 0), ("dev", 1)):
