@@ -16,7 +16,9 @@ COMMANDS = {
     "tokenizer": "tokenizer",
     "train": "train",
     "decode": "decode",
+    "transcribe": "transcribe",
     "score": "score",
+    "train-lm": "train_lm",
     "validate-data": "validate_data",
 }
 
