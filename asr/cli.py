@@ -18,6 +18,7 @@ COMMANDS = {
     "decode": "decode",
     "transcribe": "transcribe",
     "score": "score",
+    "export": "export",
     "train-lm": "train_lm",
     "validate-data": "validate_data",
 }
