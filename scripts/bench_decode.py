@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Time CTC decoders on the same random log-probs, one thread, in one run.
 
-Rows: our prefix beam search called per utterance and on the whole batch, our greedy
-search, pyctcdecode (no LM) and flashlight-text's lexicon-free decoder (C++, ZeroLM,
-log-add merging). Prints ms per utterance and each row's ratio to flashlight-text
-(< 1 means faster). The references come from the `bench` extra:
+Rows: our prefix beam search called per utterance and on the whole batch, the same
+with shallow fusion of a word 3-gram LM (random words; the last token is the word
+boundary), our greedy search, pyctcdecode (no LM) and flashlight-text's lexicon-free
+decoder (C++, ZeroLM, log-add merging). Prints ms per utterance and each row's ratio
+to flashlight-text (< 1 means faster). The references come from the `bench` extra:
 ``pip install -e ".[bench]"``.
 
     python scripts/bench_decode.py [--utts 20] [--frames 500] [--vocab 500] [--beam 10]
@@ -24,7 +25,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from asr.data.tokenizer import BLANK, SPACE, UNK  # noqa: E402
 from asr.functional import ctc_greedy_search, ctc_prefix_beam_search  # noqa: E402
+from asr.lm.fusion import ShallowFusion, build_fusion  # noqa: E402
+from asr.lm.ngram import train_witten_bell  # noqa: E402
 
 
 def random_log_probs(n: int, t: int, v: int, scale: float, seed: int) -> torch.Tensor:
@@ -49,6 +53,15 @@ def mean_neg_log_prob(lp: torch.Tensor, hyps: list[list[int]]) -> float:
     lens = torch.full((lp.shape[0],), lp.shape[1])
     return F.ctc_loss(lp.transpose(0, 1), targets, lens, torch.tensor([len(h) for h in hyps]),
                       reduction="sum").item() / lp.shape[0]  # (T, N, V)
+
+
+def random_word_lm(tokens: list[str], seed: int) -> ShallowFusion:
+    """A word 3-gram LM over random 2-4 letter words of ``tokens``: the fusion's cost."""
+    rng = np.random.default_rng(seed)
+    letters = tokens[2:32]
+    vocab = ["".join(rng.choice(letters, rng.integers(2, 5))) for _ in range(1000)]
+    sents = [list(rng.choice(vocab, rng.integers(3, 10))) for _ in range(5000)]
+    return build_fusion(train_witten_bell(sents, 3), tokens, weight=0.5, bonus=1.0)
 
 
 def flashlight_decoder(v: int, beam: int, beam_tokens: int):
@@ -95,6 +108,9 @@ def main() -> None:
 
     labels = [""] + [chr(0x4E00 + i) for i in range(v - 1)]  # blank + distinct one-char labels
     pyctc = build_ctcdecoder(labels)
+    tokens = [BLANK, UNK, *labels[2:-1], SPACE]  # the last token is the word boundary
+    lm = random_word_lm(tokens, seed=0)
+    ctc_prefix_beam_search(lp[:1], lens[:1], beam, token_topk=k, lm=lm)
 
     rows = [
         ("asr prefix beam, per utterance",
@@ -102,6 +118,8 @@ def main() -> None:
                   for b in range(n)]),
         ("asr prefix beam, batched", lambda: ctc_prefix_beam_search(lp, lens, beam,
                                                                     token_topk=k)),
+        ("asr prefix beam + word 3-gram LM",
+         lambda: ctc_prefix_beam_search(lp, lens, beam, token_topk=k, lm=lm)),
         ("asr greedy, batched", lambda: ctc_greedy_search(lp, lens)),
         ("pyctcdecode (no LM)", lambda: [pyctc.decode(lp_np[b], beam_width=beam)
                                          for b in range(n)]),
