@@ -14,7 +14,8 @@ def asr(*args: str) -> subprocess.CompletedProcess:
 def test_help_lists_subcommands_and_each_has_help():
     out = asr("--help")
     assert out.returncode == 0
-    for cmd in ("fbank", "cmvn", "tokenizer", "train", "decode", "score", "validate-data"):
+    for cmd in ("fbank", "cmvn", "tokenizer", "train", "decode", "score", "validate-data",
+                "transcribe", "export", "train-lm"):
         assert cmd in out.stdout
         assert asr(cmd, "--help").returncode == 0
 
