@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -66,7 +67,7 @@ Search = Callable[[torch.Tensor, torch.Tensor], list[list[int]]]  # (N, T, V), (
 
 def make_search(exp: Experiment, method: str = "greedy", beam: int = 10,
                 token_topk: int | None = None, lm: Path | None = None, lm_weight: float = 0.5,
-                lm_bonus: float = 0.0, lm_level: str = "word") -> Search:
+                lm_bonus: float = 0.0, lm_level: Literal["word", "token"] = "word") -> Search:
     """The search that turns log-probs into token ids: greedy, or prefix beam with an
     optional ARPA LM fused at word or token level."""
     if method == "greedy":
@@ -80,7 +81,7 @@ def make_search(exp: Experiment, method: str = "greedy", beam: int = 10,
     fusion = None
     if lm is not None:
         fusion = build_fusion(read_arpa(lm), exp.tokenizer.tokens, lm_weight, lm_bonus,
-                              "token" if lm_level in ("char", "token") else "word")
+                              lm_level)
     return partial(ctc_prefix_beam_search, beam_size=beam, token_topk=token_topk, lm=fusion)
 
 
