@@ -44,7 +44,8 @@ Normalizer = Callable[[torch.Tensor, str], torch.Tensor]  # (feats (T, D), utt_i
 def make_normalizer(cfg: DataConfig, stats_path: Path | None, data_dir: Path | None = None,
                     feats: Iterable[tuple[str, np.ndarray]] | None = None) -> Normalizer:
     """The CMVN of ``cfg.cmvn``. Global uses the training stats at ``stats_path``; speaker
-    uses DATA_DIR/cmvn.scp, or stats accumulated from ``feats`` when it has none."""
+    uses DATA_DIR/cmvn.scp, or stats accumulated from ``feats`` when it has none (without
+    a data dir, each utterance is its own speaker, as in Kaldi without utt2spk)."""
     if cfg.cmvn == "global":
         if stats_path is None or not Path(stats_path).is_file():
             raise AsrError(f"data.cmvn is 'global' but the CMVN stats {stats_path} are missing "
@@ -52,7 +53,9 @@ def make_normalizer(cfg: DataConfig, stats_path: Path | None, data_dir: Path | N
         return GlobalCmvn(load_stats(stats_path), cfg.norm_vars)
     if cfg.cmvn == "speaker":
         if data_dir is None:
-            raise AsrError("data.cmvn is 'speaker' but no data dir gives the speakers")
+            if feats is None:
+                raise AsrError("data.cmvn is 'speaker' but no data dir gives the speakers")
+            return SpeakerCmvn(None, speaker_stats(feats, None), cfg.norm_vars)
         d = DataDir.load(data_dir)
         if (Path(data_dir) / "cmvn.scp").is_file():
             stats = load_speaker_stats(data_dir)

@@ -10,7 +10,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -19,8 +21,11 @@ from asr.data.dataset import read_matrix
 from asr.data.features import FEATS_CONFIG, read_feats_config, utterance_fbank
 from asr.data.kaldi_dir import DataDir
 from asr.errors import AsrError
-from asr.exp_dir import Experiment
+from asr.exp_dir import Experiment, Normalizer
 from asr.functional.ctc import ctc_greedy_search, ctc_prefix_beam_search
+from asr.lm.arpa import read_arpa
+from asr.lm.fusion import build_fusion
+from asr.nn.model import CTCModel
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +58,37 @@ def feature_reader(exp: Experiment, data_dir: Path, allow_resample: bool
     return d.utt_ids, from_audio
 
 
+Search = Callable[[torch.Tensor, torch.Tensor], list[list[int]]]  # (N, T, V), (N,) -> ids
+
+
+def make_search(exp: Experiment, method: str = "greedy", beam: int = 10,
+                token_topk: int | None = None, lm: Path | None = None, lm_weight: float = 0.5,
+                lm_bonus: float = 0.0, lm_level: Literal["word", "token"] = "word") -> Search:
+    """The search that turns log-probs into token ids: greedy, or prefix beam with an
+    optional ARPA LM fused at word or token level."""
+    if method == "greedy":
+        if lm is not None:
+            raise AsrError("an LM needs --method prefix_beam")
+        return ctc_greedy_search
+    if method != "prefix_beam":
+        raise AsrError(f"unknown search method '{method}' (greedy or prefix_beam)")
+    if beam < 1 or (token_topk is not None and token_topk < 1):
+        raise AsrError(f"--beam and --token-topk must be >= 1, got {beam} and {token_topk}")
+    fusion = None
+    if lm is not None:
+        fusion = build_fusion(read_arpa(lm), exp.tokenizer.tokens, lm_weight, lm_bonus,
+                              lm_level)
+    return partial(ctc_prefix_beam_search, beam_size=beam, token_topk=token_topk, lm=fusion)
+
+
 @torch.no_grad()
-def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = None,
-                    method: str = "greedy", beam: int = 10, max_frames: int = 20000,
-                    device: str = "cpu", allow_resample: bool = False) -> DecodeResult:
-    model = exp.load_model(checkpoint, device)
-    utt_ids, read = feature_reader(exp, data_dir, allow_resample)
-    t0 = time.time()
-    raw = {u: read(u).astype(np.float32) for u in utt_ids}
-    normalize = exp.normalizer(data_dir, raw.items())
-    feats = {u: torch.from_numpy(m) for u, m in raw.items()}
-    order = sorted(utt_ids, key=lambda u: feats[u].shape[0])
-    hyps: dict[str, str] = {}
+def decode_features(model: CTCModel, feats: dict[str, torch.Tensor], normalize: Normalizer,
+                    search: Search, max_frames: int = 20000, device: str = "cpu"
+                    ) -> dict[str, list[int]]:
+    """Token ids per utterance, in length-sorted batches of at most ``max_frames`` padded
+    frames (so short utterances are not padded to long ones)."""
+    order = sorted(feats, key=lambda u: feats[u].shape[0])
+    hyps: dict[str, list[int]] = {}
     start = 0
     while start < len(order):
         end = start + 1
@@ -78,14 +102,42 @@ def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = No
         x = torch.nn.utils.rnn.pad_sequence(xs, batch_first=True).to(device)
         lens = torch.tensor([f.shape[0] for f in xs], device=device)
         log_probs, out_lens = model(x, lens)
-        if method == "greedy":
-            ids = ctc_greedy_search(log_probs, out_lens)
-        else:
-            ids = ctc_prefix_beam_search(log_probs, out_lens, beam_size=beam)
-        for u, seq in zip(batch, ids, strict=True):
-            hyps[u] = exp.tokenizer.decode(seq)
+        hyps.update(zip(batch, search(log_probs, out_lens), strict=True))
         start = end
-    elapsed = time.time() - t0
-    shift = exp.feats.frame_shift_ms / 1000
-    audio = sum(f.shape[0] for f in feats.values()) * shift
-    return DecodeResult(hyps, audio, elapsed)
+    return hyps
+
+
+def _decode(exp: Experiment, model: CTCModel, raw: dict[str, np.ndarray], normalize: Normalizer,
+            search: Search, max_frames: int, device: str, t0: float) -> DecodeResult:
+    feats = {u: torch.from_numpy(m) for u, m in raw.items()}
+    ids = decode_features(model, feats, normalize, search, max_frames, device)
+    hyps = {u: exp.tokenizer.decode(ids[u]) for u in raw}
+    audio = sum(f.shape[0] for f in feats.values()) * exp.feats.frame_shift_ms / 1000
+    return DecodeResult(hyps, audio, time.time() - t0)
+
+
+def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = None,
+                    search: Search = ctc_greedy_search, max_frames: int = 20000,
+                    device: str = "cpu", allow_resample: bool = False) -> DecodeResult:
+    """Decode every utterance of a Kaldi data dir (features and CMVN as the exp says)."""
+    model = exp.load_model(checkpoint, device)
+    utt_ids, read = feature_reader(exp, data_dir, allow_resample)
+    t0 = time.time()
+    raw = {u: read(u).astype(np.float32) for u in utt_ids}
+    return _decode(exp, model, raw, exp.normalizer(data_dir, raw.items()), search, max_frames,
+                   device, t0)
+
+
+def transcribe_files(exp: Experiment, paths: list[Path], checkpoint: str | None = None,
+                     search: Search = ctc_greedy_search, device: str = "cpu",
+                     allow_resample: bool = False) -> DecodeResult:
+    """Decode audio files; hyps are keyed by the path as given. Per-speaker CMVN treats
+    each file as its own speaker, as Kaldi does without an utt2spk."""
+    model = exp.load_model(checkpoint, device)
+    t0 = time.time()
+    raw = {}
+    for path in paths:
+        samples, rate = load_audio(str(path), str(path))
+        raw[str(path)] = compute_fbank(samples, rate, exp.feats, str(path),
+                                       allow_resample).numpy().astype(np.float32)
+    return _decode(exp, model, raw, exp.normalizer(None, raw.items()), search, 20000, device, t0)

@@ -1,10 +1,12 @@
-"""Score hypotheses against references: Kaldi's %WER line and per-utterance alignments."""
+"""Score hypotheses against references: Kaldi's %WER line, per-utterance alignments, and a
+per-speaker table (as sclite's ``.sys`` report) when utt2spk is given."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from asr.errors import DataError
 from asr.functional.edit_distance import ErrorCounts, align
 
 
@@ -27,6 +29,25 @@ class ScoreReport:
         return (f"{name} {c.rate:.2f} [ {c.errors} / {c.ref_words}, "
                 f"{c.ins} ins, {c.dels} del, {c.subs} sub ]")
 
+    def speaker_table(self, utt2spk: Mapping[str, str]) -> str:
+        """One row per speaker: utterances, reference words, %WER, S, I, D; then the sum."""
+        rows: dict[str, tuple[int, ErrorCounts]] = {}
+        for utt, c, _ in self.per_utt:
+            spk = utt2spk.get(utt)
+            if spk is None:
+                raise DataError(f"utterance '{utt}' is not in the utt2spk file")
+            n, acc = rows.get(spk, (0, ErrorCounts()))
+            acc += c
+            rows[spk] = (n + 1, acc)
+        unit = "chars" if self.cer else "words"
+        name = "%CER" if self.cer else "%WER"
+        lines = [f"{'speaker':<16} {'#utts':>6} {'#' + unit:>7} {name:>7} {'S':>5} {'I':>5} "
+                 f"{'D':>5}"]
+        for spk, (n, c) in sorted(rows.items()) + [("SUM", (len(self.per_utt), self.counts))]:
+            lines.append(f"{spk:<16} {n:>6} {c.ref_words:>7} {c.rate:>7.2f} {c.subs:>5} "
+                         f"{c.ins:>5} {c.dels:>5}")
+        return "\n".join(lines) + "\n"
+
     def render(self) -> str:
         lines = [self.summary()]
         if self.missing:
@@ -38,7 +59,7 @@ class ScoreReport:
             ops = ["C" if r == h else "S" if r != "***" and h != "***" else
                    ("D" if h == "***" else "I") for r, h in pairs]
             lines.append(f"{utt} op   {' '.join(ops)}")
-            lines.append(f"{utt} #csid {len(pairs) - c.errors + c.ins} {c.subs} {c.ins} {c.dels}")
+            lines.append(f"{utt} #csid {len(pairs) - c.errors} {c.subs} {c.ins} {c.dels}")
         return "\n".join(lines) + "\n"
 
 

@@ -16,7 +16,7 @@ def test_help_lists_subcommands_and_each_has_help():
     assert out.returncode == 0
     for cmd in ("fbank", "cmvn", "tokenizer", "train", "decode", "score", "validate-data",
                 "fix-data", "subset-data", "combine-data", "copy-data", "lhotse-import",
-                "lhotse-export"):
+                "lhotse-export", "transcribe", "export", "train-lm", "average"):
         assert cmd in out.stdout
         assert asr(cmd, "--help").returncode == 0
 

@@ -8,7 +8,6 @@ from asr.functional import (
     align,
     ctc_greedy_search,
     ctc_min_input_length,
-    ctc_prefix_beam_search,
 )
 from asr.nn.ctc import ctc_loss, min_input_lengths
 from asr.scoring import score
@@ -49,19 +48,6 @@ def test_greedy_merges_repeats_and_drops_blanks():
     assert ctc_greedy_search(lp, torch.tensor([9])) == [[1, 1, 2, 3]]
     assert ctc_greedy_search(lp, torch.tensor([2])) == [[1]]
     assert ctc_greedy_search(lp, torch.tensor([0])) == [[]]
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_prefix_beam_with_full_beam_finds_most_probable_labelling(seed):
-    torch.manual_seed(seed)
-    t, v = 4, 3
-    lp = (torch.randn(1, t, v) * 2).log_softmax(-1)
-    totals: dict = {}
-    for path in itertools.product(range(v), repeat=t):
-        p = math.exp(sum(lp[0, i, s].item() for i, s in enumerate(path)))
-        totals[collapse(path)] = totals.get(collapse(path), 0.0) + p
-    best = max(totals, key=totals.get)
-    assert ctc_prefix_beam_search(lp, torch.tensor([t]), beam_size=100) == [list(best)]
 
 
 def test_edit_distance_and_kaldi_wer_line():

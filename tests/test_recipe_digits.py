@@ -1,5 +1,6 @@
 """The digits recipe end to end on the real FSDD recordings, with a tiny model."""
 
+import itertools
 import re
 import subprocess
 import sys
@@ -28,7 +29,7 @@ def recipe_run(tmp_path_factory, fsdd_dir):
                     "train: {epochs: 2, average_last: 2}\n")
     args = ["./run.sh", "--fsdd-dir", str(fsdd_dir), "--data", str(work / "data"),
             "--exp", str(work / "exp"), "--train-config", str(tiny), "--max-takes", "12",
-            "--train-passes", "1"]
+            "--train-passes", "1", "--decode-method", "greedy prefix_beam_lm"]
     out = run(*args)
     assert out.returncode == 0, out.stdout + out.stderr
     return work, args, out
@@ -42,13 +43,14 @@ def test_recipe_writes_a_self_contained_exp_dir(recipe_run):
                  "checkpoints/epoch-1.pt", "checkpoints/epoch-2.pt", "log/train.log"):
         assert (exp / name).is_file(), name
     assert list((exp / "tensorboard").glob("events.out.tfevents.*"))
-    for s in ("dev", "test", "test_unseen"):
-        dec = exp / f"decode_{s}_greedy"
+    assert (work / "data/lm/word_3gram.arpa").is_file()
+    for s, m in itertools.product(("dev", "test", "test_unseen"), ("greedy", "prefix_beam_lm")):
+        dec = exp / f"decode_{s}_{m}"
         hyp = (dec / "hyp").read_text().splitlines()
         ref = (work / "data" / s / "text").read_text().splitlines()
         assert [h.split()[0] for h in hyp] == [r.split()[0] for r in ref]
         assert WER_LINE.match((dec / "wer").read_text().splitlines()[0])
-        assert re.search(rf"^%WER .* {s}$", out.stdout, re.M)
+        assert re.search(rf"^%WER .* {m} {s}$", out.stdout, re.M)
     spk = {line.split()[1] for line in (work / "data/train/utt2spk").read_text().splitlines()}
     assert spk == {"george", "jackson", "lucas", "yweweler"}  # nicolas is held out
     unseen = (work / "data/test_unseen/utt2spk").read_text()
@@ -126,3 +128,25 @@ def test_stage0_downloads_when_no_dir_is_given(tmp_path):
     recordings = tmp_path / "w/downloads/fsdd/recordings"
     assert len(list(recordings.glob("*.wav"))) == 2500
     assert (recordings.parent / ".complete").exists()
+
+
+@pytest.mark.e2e
+def test_transcribe_files_and_decode_with_any_checkpoint_file(recipe_run, fsdd_dir, tmp_path):
+    work, _, _ = recipe_run
+    exp = work / "exp" / "tiny"
+    wavs = [str(fsdd_dir / "3_nicolas_1.wav"), str(fsdd_dir / "7_george_3.wav")]
+    cmd = [sys.executable, "-m", "asr", "transcribe", "--exp-dir", str(exp)]
+    out = run(*cmd, *wavs, "--method", "prefix_beam", "--lm",
+              str(work / "data/lm/word_3gram.arpa"))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == wavs  # '<file> <text>', text may be empty
+    out = run(*cmd, str(tmp_path / "missing.wav"))
+    assert out.returncode == 2 and "missing.wav" in out.stderr and "Traceback" not in out.stderr
+    # a checkpoint given by path, as 'asr average' writes one: {"model": state_dict, ...}
+    ckpt = tmp_path / "avg.pt"
+    ckpt.write_bytes((exp / "checkpoints" / "epoch-1.pt").read_bytes())
+    out = run(sys.executable, "-m", "asr", "decode", "--exp-dir", str(exp), "--checkpoint",
+              str(ckpt), "--data-dir", str(work / "data/test"), "--out", str(tmp_path / "o"))
+    assert out.returncode == 0, out.stderr
+    assert WER_LINE.match((tmp_path / "o" / "wer").read_text().splitlines()[0])

@@ -2,6 +2,8 @@
 
 Features are computed from wav.scp with the exp's feature config and CMVN when the data
 dir has no feats.scp. OUT/wer starts with Kaldi's %WER line, then per-utterance alignments.
+--checkpoint takes any .pt file holding {"model": state_dict}: an epoch, final.pt, or
+the output of 'asr average'.
 """
 
 from __future__ import annotations
@@ -10,36 +12,48 @@ import argparse
 from pathlib import Path
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_search_arguments(p: argparse.ArgumentParser) -> None:
+    """Model and search options shared by decode and transcribe."""
     p.add_argument("--exp-dir", type=Path, required=True)
-    p.add_argument("--data-dir", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True, help="decode dir to write")
+    p.add_argument("--checkpoint", help="checkpoint file (default: final.pt, else newest)")
     p.add_argument("--method", choices=["greedy", "prefix_beam"], default="greedy")
     p.add_argument("--beam", type=int, default=10, help="beam size for prefix_beam")
-    p.add_argument("--checkpoint", help="checkpoint file (default: final.pt, else newest)")
-    p.add_argument("--max-frames", type=int, default=20000, help="padded frames per batch")
+    p.add_argument("--token-topk", type=int, default=None,
+                   help="tokens per frame that may extend a prefix (default: --beam)")
+    p.add_argument("--lm", type=Path, help="ARPA n-gram LM for shallow fusion (prefix_beam)")
+    p.add_argument("--lm-weight", type=float, default=0.5, help="weight of the LM log-prob")
+    p.add_argument("--lm-bonus", type=float, default=0.0,
+                   help="added per LM word (or token): offsets the LM's short-output bias")
+    p.add_argument("--lm-level", choices=["word", "token"], default="word",
+                   help="word: LM over words; token: LM over the lang dir's tokens")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--allow-resample", action="store_true",
                    help="resample audio at another rate than the exp's features expect")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_search_arguments(p)
+    p.add_argument("--data-dir", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="decode dir to write")
+    p.add_argument("--max-frames", type=int, default=20000, help="padded frames per batch")
 
 
 def main(args: argparse.Namespace) -> int:
     import logging
 
     from asr.data.kaldi_dir import read_kv, write_kv
-    from asr.errors import AsrError
     from asr.exp_dir import Experiment
-    from asr.inference import decode_data_dir
+    from asr.inference import decode_data_dir, make_search
     from asr.scoring import score
     from asr.utils import atomic_write_text, resolve_device, setup_logging
 
     setup_logging()
-    if args.beam < 1:
-        raise AsrError(f"--beam must be >= 1, got {args.beam}")
     device = resolve_device(args.device)
     exp = Experiment.load(args.exp_dir)
-    result = decode_data_dir(exp, args.data_dir, args.checkpoint, args.method, args.beam,
-                             args.max_frames, device, args.allow_resample)
+    search = make_search(exp, args.method, args.beam, args.token_topk, args.lm, args.lm_weight,
+                         args.lm_bonus, args.lm_level)
+    result = decode_data_dir(exp, args.data_dir, args.checkpoint, search, args.max_frames,
+                             device, args.allow_resample)
     args.out.mkdir(parents=True, exist_ok=True)
     write_kv(args.out / "hyp", result.hyps)
     logging.info("decoded %d utterances, %.1f s of audio in %.1f s: RTF %.4f",

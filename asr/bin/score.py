@@ -1,6 +1,8 @@
 """Score a hypothesis text file against a reference (both Kaldi text format): %WER or %CER.
 
-Prints Kaldi's summary line first, then per-utterance alignments.
+Prints Kaldi's summary line first (with insertion, deletion and substitution counts),
+then, with --utt2spk, a per-speaker table, then per-utterance alignments (ref, hyp,
+C/S/I/D ops and #csid counts, as Kaldi's align-text / wer_per_utt_details).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("ref", type=Path)
     p.add_argument("hyp", type=Path)
     p.add_argument("--cer", action="store_true", help="character error rate")
+    p.add_argument("--utt2spk", type=Path, help="Kaldi utt2spk: adds a per-speaker table")
     p.add_argument("--out", type=Path, help="write the report here instead of stdout")
 
 
@@ -24,9 +27,15 @@ def main(args: argparse.Namespace) -> int:
     refs = read_kv(args.ref, what="transcript")
     hyps = read_kv(args.hyp, allow_empty=True)
     report = score(refs, hyps, args.cer)
+    table = report.speaker_table(read_kv(args.utt2spk, what="speaker")) if args.utt2spk else ""
+    full = report.render()
+    first, rest = full.split("\n", 1)
+    text = f"{first}\n{table}{rest}"
     if args.out:
-        atomic_write_text(args.out, report.render())
+        atomic_write_text(args.out, text)
         print(report.summary())
+        if table:
+            print(table, end="")
     else:
-        print(report.render(), end="")
+        print(text, end="")
     return 0

@@ -4,6 +4,7 @@ from asr.functional.ctc import (
     ctc_greedy_search,
     ctc_min_input_length,
     ctc_prefix_beam_search,
+    ctc_prefix_beam_search_nbest,
 )
 from asr.functional.edit_distance import ErrorCounts, align
 from asr.functional.lengths import make_pad_mask
@@ -14,5 +15,6 @@ __all__ = [
     "ctc_greedy_search",
     "ctc_min_input_length",
     "ctc_prefix_beam_search",
+    "ctc_prefix_beam_search_nbest",
     "make_pad_mask",
 ]

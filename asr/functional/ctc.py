@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from asr.lm.fusion import ShallowFusion
 
 
 def ctc_min_input_length(targets: Sequence[int]) -> int:
@@ -34,59 +37,67 @@ def ctc_greedy_search(log_probs: torch.Tensor, lengths: torch.Tensor,
     return out
 
 
-def _logaddexp(a: float, b: float) -> float:
-    if a == -math.inf:
-        return b
-    if b == -math.inf:
-        return a
-    m = max(a, b)
-    return m + math.log1p(math.exp(-abs(a - b)))
+def _as_numpy(log_probs: torch.Tensor, lengths: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(N, T, V) float32 and (N,) int64 on the CPU; CUDA tensors are copied over."""
+    if log_probs.dim() != 3 or lengths.dim() != 1 or lengths.shape[0] != log_probs.shape[0]:
+        raise ValueError(f"expected log_probs (N, T, V) and lengths (N,), got "
+                         f"{tuple(log_probs.shape)} and {tuple(lengths.shape)}")
+    lp = np.ascontiguousarray(log_probs.detach().float().cpu().numpy())
+    lens = lengths.detach().cpu().numpy().astype(np.int64)
+    if (lens < 0).any() or (lens > lp.shape[1]).any():
+        raise ValueError(f"lengths must lie in [0, {lp.shape[1]}], got {lens.tolist()}")
+    return lp, lens
+
+
+def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
+                                  beam_size: int = 10, nbest: int = 1, blank: int = 0,
+                                  token_topk: int | None = None,
+                                  token_threshold: float | None = None,
+                                  lm: ShallowFusion | None = None,
+                                  ) -> list[list[tuple[list[int], float]]]:
+    """CTC prefix beam search (Hannun et al., 2014): the ``nbest`` best label sequences per
+    utterance with their log scores (log P(labels | x), plus the weighted LM score and
+    insertion bonus when ``lm`` is given), best first.
+
+    log_probs (N, T, V), lengths (N,). Per frame only the ``token_topk`` most likely
+    tokens (default: ``beam_size``) with log-prob >= ``token_threshold`` extend a
+    prefix; blank and the prefix's own last token always count, so merging is exact.
+    With a beam that holds every prefix and no pruning it finds the most probable
+    label sequence. Runs compiled (numba), one utterance after the other.
+    """
+    from asr.functional import _beam_kernel as kernel
+    from asr.lm.fusion import no_fusion
+
+    if beam_size < 1 or nbest < 1:
+        raise ValueError(f"beam_size and nbest must be >= 1, got {beam_size} and {nbest}")
+    lp, lens = _as_numpy(log_probs, lengths)
+    n, t, v = lp.shape
+    topk = beam_size if token_topk is None else token_topk
+    if topk < 1:
+        raise ValueError(f"token_topk must be >= 1, got {topk}")
+    nbest = min(nbest, beam_size)
+    fusion = lm if lm is not None else no_fusion()
+    if lm is not None and len(fusion.toks[0]) != v:
+        raise ValueError(f"the LM fusion tables cover {len(fusion.toks[0])} tokens, the "
+                         f"log-probs {v}")
+    out_tokens = np.zeros((n, nbest, max(t, 1)), np.int32)
+    out_lens = np.zeros((n, nbest), np.int64)
+    out_scores = np.zeros((n, nbest), np.float64)
+    out_count = np.zeros(n, np.int64)
+    threshold = -np.inf if token_threshold is None else float(token_threshold)
+    kernel.search_batch(lp, lens, beam_size, topk, threshold, blank, fusion.mode, fusion.lm,
+                        fusion.words, fusion.toks, fusion.weight, fusion.bonus,
+                        fusion.bos_state, fusion.eos_word, nbest, out_tokens, out_lens,
+                        out_scores, out_count)
+    return [[(out_tokens[b, r, :out_lens[b, r]].tolist(), float(out_scores[b, r]))
+             for r in range(out_count[b])] for b in range(n)]
 
 
 def ctc_prefix_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor, beam_size: int = 10,
                            blank: int = 0, token_topk: int | None = None,
-                           token_threshold: float | None = None) -> list[list[int]]:
-    """CTC prefix beam search (Hannun et al., 2014) in log space; best prefix per utterance.
-
-    Each prefix keeps two scores: ending in blank and ending in its last token, so a
-    repeated token is only extended after a blank. ``token_topk`` and ``token_threshold``
-    prune the tokens considered per frame (blank is always kept).
-    """
-    lp = log_probs.detach().float().cpu()
-    results: list[list[int]] = []
-    for b, n in enumerate(lengths.cpu().tolist()):
-        beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}
-        for t in range(n):
-            frame = lp[b, t]
-            if token_topk is not None and token_topk < frame.numel():
-                cand = frame.topk(token_topk).indices.tolist()
-            else:
-                cand = list(range(frame.numel()))
-            if token_threshold is not None:
-                cand = [c for c in cand if frame[c] >= token_threshold]
-            if blank not in cand:
-                cand.append(blank)
-            values = frame.tolist()
-            nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [-math.inf, -math.inf])
-            for prefix, (pb, pnb) in beams.items():
-                total = _logaddexp(pb, pnb)
-                for c in cand:
-                    p = values[c]
-                    if c == blank:
-                        e = nxt[prefix]
-                        e[0] = _logaddexp(e[0], total + p)
-                        continue
-                    last = prefix[-1] if prefix else None
-                    ext = nxt[(*prefix, c)]
-                    if c == last:
-                        # repeat: extend only from a blank-ending path; else it collapses
-                        ext[1] = _logaddexp(ext[1], pb + p)
-                        same = nxt[prefix]
-                        same[1] = _logaddexp(same[1], pnb + p)
-                    else:
-                        ext[1] = _logaddexp(ext[1], total + p)
-            ranked = sorted(nxt.items(), key=lambda kv: _logaddexp(*kv[1]), reverse=True)
-            beams = {k: (v[0], v[1]) for k, v in ranked[:beam_size]}
-        best = max(beams.items(), key=lambda kv: _logaddexp(*kv[1]))[0]
-        results.append(list(best))
-    return results
+                           token_threshold: float | None = None,
+                           lm: ShallowFusion | None = None) -> list[list[int]]:
+    """The best label sequence per utterance of :func:`ctc_prefix_beam_search_nbest`."""
+    nbest = ctc_prefix_beam_search_nbest(log_probs, lengths, beam_size, 1, blank, token_topk,
+                                         token_threshold, lm)
+    return [hyps[0][0] if hyps else [] for hyps in nbest]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Connected spoken digits (FSDD, 8 kHz): data prep, fbank, tokens, BiLSTM-CTC, decoding.
+# Connected spoken digits (FSDD, 8 kHz): data prep, fbank, tokens and LM, BiLSTM-CTC, decoding.
 # Run from anywhere; options: run.sh --help. Stages are skipped when their outputs exist.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,7 +18,11 @@ train_passes=4           # passes over the training takes when joining them
 speed_perturb=            # e.g. 0.9,1.0,1.1: speed-perturbed training copies (Kaldi sp prefixes)
 max_takes=50             # use takes below this index only (tests make small sets)
 decode_sets="dev test test_unseen"
-decode_method=greedy     # greedy | prefix_beam
+decode_method=greedy     # one or more of: greedy prefix_beam prefix_beam_lm
+beam=10                  # prefix beam size
+lm_order=3               # word n-gram LM trained on the training text (stage 3)
+lm_weight=0.5            # shallow-fusion weight and per-word bonus for prefix_beam_lm
+lm_bonus=0.0
 train_overrides=""       # e.g. "train.epochs=2 optim.lr=1e-3"
 help_message="Usage: $0 [options]   (FSDD digits recipe: stages 0-6)"
 . ../../scripts/parse_options.sh
@@ -26,6 +30,7 @@ help_message="Usage: $0 [options]   (FSDD digits recipe: stages 0-6)"
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 exp_name=${exp_name:-$(basename "$train_config" .yaml)}
 lang=$data/lang_$token_type
+lm=$data/lm/word_${lm_order}gram.arpa
 train_set=train${speed_perturb:+_sp}
 dir=$exp/$exp_name
 
@@ -62,6 +67,10 @@ if run_stage 3 && [ ! -f "$lang/tokens.txt" ]; then
   asr tokenizer --text "$data/train/text" --out "$lang" --token-type "$token_type" \
     --vocab-size "$vocab_size"
 fi
+if run_stage 3 && [ ! -f "$lm" ]; then
+  echo "stage 3: word $lm_order-gram LM $lm"
+  asr train-lm --text "$data/train/text" --order "$lm_order" --out "$lm"
+fi
 
 if run_stage 4; then
   echo "stage 4: training $dir"
@@ -71,18 +80,29 @@ if run_stage 4; then
 fi
 
 if run_stage 5; then
-  for s in $decode_sets; do
-    out=$dir/decode_${s}_$decode_method
-    if [ -f "$out/hyp" ] && [ "$out/hyp" -nt "$dir/final.pt" ]; then continue; fi
-    echo "stage 5: decoding $s -> $out"
-    asr decode --exp-dir "$dir" --data-dir "$data/$s" --out "$out" --method "$decode_method"
+  for m in $decode_method; do
+    case $m in
+      greedy) opts=(--method greedy) ;;
+      prefix_beam) opts=(--method prefix_beam --beam "$beam") ;;
+      prefix_beam_lm) opts=(--method prefix_beam --beam "$beam" --lm "$lm"
+                            --lm-weight "$lm_weight" --lm-bonus "$lm_bonus") ;;
+      *) echo "$0: unknown decode method '$m'" >&2; exit 1 ;;
+    esac
+    for s in $decode_sets; do
+      out=$dir/decode_${s}_$m
+      if [ -f "$out/hyp" ] && [ "$out/hyp" -nt "$dir/final.pt" ]; then continue; fi
+      echo "stage 5: decoding $s -> $out"
+      asr decode --exp-dir "$dir" --data-dir "$data/$s" --out "$out" "${opts[@]}"
+    done
   done
 fi
 
 if run_stage 6; then
   echo "stage 6: scoring"
-  for s in $decode_sets; do
-    out=$dir/decode_${s}_$decode_method
-    asr score "$data/$s/text" "$out/hyp" --out "$out/wer" | sed "s|\$| $s|"
+  for m in $decode_method; do
+    for s in $decode_sets; do
+      out=$dir/decode_${s}_$m
+      asr score "$data/$s/text" "$out/hyp" --out "$out/wer" | sed "s|\$| $m $s|"
+    done
   done
 fi

@@ -1,0 +1,122 @@
+"""Export a trained CTC model to TorchScript or ONNX for inference outside this package.
+
+Exporters trace tensor code, so the inference graph is rebuilt from the same weights
+without training-only parts: GradientFilter (an identity in forward) is dropped, and
+the BiLSTM's packed sequences (which tracers and ONNX cannot follow) are replaced by an
+equivalent computation on the padded batch: the forward direction runs over the padded
+frames (padding only follows an utterance's frames, so it never reaches them), and the
+backward direction runs over each utterance reversed within its own length. Outputs at
+padded frames are zero, as pad_packed_sequence gives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from asr.errors import AsrError
+from asr.functional.lengths import make_pad_mask
+from asr.nn.bilstm import BiLSTMEncoder
+from asr.nn.conformer import ConformerEncoder, relative_positions
+from asr.nn.model import CTCModel
+from asr.utils import atomic_write
+
+
+def _direction(lstm: nn.LSTM, suffix: str) -> nn.LSTM:
+    """One direction of a bidirectional single-layer ``lstm`` as a unidirectional LSTM."""
+    one = nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True,
+                  proj_size=lstm.proj_size)
+    with torch.no_grad():
+        for name, _ in one.named_parameters():
+            getattr(one, name).copy_(getattr(lstm, name + suffix))
+    return one
+
+
+def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(N, T, D): frames 0..len-1 of each utterance reversed; padding stays in place."""
+    t = torch.arange(x.shape[1], device=x.device)[None, :]  # (1, T)
+    idx = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # (N, T)
+    return x.gather(1, idx[..., None].expand_as(x))
+
+
+class PaddedBiLSTM(nn.Module):
+    """The inference graph of :class:`BiLSTMEncoder` on padded batches (same weights)."""
+
+    def __init__(self, encoder: BiLSTMEncoder):
+        super().__init__()
+        self.forward_lstms = nn.ModuleList(_direction(m, "") for m in encoder.lstms)
+        self.backward_lstms = nn.ModuleList(_direction(m, "_reverse") for m in encoder.lstms)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        valid = ~make_pad_mask(lengths, x.shape[1])[..., None]  # (N, T, 1)
+        for fwd, bwd in zip(self.forward_lstms, self.backward_lstms, strict=True):
+            ahead = fwd(x)[0]
+            back = reverse_within_lengths(bwd(reverse_within_lengths(x, lengths))[0], lengths)
+            x = torch.cat([ahead, back], dim=-1) * valid
+        return x, lengths
+
+
+class PlainConformer(nn.Module):
+    """:class:`ConformerEncoder` without its GradientFilters (identities in forward)."""
+
+    def __init__(self, encoder: ConformerEncoder):
+        super().__init__()
+        self.input_proj, self.scale, self.blocks = encoder.input_proj, encoder.scale, \
+            encoder.blocks
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.input_proj(x) * self.scale
+        pad_mask = make_pad_mask(lengths, x.shape[1])
+        pos_emb = relative_positions(x.shape[1], x.shape[2], x.device)
+        for block in self.blocks:
+            x = block(x, pos_emb, pad_mask)
+        return x, lengths
+
+
+def inference_model(model: CTCModel) -> CTCModel:
+    """An exportable copy of ``model`` (eval mode) computing the same log-probs."""
+    encoders = {BiLSTMEncoder: PaddedBiLSTM, ConformerEncoder: PlainConformer}
+    make = encoders.get(type(model.encoder))
+    if make is None:
+        raise AsrError(f"no export path for encoder {type(model.encoder).__name__}")
+    return CTCModel(model.frontend, make(model.encoder), model.head).eval()
+
+
+def example_inputs(feat_dim: int, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    lens = torch.tensor(lengths)
+    return torch.randn(len(lengths), max(lengths), feat_dim), lens
+
+
+def export_torchscript(model: CTCModel, feat_dim: int, out: Path) -> None:
+    """Trace on a batch of unequal lengths; batch size and length stay dynamic."""
+    net = inference_model(model)
+    with torch.no_grad():
+        traced = torch.jit.trace(net, example_inputs(feat_dim, [160, 97, 130]))
+    atomic_write(Path(out), lambda f: torch.jit.save(traced, f))
+
+
+def export_onnx(model: CTCModel, feat_dim: int, out: Path) -> None:
+    """ONNX (opset 17) with dynamic batch and time axes: feats, lengths -> log_probs,
+    out_lengths."""
+    if isinstance(model.encoder, BiLSTMEncoder) and model.encoder.lstms[0].proj_size > 0:
+        raise AsrError("ONNX's LSTM operator has no projections: a BiLSTM with "
+                       "encoder.projection_size > 0 exports to TorchScript only")
+    net = inference_model(model)
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        with torch.no_grad():
+            torch.onnx.export(net, example_inputs(feat_dim, [160, 97, 130]), str(tmp),
+                              input_names=["feats", "lengths"],
+                              output_names=["log_probs", "out_lengths"],
+                              dynamic_axes={"feats": {0: "batch", 1: "time"},
+                                            "lengths": {0: "batch"},
+                                            "log_probs": {0: "batch", 1: "frames"},
+                                            "out_lengths": {0: "batch"}},
+                              opset_version=17, dynamo=False)
+        data = tmp.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
+    atomic_write(out, lambda f: f.write(data))

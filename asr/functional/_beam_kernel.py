@@ -1,0 +1,269 @@
+"""Compiled (numba) core of the CTC prefix beam search, with optional n-gram shallow fusion.
+
+Prefixes live in a trie (node = parent + last token), so a prefix is one integer and
+two beam entries with the same label sequence are always the same node. Each frame:
+every beam prefix p with scores (pb: ends in blank, pnb: ends in its last token) gives
+
+- p itself: pb' += total(p) + lp[blank]; pnb' += pnb(p) + lp[last(p)] (repeat collapses);
+- p + c for each kept token c: pnb' += total(p) + lp[c], or pb(p) + lp[c] when c == last(p)
+  (a repeated label needs a blank between). When p + c is already in the beam the mass is
+  merged into that entry, so no label sequence is counted twice.
+
+The LM tables (see :mod:`asr.lm.tables`) are plain arrays so the whole search stays
+compiled; with ``lm_mode == 0`` they are empty and cost nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+NEG_INF = -np.inf
+LM_NONE, LM_WORD, LM_TOKEN = 0, 1, 2
+
+
+@njit(cache=True, inline="always")
+def _logaddexp(a: float, b: float) -> float:
+    if a == NEG_INF:
+        return b
+    if b == NEG_INF:
+        return a
+    if a > b:
+        return a + np.log1p(np.exp(b - a))
+    return b + np.log1p(np.exp(a - b))
+
+
+@njit(cache=True)
+def _hash_find(keys, vals, key):
+    """Open-addressing lookup in a power-of-two table; -1 when ``key`` is absent."""
+    mask = keys.shape[0] - 1
+    i = (key * np.int64(0x9E3779B97F4A7C15)) >> np.int64(17) & mask
+    while True:
+        k = keys[i]
+        if k == key:
+            return vals[i]
+        if k == -1:
+            return -1
+        i = (i + 1) & mask
+
+
+@njit(cache=True)
+def hash_insert(keys, vals, key, val):
+    """Insert (or overwrite) ``key`` -> ``val``; the table must have a free slot."""
+    mask = keys.shape[0] - 1
+    i = (key * np.int64(0x9E3779B97F4A7C15)) >> np.int64(17) & mask
+    while keys[i] != -1 and keys[i] != key:
+        i = (i + 1) & mask
+    keys[i] = key
+    vals[i] = val
+
+
+@njit(cache=True)
+def lm_score(lm, state, word):
+    """Natural-log P(word | state) with backoff, and the next state (an n-gram trie node)."""
+    keys, vals, logp, backoff, suffix, order, max_order, vocab, unk_word, oov_logp = lm
+    if word < 0:  # not in the LM's vocabulary: its <unk>, else a fixed penalty
+        if unk_word < 0:
+            return oov_logp, 0
+        word = unk_word
+    acc = 0.0
+    s = state
+    while True:
+        child = _hash_find(keys, vals, np.int64(s) * vocab + word)
+        if child >= 0:
+            nxt = child
+            while order[nxt] >= max_order:  # keep at most n-1 words of history
+                nxt = suffix[nxt]
+            return acc + logp[child], nxt
+        if s == 0:
+            return oov_logp, 0
+        acc += backoff[s]
+        s = suffix[s]
+
+
+@njit(cache=True)
+def _word_id(words, word_hash, word_len):
+    """LM id of the word whose characters hash to ``word_hash`` (-1: not in the LM)."""
+    if word_len == 0:
+        return -1
+    return _hash_find(words[0], words[1], np.int64(word_hash))
+
+
+@njit(cache=True)
+def _search_one(lp, length, beam, topk, threshold, blank, lm_mode, lm, words, toks,
+                lm_weight, bonus, bos_state, eos_word, nbest, out_tokens, out_lens,
+                out_scores):
+    """Search one utterance lp (T, V); write up to ``nbest`` hypotheses; return how many."""
+    v = lp.shape[1]
+    starts_word, tok_mul, tok_add, tok_nchars, tok_word = toks
+    cap = length * beam + 1
+    parent = np.empty(cap, np.int32)
+    token = np.empty(cap, np.int32)
+    first_child = np.full(cap, -1, np.int32)
+    next_sibling = np.full(cap, -1, np.int32)
+    lm_state = np.empty(cap, np.int32)
+    word_hash = np.empty(cap, np.uint64)
+    word_len = np.empty(cap, np.int32)
+    lm_acc = np.empty(cap, np.float64)
+    slot = np.full(cap, -1, np.int32)  # node -> index in the current beam
+    parent[0], token[0], lm_state[0] = -1, blank, bos_state
+    word_hash[0], word_len[0], lm_acc[0] = 0, 0, 0.0
+    num_nodes = 1
+
+    b_node = np.zeros(beam, np.int32)
+    b_pb = np.full(beam, NEG_INF)
+    b_pnb = np.full(beam, NEG_INF)
+    b_pb[0] = 0.0
+    b_size = 1
+    kmax = min(topk, v)
+    m_cap = beam * (kmax + 1)
+    # candidates: kind 0 = an existing node (c_node), 1 = new extension (c_node + c_tok)
+    c_kind = np.empty(m_cap, np.int8)
+    c_node = np.empty(m_cap, np.int32)
+    c_tok = np.empty(m_cap, np.int32)
+    c_pb = np.empty(m_cap, np.float64)
+    c_pnb = np.empty(m_cap, np.float64)
+    c_lm = np.empty(m_cap, np.float64)
+    c_state = np.empty(m_cap, np.int32)
+    c_hash = np.empty(m_cap, np.uint64)
+    c_wlen = np.empty(m_cap, np.int32)
+    c_score = np.empty(m_cap, np.float64)
+    cand_tok = np.empty(kmax, np.int32)
+    cand_lp = np.empty(kmax, np.float64)
+    nb_node = np.empty(beam, np.int32)
+    nb_pb = np.empty(beam, np.float64)
+    nb_pnb = np.empty(beam, np.float64)
+
+    for t in range(length):
+        frame = lp[t]
+        # top-k non-blank tokens above the threshold, by insertion into a sorted list
+        nk = 0
+        for c in range(v):
+            x = frame[c]
+            if c == blank or x < threshold:
+                continue
+            if nk == kmax and x <= cand_lp[nk - 1]:
+                continue
+            j = nk if nk < kmax else kmax - 1
+            while j > 0 and cand_lp[j - 1] < x:
+                cand_lp[j] = cand_lp[j - 1]
+                cand_tok[j] = cand_tok[j - 1]
+                j -= 1
+            cand_lp[j] = x
+            cand_tok[j] = c
+            if nk < kmax:
+                nk += 1
+        lp_blank = frame[blank]
+        m = 0
+        for i in range(b_size):  # p itself: blank, or its last token repeated
+            node = b_node[i]
+            slot[node] = m
+            c_kind[m], c_node[m] = 0, node
+            c_pb[m] = _logaddexp(b_pb[i], b_pnb[i]) + lp_blank
+            last = token[node]
+            c_pnb[m] = b_pnb[i] + frame[last] if node != 0 else NEG_INF
+            c_lm[m] = lm_acc[node]
+            m += 1
+        for i in range(b_size):  # p + c
+            node = b_node[i]
+            total = _logaddexp(b_pb[i], b_pnb[i])
+            last = token[node] if node != 0 else -1
+            for k in range(nk):
+                c = cand_tok[k]
+                score = (b_pb[i] if c == last else total) + cand_lp[k]
+                child = first_child[node]
+                while child >= 0 and token[child] != c:
+                    child = next_sibling[child]
+                if child >= 0 and slot[child] >= 0:  # p + c is in the beam: merge
+                    j = slot[child]
+                    c_pnb[j] = _logaddexp(c_pnb[j], score)
+                    continue
+                c_kind[m], c_node[m], c_tok[m] = 1, node, c
+                c_pb[m], c_pnb[m] = NEG_INF, score
+                if child >= 0:  # the node exists (it left the beam earlier): reuse its LM
+                    c_kind[m], c_node[m] = 0, child
+                    c_lm[m] = lm_acc[child]
+                    m += 1
+                    continue
+                acc, st = lm_acc[node], lm_state[node]
+                wh, wl = word_hash[node], word_len[node]
+                if lm_mode == LM_TOKEN:
+                    s, st = lm_score(lm, st, tok_word[c])
+                    acc += lm_weight * s + bonus
+                elif lm_mode == LM_WORD:
+                    if starts_word[c]:
+                        if wl > 0:
+                            s, st = lm_score(lm, st, _word_id(words, wh, wl))
+                            acc += lm_weight * s + bonus
+                        wh, wl = np.uint64(0), 0
+                    wh = wh * tok_mul[c] + tok_add[c]
+                    wl += tok_nchars[c]
+                c_lm[m], c_state[m], c_hash[m], c_wlen[m] = acc, st, wh, wl
+                m += 1
+        for i in range(b_size):
+            slot[b_node[i]] = -1
+        for j in range(m):
+            c_score[j] = _logaddexp(c_pb[j], c_pnb[j]) + c_lm[j]
+        order = np.argsort(-c_score[:m], kind="mergesort")
+        n_new = 0
+        for r in range(min(beam, m)):
+            j = order[r]
+            if c_score[j] == NEG_INF:
+                break
+            node = c_node[j]
+            if c_kind[j] == 1:  # materialize p + c as a trie node
+                node = num_nodes
+                num_nodes += 1
+                p = c_node[j]
+                parent[node], token[node] = p, c_tok[j]
+                next_sibling[node] = first_child[p]
+                first_child[p] = node
+                lm_acc[node], lm_state[node] = c_lm[j], c_state[j]
+                word_hash[node], word_len[node] = c_hash[j], c_wlen[j]
+            nb_node[n_new], nb_pb[n_new], nb_pnb[n_new] = node, c_pb[j], c_pnb[j]
+            n_new += 1
+        b_size = n_new
+        b_node[:n_new] = nb_node[:n_new]
+        b_pb[:n_new] = nb_pb[:n_new]
+        b_pnb[:n_new] = nb_pnb[:n_new]
+
+    # final scores: the pending word and the sentence end go through the LM
+    final = np.empty(b_size, np.float64)
+    for i in range(b_size):
+        node = b_node[i]
+        acc = lm_acc[node]
+        if lm_mode != LM_NONE:
+            st = lm_state[node]
+            if lm_mode == LM_WORD and word_len[node] > 0:
+                s, st = lm_score(lm, st, _word_id(words, word_hash[node], word_len[node]))
+                acc += lm_weight * s + bonus
+            s, st = lm_score(lm, st, eos_word)
+            acc += lm_weight * s
+        final[i] = _logaddexp(b_pb[i], b_pnb[i]) + acc
+    order = np.argsort(-final, kind="mergesort")
+    n_out = min(nbest, b_size)
+    for r in range(n_out):
+        node = b_node[order[r]]
+        n = 0
+        x = node
+        while x != 0:
+            n += 1
+            x = parent[x]
+        out_lens[r] = n
+        x = node
+        for k in range(n - 1, -1, -1):
+            out_tokens[r, k] = token[x]
+            x = parent[x]
+        out_scores[r] = final[order[r]]
+    return n_out
+
+
+@njit(cache=True)
+def search_batch(lp, lengths, beam, topk, threshold, blank, lm_mode, lm, words, toks,
+                 lm_weight, bonus, bos_state, eos_word, nbest, out_tokens, out_lens,
+                 out_scores, out_count):
+    """Run :func:`_search_one` over lp (N, T, V); outputs (N, nbest, T), (N, nbest) x2, (N,)."""
+    for b in range(lp.shape[0]):
+        out_count[b] = _search_one(lp[b], lengths[b], beam, topk, threshold, blank, lm_mode,
+                                   lm, words, toks, lm_weight, bonus, bos_state, eos_word,
+                                   nbest, out_tokens[b], out_lens[b], out_scores[b])

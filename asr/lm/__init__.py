@@ -1,0 +1,1 @@
+"""n-gram language models: ARPA files, Witten-Bell training, shallow fusion tables."""

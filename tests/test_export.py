@@ -1,0 +1,103 @@
+"""Exported models (TorchScript, ONNX) give the eager model's log-probs on a batch whose
+size and lengths differ from the one the exporter traced."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from asr.cli import main
+from asr.config import save_config
+from asr.data.features import FEATS_CONFIG
+from asr.data.tokenizer import train_tokenizer
+from asr.exp_dir import CONFIG, FINAL, Experiment
+from asr.export import reverse_within_lengths
+from asr.schema import (
+    BiLSTMConfig,
+    ConformerConfig,
+    Conv2dFrontendConfig,
+    ExperimentConfig,
+    FbankConfig,
+    ModelConfig,
+)
+from asr.train.checkpoint import save_checkpoint
+
+ENCODERS = {
+    "bilstm": BiLSTMConfig(num_layers=2, hidden_size=24),
+    "bilstm_proj": BiLSTMConfig(num_layers=2, hidden_size=24, projection_size=16),
+    "conformer": ConformerConfig(d_model=32, num_layers=2, num_heads=4, ff_dim=64,
+                                 kernel_size=5),
+}
+
+
+def make_exp(path, encoder):
+    """An exp dir with a randomly initialized model (weights need not be trained here)."""
+    cfg = ExperimentConfig(model=ModelConfig(frontend=Conv2dFrontendConfig(channels=8,
+                                                                           output_dim=32),
+                                             encoder=ENCODERS[encoder]))
+    path.mkdir(parents=True)
+    save_config(cfg, path / CONFIG)
+    save_config(FbankConfig(sample_rate=8000, num_mel_bins=23), path / FEATS_CONFIG)
+    train_tokenizer(["ONE TWO THREE", "FOUR FIVE"], path / "lang", "char")
+    exp = Experiment.load(path)
+    torch.manual_seed(0)
+    save_checkpoint(path / FINAL, {"model": exp.build_model().state_dict()})
+    return exp
+
+
+def eager_and_batch(exp):
+    torch.manual_seed(1)
+    lens = torch.tensor([45, 200, 9, 131, 77])  # not the traced batch; 9 frames -> 1 output
+    feats = torch.randn(5, 200, exp.feats.num_mel_bins)
+    with torch.no_grad():
+        log_probs, out_lens = exp.load_model()(feats, lens)
+    mask = torch.arange(log_probs.shape[1])[None] < out_lens[:, None]
+    return feats, lens, log_probs, out_lens, mask
+
+
+def asr_export(exp_dir, fmt, out):
+    """``asr export`` in this process (a subprocess would re-import torch each time)."""
+    return main(["export", "--exp-dir", str(exp_dir), "--format", fmt, "--out", str(out)])
+
+
+@pytest.mark.parametrize("encoder", ["bilstm", "bilstm_proj", "conformer"])
+def test_torchscript_export_matches_eager(tmp_path, encoder):
+    exp = make_exp(tmp_path / "exp", encoder)
+    assert asr_export(exp.path, "torchscript", tmp_path / "m.pt") == 0
+    feats, lens, want, want_lens, mask = eager_and_batch(exp)
+    with torch.no_grad():
+        got, got_lens = torch.jit.load(str(tmp_path / "m.pt"))(feats, lens)
+    assert torch.equal(got_lens, want_lens)
+    torch.testing.assert_close(got[mask], want[mask], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("encoder", ["bilstm", "conformer"])
+def test_onnx_export_matches_eager(tmp_path, encoder):
+    import onnxruntime
+
+    exp = make_exp(tmp_path / "exp", encoder)
+    assert asr_export(exp.path, "onnx", tmp_path / "m.onnx") == 0
+    feats, lens, want, want_lens, mask = eager_and_batch(exp)
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    got, got_lens = session.run(None, {"feats": feats.numpy(), "lengths": lens.numpy()})
+    assert np.array_equal(got_lens, want_lens.numpy())
+    np.testing.assert_allclose(got[mask.numpy()], want[mask].numpy(), atol=1e-4, rtol=0)
+
+
+def test_reverse_within_lengths_keeps_padding_in_place():
+    x = torch.arange(12.0).view(2, 3, 2)
+    rev = reverse_within_lengths(x, torch.tensor([2, 3]))
+    assert rev[0].tolist() == [[2, 3], [0, 1], [4, 5]] and rev[1].tolist() == x[1].flip(0).tolist()
+
+
+def test_clear_errors_for_projected_lstm_onnx_and_missing_exp(tmp_path, capsys):
+    exp = make_exp(tmp_path / "exp", "bilstm_proj")
+    assert asr_export(exp.path, "onnx", tmp_path / "m.onnx") == 2
+    assert "asr export: error: ONNX's LSTM operator has no projections" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+    out = subprocess.run([sys.executable, "-m", "asr", "export", "--exp-dir",
+                          str(tmp_path / "nope"), "--format", "onnx"], capture_output=True,
+                         text=True)
+    assert out.returncode == 2 and "not an experiment dir" in out.stderr
