@@ -17,8 +17,9 @@ from typing import Literal
 import numpy as np
 import torch
 
+from asr.data.audio import load_audio
 from asr.data.dataset import read_matrix
-from asr.data.features import FEATS_CONFIG, read_feats_config, utterance_fbank
+from asr.data.features import FEATS_CONFIG, compute_fbank, read_feats_config, utterance_fbank
 from asr.data.kaldi_dir import DataDir
 from asr.errors import AsrError
 from asr.exp_dir import Experiment, Normalizer
