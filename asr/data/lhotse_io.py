@@ -113,29 +113,34 @@ def _wav_entry(rec) -> str:
     raise DataError(f"recording '{rec.id}': audio source type '{src.type}' has no wav.scp form")
 
 
-def export_manifests(manifest_dir: Path, out: Path) -> int:
-    """Write a Kaldi data dir from a manifest dir's recordings and supervisions; return the
-    utterance count. Supervisions spanning whole recordings need no segments file."""
+def export_manifests(manifest_dir: Path | None, out: Path, recordings_path: Path | None = None,
+                     supervisions_path: Path | None = None) -> int:
+    """Write a Kaldi data dir from a manifest dir's recordings and supervisions (or the two
+    files given, as lhotse's corpus recipes name them); return the utterance count.
+    Supervisions spanning whole recordings need no segments file; a supervision without a
+    speaker is its own speaker, as Kaldi does without speaker information."""
     from lhotse import RecordingSet, SupervisionSet
 
-    manifest_dir = Path(manifest_dir)
-    for name in (RECORDINGS, SUPERVISIONS):
-        if not (manifest_dir / name).is_file():
-            raise DataError(f"{manifest_dir / name}: missing (made by 'asr lhotse-import')")
-    recordings = {r.id: r for r in RecordingSet.from_file(manifest_dir / RECORDINGS)}
-    supervisions = SupervisionSet.from_file(manifest_dir / SUPERVISIONS)
+    paths = []
+    for given, name in ((recordings_path, RECORDINGS), (supervisions_path, SUPERVISIONS)):
+        path = Path(given) if given else Path(manifest_dir or ".") / name
+        if not path.is_file():
+            raise DataError(f"{path}: missing (made by 'asr lhotse-import' or lhotse prepare)")
+        paths.append(path)
+    recordings = {r.id: r for r in RecordingSet.from_file(paths[0])}
+    supervisions = SupervisionSet.from_file(paths[1])
     wav = {r.id: _wav_entry(r) for r in recordings.values()}
     text, utt2spk, utt2dur, segments = {}, {}, {}, {}
     whole = True
     for s in supervisions:
-        if s.text is None or s.speaker is None:
-            raise DataError(f"supervision '{s.id}': needs a text and a speaker for a data dir")
-        text[s.id], utt2spk[s.id], utt2dur[s.id] = s.text, s.speaker, s.duration
+        if s.text is None:
+            raise DataError(f"supervision '{s.id}' in {paths[1]}: no text")
+        text[s.id], utt2spk[s.id], utt2dur[s.id] = s.text, s.speaker or s.id, s.duration
         segments[s.id] = Segment(s.recording_id, s.start, s.end)
         rec = recordings.get(s.recording_id)
         if rec is None:
             raise DataError(f"supervision '{s.id}': recording '{s.recording_id}' is not in "
-                            f"{manifest_dir / RECORDINGS}")
+                            f"{paths[0]}")
         whole &= s.id == s.recording_id and s.start == 0 and abs(s.duration - rec.duration) < 1e-6
     write_data_dir(out, wav, text, utt2spk, None if whole else segments, utt2dur)
     return len(text)
