@@ -28,6 +28,7 @@ import numpy as np
 import soundfile
 import torch
 import torchaudio.compliance.kaldi as kaldi
+from benchlib import Row, print_table
 from torch.utils.data import DataLoader
 
 from asr.data import cmvn
@@ -78,14 +79,17 @@ def best_of(repeats: int, *fns) -> list[float]:
     return best
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fsdd-dir", type=Path, default=os.environ.get("FSDD_DIR"))
     p.add_argument("--num-utts", type=int, default=1500)
     p.add_argument("--repeats", type=int, default=3)
-    args = p.parse_args()
+    return p
+
+
+def run(args: argparse.Namespace) -> tuple[list[str], list[Row]]:
     torch.set_num_threads(1)
-    rows: list[tuple[str, str, str, str]] = []
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         d = make_dir(Path(tmp), args.fsdd_dir, args.num_utts)
         wavs = sorted((d / "wav.scp").read_text().splitlines())
@@ -104,8 +108,8 @@ def main() -> None:
         ours, theirs = best_of(args.repeats,
                                lambda: [compute_fbank(a, RATE, CFG) for a in audio],
                                lambda: [lhotse_fbank.extract(a, RATE) for a in floats])
-        rows.append(("fbank extraction (x real time)", f"{seconds / ours:.0f}",
-                     f"{seconds / theirs:.0f} (lhotse Fbank)", f"{theirs / ours:.2f}"))
+        rows.append(Row("fbank extraction (x real time)", f"{seconds / ours:.0f}",
+                        f"{seconds / theirs:.0f} (lhotse Fbank)", f"{theirs / ours:.2f}"))
 
         # Kaldi compatibility against torchaudio with its own (uncached) tables
         cached = (kaldi.get_mel_banks, kaldi._feature_window_function)
@@ -120,15 +124,15 @@ def main() -> None:
                    for a, r in zip(audio, ref, strict=True))
         lhotse_diff = max(float(np.abs(lhotse_fbank.extract(f, RATE) - r.numpy()).max())
                           for f, r in zip(floats, ref, strict=True))
-        rows.append(("max |fbank - torchaudio kaldi.fbank|", f"{diff:.2e}",
-                     f"{lhotse_diff:.2e} (lhotse Fbank)", "-"))
+        rows.append(Row("max |fbank - torchaudio kaldi.fbank|", f"{diff:.2e}",
+                        f"{lhotse_diff:.2e} (lhotse Fbank)"))
 
         # the stage itself, one job, float arks
         t = time.perf_counter()
         write_data_dir_feats(d, CFG)
         stage = time.perf_counter() - t
-        rows.append(("fbank stage, --nj 1, incl. audio + ark I/O (x RT)",
-                     f"{seconds / stage:.0f}", "-", "-"))
+        rows.append(Row("fbank stage, --nj 1, incl. audio + ark I/O (x RT)",
+                        f"{seconds / stage:.0f}"))
 
         # random access by scp offset, same shuffled order
         train_tokenizer(list(dict(line.split(maxsplit=1) for line in
@@ -144,8 +148,8 @@ def main() -> None:
         t_ours, t_raw = best_of(args.repeats, lambda: [ds[i] for i in order],
                                 lambda: [raw[k] for k in keys])
         n = len(order)
-        rows.append(("random access (utt/s)", f"{n / t_ours:.0f} (Dataset)",
-                     f"{n / t_raw:.0f} (kaldiio load_scp)", f"{t_raw / t_ours:.2f}"))
+        rows.append(Row("random access (utt/s)", f"{n / t_ours:.0f} (Dataset)",
+                        f"{n / t_raw:.0f} (kaldiio load_scp)", f"{t_raw / t_ours:.2f}"))
 
         # DataLoader epochs over bucketed batches: a fresh loader per epoch (worker start-up
         # included, as the training loop builds it now) and persistent workers after warm-up
@@ -162,15 +166,14 @@ def main() -> None:
                     pass
             (t,) = best_of(args.repeats, epoch)
             what = "persistent, steady state" if persistent else "start-up included"
-            rows.append((f"DataLoader, {workers} workers, {what} (utt/s)", f"{n / t:.0f}",
-                         "-", "-"))
+            rows.append(Row(f"DataLoader, {workers} workers, {what} (utt/s)", f"{n / t:.0f}"))
     source = f"FSDD {args.fsdd_dir}" if args.fsdd_dir else "synthesized audio"
-    print(f"{n} utterances, {seconds:.0f} s of {RATE} Hz audio ({source}); "
-          f"{CFG.num_mel_bins} mel bins; best of {args.repeats}; torch threads 1")
-    widths = [max(len(r[i]) for r in rows + [("what", "ours", "reference", "ratio")])
-              for i in range(4)]
-    for r in [("what", "ours", "reference", "ratio")] + rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    return [f"{n} utterances, {seconds:.0f} s of {RATE} Hz audio ({source}); "
+            f"{CFG.num_mel_bins} mel bins; best of {args.repeats}; torch threads 1"], rows
+
+
+def main() -> None:
+    print_table(*run(parser().parse_args()))
 
 
 if __name__ == "__main__":

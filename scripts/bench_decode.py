@@ -24,6 +24,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # before numba is imported
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from benchlib import Row, print_table  # noqa: E402
 
 from asr.data.tokenizer import BLANK, SPACE, UNK  # noqa: E402
 from asr.functional import ctc_greedy_search, ctc_prefix_beam_search  # noqa: E402
@@ -78,7 +79,7 @@ def flashlight_decoder(v: int, beam: int, beam_tokens: int):
     return LexiconFreeDecoder(opts, ZeroLM(), v - 1, 0, [])
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--utts", type=int, default=20)
     p.add_argument("--frames", type=int, default=500)
@@ -87,7 +88,10 @@ def main() -> None:
     p.add_argument("--tokens-per-frame", type=int, default=10)
     p.add_argument("--scale", type=float, default=3.0, help="logit std: higher = peakier")
     p.add_argument("--repeats", type=int, default=3)
-    args = p.parse_args()
+    return p
+
+
+def run(args: argparse.Namespace) -> tuple[list[str], list[Row]]:
     torch.set_num_threads(1)
     n, t, v, beam, k = args.utts, args.frames, args.vocab, args.beam, args.tokens_per_frame
     lp = random_log_probs(n, t, v, args.scale, seed=0)
@@ -129,14 +133,17 @@ def main() -> None:
     ref = ms["flashlight-text lexicon-free"]
     ours, theirs = ctc_prefix_beam_search(lp, lens, beam, token_topk=k), flashlight()
     same = sum(a == b for a, b in zip(ours, theirs, strict=True))
-    print(f"# {n} utterances, T={t}, V={v}, beam {beam}, {k} tokens per frame, logit std "
-          f"{args.scale}, 1 thread, best of {args.repeats}")
-    print(f"{'decoder':<34} {'ms/utt':>9} {'vs flashlight':>14}")
-    for name, _ in rows:
-        print(f"{name:<34} {ms[name]:>9.2f} {ms[name] / ref:>13.2f}x")
-    print(f"# same best hypothesis as flashlight-text: {same} of {n}; mean -log P(hyp | x): "
-          f"asr {mean_neg_log_prob(lp, ours):.3f}, flashlight-text "
-          f"{mean_neg_log_prob(lp, theirs):.3f} (lower is better)")
+    notes = [f"{n} utterances, T={t}, V={v}, beam {beam}, {k} tokens per frame, logit std "
+             f"{args.scale}, 1 thread, best of {args.repeats}; times in ms per utterance",
+             f"same best hypothesis as flashlight-text: {same} of {n}; mean -log P(hyp | x): "
+             f"asr {mean_neg_log_prob(lp, ours):.3f}, flashlight-text "
+             f"{mean_neg_log_prob(lp, theirs):.3f} (lower is better)"]
+    return notes, [Row(name, f"{ms[name]:.2f} ms", f"{ref:.2f} ms (flashlight-text)",
+                       f"{ms[name] / ref:.2f}") for name, _ in rows[:-1]]
+
+
+def main() -> None:
+    print_table(*run(parser().parse_args()))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 import torchaudio
+from benchlib import Row, print_table
 from torch import nn
 
 from asr.nn.ctc import ctc_loss
@@ -115,14 +116,17 @@ def time_interleaved(steps: list, repeats: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--frames", type=int, default=400)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--threads", type=int, default=0)
-    args = p.parse_args()
+    return p
+
+
+def run(args: argparse.Namespace) -> tuple[list[str], list[Row]]:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -144,16 +148,21 @@ def main() -> None:
         ("Conformer-CTC 4x144", BareConformer(), ours(conformer, conv),
          ours(replace(conformer, grad_filter=GradFilterConfig(True)), conv)),
     ]
-    print(f"one training step, batch {n} x {t} frames x {FEAT_DIM} dims, vocab {VOCAB}, "
-          f"{torch.get_num_threads()} threads, median of {args.repeats} interleaved steps")
-    print(f"{'model':22s} {'bare ms':>9s} {'ours ms':>9s} {'ours/bare':>10s} "
-          f"{'+GF ms':>9s} {'GF cost':>8s}")
+    out = []
     for name, bare, mine, mine_gf in rows:
         tb, to, tg = time_interleaved([make_step(bare, False, batch),
                                        make_step(mine, True, batch),
                                        make_step(mine_gf, True, batch)], args.repeats)
-        print(f"{name:22s} {tb * 1e3:9.1f} {to * 1e3:9.1f} {to / tb:10.3f} "
-              f"{tg * 1e3:9.1f} {tg / to - 1:+8.1%}")
+        out += [Row(f"{name} step, GradientFilter off", f"{to * 1e3:.1f} ms",
+                    f"{tb * 1e3:.1f} ms (bare torch)", f"{to / tb:.3f}"),
+                Row(f"{name} step, GradientFilter on", f"{tg * 1e3:.1f} ms",
+                    f"{tb * 1e3:.1f} ms (bare torch)", f"{tg / tb:.3f}")]
+    return [f"one training step, batch {n} x {t} frames x {FEAT_DIM} dims, vocab {VOCAB}, "
+            f"{torch.get_num_threads()} threads, median of {args.repeats} interleaved steps"], out
+
+
+def main() -> None:
+    print_table(*run(parser().parse_args()))
 
 
 if __name__ == "__main__":

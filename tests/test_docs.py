@@ -71,7 +71,7 @@ def _check_options(script: str, words: list[str]) -> None:
 def test_sh_blocks_use_real_commands_and_options():
     parser = build_parser()
     checked = 0
-    for page, block in blocks("sh"):
+    for _, block in blocks("sh"):
         for words in commands(block):
             if words[0] == "sbatch":  # sbatch [its options] SCRIPT asr-train-args
                 words = words[next(i for i, w in enumerate(words) if w.endswith(".sh")):]
@@ -90,4 +90,4 @@ def test_sh_blocks_use_real_commands_and_options():
             else:
                 continue
             checked += 1
-    assert checked >= 8, page
+    assert checked >= 8
