@@ -198,3 +198,36 @@ def test_memoized_torchaudio_tables_change_no_number(monkeypatch):
     monkeypatch.setattr(kaldi, "_feature_window_function",
                         kaldi._feature_window_function.__wrapped__)
     assert torch.equal(cached, compute_fbank(samples, 8000, CFG))
+
+
+def test_fbank_killed_with_sigkill_resumes_to_the_same_features(tmp_path):
+    """kill -9 of `asr fbank --nj 2` (parent and workers) mid-stage, then a re-run: the
+    features equal a single uninterrupted job's, and no half-written ark is ever used."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    make_data_dir(tmp_path / "ref", num_utts=120, seed=3)
+    write_data_dir_feats(tmp_path / "ref", CFG)
+    make_data_dir(tmp_path / "d", num_utts=120, seed=3)
+    (tmp_path / "fbank.yaml").write_text("sample_rate: 8000\nnum_mel_bins: 23\n")
+    cmd = [sys.executable, "-m", "asr", "fbank", "--nj", "2", "--config",
+           str(tmp_path / "fbank.yaml"), str(tmp_path / "d")]
+    p = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    data = tmp_path / "d" / "data"
+    end = time.time() + 120
+    while not (data.is_dir() and any("ark" in f.name for f in data.iterdir())) \
+            and time.time() < end:
+        time.sleep(0.002)  # until a split is writing its ark
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not (tmp_path / "d" / "feats.scp").exists()  # written last, never half-done
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    ref, got = DataDir.load(tmp_path / "ref"), DataDir.load(tmp_path / "d")
+    assert got.utt_ids == ref.utt_ids
+    for utt in ref.utt_ids:
+        np.testing.assert_array_equal(read_matrix(utt, got.feats_scp[utt]),
+                                      read_matrix(utt, ref.feats_scp[utt]))
