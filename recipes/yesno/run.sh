@@ -48,17 +48,17 @@ fi
 
 if run_stage 4; then
   echo "stage 4: training $dir (the test set doubles as the dev set, as in Kaldi and icefall)"
-  # shellcheck disable=SC2086  # overrides are separate words by design
-  asr train --config "$train_config" --exp-dir "$dir" --train-dir "$data/train" \
-    --dev-dir "$data/test" --lang-dir "$data/lang" $train_overrides
+  # shellcheck disable=SC2206  # overrides are separate words by design
+  args=(--config "$train_config" --exp-dir "$dir" --lang-dir "$data/lang"
+        --train-dir "$data/train" --dev-dir "$data/test" $train_overrides)
+  asr train "${args[@]}"
 fi
 
-if run_stage 5; then
-  for m in $decode_methods; do
-    echo "stage 5: decoding test ($m)"
-    asr decode --exp-dir "$dir" --data-dir "$data/test" --out "$dir/decode_test_$m" --method "$m"
-  done
-fi
+for m in $decode_methods; do
+  run_stage 5 || break
+  echo "stage 5: decoding test ($m)"
+  asr decode --method "$m" --exp-dir "$dir" --data-dir "$data/test" --out "$dir/decode_test_$m"
+done
 
 if run_stage 6; then
   for m in $decode_methods; do
