@@ -14,7 +14,7 @@ from asr.data.pipeline import build_datasets
 from asr.data.tokenizer import load_tokenizer, train_tokenizer
 from asr.errors import ConfigError
 from asr.schema import ExperimentConfig, FbankConfig
-from asr.testing import make_data_dir
+from asr.testing import make_data_dir, make_train_corpus
 
 CFG = FbankConfig(sample_rate=8000, num_mel_bins=23)
 
@@ -98,14 +98,9 @@ def test_training_from_cuts_on_the_fly_equals_kaldi_precomputed(tmp_path):
     from asr.train.checkpoint import load_checkpoint
     from asr.train.runner import run
 
-    texts = {}
-    for name, seed in (("train", 0), ("dev", 1)):
-        texts.update(make_data_dir(tmp_path / name, num_utts=6, seed=seed))
-        write_data_dir_feats(tmp_path / name, CFG)
-    cmvn.save_stats(tmp_path / "train" / "cmvn.ark", cmvn.data_dir_stats(tmp_path / "train"))
+    make_train_corpus(tmp_path, 6, 6, CFG)
     for name in ("train", "dev"):
         import_data_dir(tmp_path / name, tmp_path / f"cuts_{name}")
-    train_tokenizer(list(texts.values()), tmp_path / "lang", "char")
     small = ["model.frontend.type=conv2d", "model.frontend.channels=4",
              "model.encoder.num_layers=1",
              "model.encoder.hidden_size=16", "data.max_frames=400", "train.num_threads=1",

@@ -4,14 +4,11 @@ import pytest
 import torch
 
 from asr.config import load_config
-from asr.data.cmvn import data_dir_stats, save_stats
-from asr.data.features import write_data_dir_feats
-from asr.data.tokenizer import train_tokenizer
 from asr.errors import AsrError
 from asr.exp_dir import Experiment
 from asr.inference import decode_data_dir
-from asr.schema import ExperimentConfig, FbankConfig
-from asr.testing import make_data_dir
+from asr.schema import ExperimentConfig
+from asr.testing import make_train_corpus
 from asr.train.checkpoint import load_checkpoint
 from asr.train.runner import run
 
@@ -23,14 +20,7 @@ OVERRIDES = ["model.frontend.type=conv2d", "model.frontend.channels=4",
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    texts = {}
-    for name, seed in (("train", 0), ("dev", 1)):
-        texts.update(make_data_dir(root / name, num_utts=8, seed=seed))
-        write_data_dir_feats(root / name, FbankConfig(sample_rate=8000, num_mel_bins=23))
-    save_stats(root / "train" / "cmvn.ark", data_dir_stats(root / "train"))
-    train_tokenizer(list(texts.values()), root / "lang", "char")
-    return root
+    return make_train_corpus(tmp_path_factory.mktemp("train"), 8, 8)
 
 
 def train(data, exp, *extra):

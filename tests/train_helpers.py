@@ -10,11 +10,7 @@ from pathlib import Path
 
 import torch
 
-from asr.data.cmvn import data_dir_stats, save_stats
-from asr.data.features import write_data_dir_feats
-from asr.data.tokenizer import train_tokenizer
-from asr.schema import FbankConfig
-from asr.testing import make_data_dir
+from asr.testing import make_train_corpus
 from asr.train import checkpoint as ckpt
 
 OVERRIDES = ["model.frontend.type=conv2d", "model.frontend.channels=8",
@@ -26,12 +22,7 @@ OVERRIDES = ["model.frontend.type=conv2d", "model.frontend.channels=8",
 
 def make_corpus(root: Path) -> Path:
     """24 train and 6 dev synthetic utterances with features, CMVN stats and a char lang."""
-    texts = {}
-    for name, n, seed in (("train", 24, 0), ("dev", 6, 1)):
-        texts.update(make_data_dir(root / name, num_utts=n, seed=seed))
-        write_data_dir_feats(root / name, FbankConfig(sample_rate=8000, num_mel_bins=23))
-    save_stats(root / "train" / "cmvn.ark", data_dir_stats(root / "train"))
-    train_tokenizer(list(texts.values()), root / "lang", "char")
+    make_train_corpus(root, 24, 6)
     (root / "train.yaml").write_text("train:\n  seed: 3\n")
     return root
 

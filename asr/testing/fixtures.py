@@ -8,6 +8,7 @@ import numpy as np
 import soundfile
 
 from asr.data.kaldi_dir import write_data_dir
+from asr.schema import FbankConfig
 
 WORDS = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
 
@@ -46,6 +47,25 @@ def make_data_dir(path: Path, num_utts: int = 4, rate: int = 8000, seed: int = 0
         utt2spk[utt] = spk
     write_data_dir(path, wav_scp, text, utt2spk)
     return text
+
+
+def make_train_corpus(root: Path, train_utts: int, dev_utts: int,
+                      feats: FbankConfig | None = None) -> Path:
+    """``root/{train,dev}`` with fbank features, global CMVN stats of train and a char
+    ``root/lang``: everything ``asr train`` needs, for training tests."""
+    from asr.data.cmvn import data_dir_stats, save_stats
+    from asr.data.features import write_data_dir_feats
+    from asr.data.tokenizer import train_tokenizer
+
+    root = Path(root)
+    feats = feats or FbankConfig(sample_rate=8000, num_mel_bins=23)
+    texts: dict[str, str] = {}
+    for name, n, seed in (("train", train_utts, 0), ("dev", dev_utts, 1)):
+        texts.update(make_data_dir(root / name, num_utts=n, seed=seed))
+        write_data_dir_feats(root / name, feats)
+    save_stats(root / "train" / "cmvn.ark", data_dir_stats(root / "train"))
+    train_tokenizer(list(texts.values()), root / "lang", "char")
+    return root
 
 
 def synth_words(words: list[str], vocab: list[str], rate: int, seed: int) -> np.ndarray:

@@ -74,16 +74,26 @@ def _peek(path: Path) -> Found:
     return Found(path, (ts["epoch"], ts["batches_done"]), meta.get("dev_loss"))
 
 
-def readable(ckpt_dir: Path) -> list[Found]:
-    """Every checkpoint whose metadata reads, oldest progress first; others are warned of."""
+def _peek_all(paths: list[Path]) -> list[Found]:
     found = []
-    for _, path in epoch_checkpoints(ckpt_dir) + step_checkpoints(ckpt_dir):
+    for path in paths:
         try:
             found.append(_peek(path))
         except Exception as e:  # truncated, garbage or foreign: not a resume candidate
             log.warning("checkpoint %s is unreadable (%s: %s)", path, type(e).__name__, e)
+    return found
+
+
+def readable(ckpt_dir: Path) -> list[Found]:
+    """Every checkpoint whose metadata reads, oldest progress first; others are warned of."""
+    found = _peek_all([p for _, p in epoch_checkpoints(ckpt_dir) + step_checkpoints(ckpt_dir)])
     # an epoch-end file sorts after a step file at the same progress (it holds dev_loss)
     return sorted(found, key=lambda f: (f.progress, _EPOCH_RE.match(f.path.name) is not None))
+
+
+def exists(ckpt_dir: Path) -> bool:
+    """Whether ``ckpt_dir`` holds any checkpoint file (a listing, nothing is read)."""
+    return bool(epoch_checkpoints(ckpt_dir) or step_checkpoints(ckpt_dir))
 
 
 def latest_valid(ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:
@@ -114,14 +124,8 @@ def best_epochs(ckpt_dir: Path, n: int) -> list[Found]:
     """The ``n`` epoch checkpoints of lowest dev loss, in epoch order."""
     if n <= 0:
         return []
-    scored = []
-    for _, path in epoch_checkpoints(ckpt_dir):
-        try:
-            f = _peek(path)
-        except Exception:
-            continue
-        if f.dev_loss is not None:
-            scored.append(f)
+    scored = [f for f in _peek_all([p for _, p in epoch_checkpoints(ckpt_dir)])
+              if f.dev_loss is not None]
     best = sorted(scored, key=lambda f: f.dev_loss)[:n]
     return sorted(best, key=lambda f: f.progress)
 

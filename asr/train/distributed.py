@@ -33,6 +33,13 @@ class Dist:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    def per_rank(self, name: str) -> str:
+        """``name`` alone, or with ``.rankR`` before its suffix under DDP: a file per rank."""
+        if not self.enabled:
+            return name
+        stem, dot, ext = name.rpartition(".")
+        return f"{stem}.rank{self.rank}{dot}{ext}" if dot else f"{name}.rank{self.rank}"
+
     def any(self, *flags: bool) -> list[bool]:
         """Each flag OR-ed over all ranks (one all-reduce for all of them)."""
         if not self.enabled:

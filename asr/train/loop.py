@@ -166,21 +166,20 @@ class Trainer:
                 "skipped": float(bad), "stop": float(stop)}
 
     def _abort_non_finite(self) -> None:
-        suffix = f".rank{self.dist.rank}" if self.dist.enabled else ""
-        path = self.exp / f"nonfinite_batches{suffix}.txt"
+        path = self.exp / self.dist.per_rank("nonfinite_batches.txt")
         atomic_write_text(path, "\n".join(self.skipped_batches) + "\n")
-        found = ckpt.latest_valid(self.ckpt_dir) if self.dist.is_main else None
+        found = ckpt.readable(self.ckpt_dir)  # metadata only: this names the file
         raise AsrError(f"{self.state.consecutive_skips} optimizer steps in a row had a "
                        f"non-finite loss or gradient norm; their utterance ids are in {path}. "
-                       f"The last checkpoint ({found[0] if found else 'none'}) is intact: "
+                       f"The last checkpoint ({found[-1].path if found else 'none'}) is intact: "
                        "lower the lr, check those utterances, or use train.amp=bf16 "
                        "instead of fp16")
 
     def _log_batches(self, group: list[Batch]) -> None:
         if not self.cfg.train.log_batches:
             return
-        suffix = f".rank{self.dist.rank}" if self.dist.enabled else ""
-        with open(self.exp / "log" / f"batches{suffix}.txt", "a", encoding="utf-8") as f:
+        with open(self.exp / "log" / self.dist.per_rank("batches.txt"), "a",
+                  encoding="utf-8") as f:
             first = self.state.batches_done - len(group)
             for k, b in enumerate(group):
                 f.write(f"{self.state.epoch} {first + k} {' '.join(b.utt_ids)}\n")

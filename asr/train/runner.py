@@ -37,7 +37,7 @@ def check_resolved_config(exp: Path, cfg: ExperimentConfig) -> None:
     """Resuming with another model architecture is refused with a diff of the configs;
     other changes (more epochs, a new lr) are allowed and logged with their diff."""
     path = exp / E.CONFIG
-    if not path.is_file() or not ckpt.readable(exp / E.CKPT_DIR):
+    if not path.is_file() or not ckpt.exists(exp / E.CKPT_DIR):
         return
     saved = load_config(ExperimentConfig, path)
     old, new = dump_config(saved), dump_config(cfg)
