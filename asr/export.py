@@ -11,6 +11,7 @@ padded frames are zero, as pad_packed_sequence gives.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
@@ -19,7 +20,7 @@ from torch import nn
 from asr.errors import AsrError
 from asr.functional.lengths import make_pad_mask
 from asr.nn.bilstm import BiLSTMEncoder
-from asr.nn.conformer import ConformerEncoder, relative_positions
+from asr.nn.conformer import ConformerEncoder
 from asr.nn.model import CTCModel
 from asr.utils import atomic_write
 
@@ -58,33 +59,19 @@ class PaddedBiLSTM(nn.Module):
         return x, lengths
 
 
-class PlainConformer(nn.Module):
-    """:class:`ConformerEncoder` without its GradientFilters (identities in forward)."""
-
-    def __init__(self, encoder: ConformerEncoder):
-        super().__init__()
-        self.input_proj, self.scale, self.blocks = encoder.input_proj, encoder.scale, \
-            encoder.blocks
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.input_proj(x) * self.scale
-        pad_mask = make_pad_mask(lengths, x.shape[1])
-        pos_emb = relative_positions(x.shape[1], x.shape[2], x.device)
-        for block in self.blocks:
-            x = block(x, pos_emb, pad_mask)
-        return x, lengths
-
-
 def inference_model(model: CTCModel) -> CTCModel:
     """An exportable copy of ``model`` (eval mode) computing the same log-probs."""
-    encoders = {BiLSTMEncoder: PaddedBiLSTM, ConformerEncoder: PlainConformer}
+    # the Conformer traces as it is: its GradientFilters stand aside without gradients
+    encoders = {BiLSTMEncoder: PaddedBiLSTM, ConformerEncoder: lambda e: e}
     make = encoders.get(type(model.encoder))
     if make is None:
         raise AsrError(f"no export path for encoder {type(model.encoder).__name__}")
     return CTCModel(model.frontend, make(model.encoder), model.head).eval()
 
 
-def example_inputs(feat_dim: int, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def example_inputs(feat_dim: int, lengths: tuple[int, ...] = (160, 97, 130)
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch for tracing; unequal lengths, so that no length is baked into the graph."""
     lens = torch.tensor(lengths)
     return torch.randn(len(lengths), max(lengths), feat_dim), lens
 
@@ -93,7 +80,7 @@ def export_torchscript(model: CTCModel, feat_dim: int, out: Path) -> None:
     """Trace on a batch of unequal lengths; batch size and length stay dynamic."""
     net = inference_model(model)
     with torch.no_grad():
-        traced = torch.jit.trace(net, example_inputs(feat_dim, [160, 97, 130]))
+        traced = torch.jit.trace(net, example_inputs(feat_dim))
     atomic_write(Path(out), lambda f: torch.jit.save(traced, f))
 
 
@@ -104,19 +91,14 @@ def export_onnx(model: CTCModel, feat_dim: int, out: Path) -> None:
         raise AsrError("ONNX's LSTM operator has no projections: a BiLSTM with "
                        "encoder.projection_size > 0 exports to TorchScript only")
     net = inference_model(model)
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        with torch.no_grad():
-            torch.onnx.export(net, example_inputs(feat_dim, [160, 97, 130]), str(tmp),
-                              input_names=["feats", "lengths"],
-                              output_names=["log_probs", "out_lengths"],
-                              dynamic_axes={"feats": {0: "batch", 1: "time"},
-                                            "lengths": {0: "batch"},
-                                            "log_probs": {0: "batch", 1: "frames"},
-                                            "out_lengths": {0: "batch"}},
-                              opset_version=17, dynamo=False)
-        data = tmp.read_bytes()
-    finally:
-        tmp.unlink(missing_ok=True)
-    atomic_write(out, lambda f: f.write(data))
+    buf = io.BytesIO()  # written to the file in one atomic step below
+    with torch.no_grad():
+        torch.onnx.export(net, example_inputs(feat_dim), buf,
+                          input_names=["feats", "lengths"],
+                          output_names=["log_probs", "out_lengths"],
+                          dynamic_axes={"feats": {0: "batch", 1: "time"},
+                                        "lengths": {0: "batch"},
+                                        "log_probs": {0: "batch", 1: "frames"},
+                                        "out_lengths": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+    atomic_write(Path(out), lambda f: f.write(buf.getvalue()))

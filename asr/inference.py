@@ -17,15 +17,12 @@ from typing import Literal
 import numpy as np
 import torch
 
-from asr.data.audio import load_audio
 from asr.data.dataset import read_matrix
-from asr.data.features import FEATS_CONFIG, compute_fbank, read_feats_config, utterance_fbank
+from asr.data.features import FEATS_CONFIG, audio_fbank, read_feats_config, utterance_fbank
 from asr.data.kaldi_dir import DataDir
 from asr.errors import AsrError
 from asr.exp_dir import Experiment, Normalizer
 from asr.functional.ctc import ctc_greedy_search, ctc_prefix_beam_search
-from asr.lm.arpa import read_arpa
-from asr.lm.fusion import build_fusion
 from asr.nn.model import CTCModel
 
 log = logging.getLogger(__name__)
@@ -42,16 +39,17 @@ class DecodeResult:
         return self.decode_seconds / max(1e-9, self.audio_seconds)
 
 
-def feature_reader(exp: Experiment, data_dir: Path, allow_resample: bool
-                   ) -> tuple[list[str], Callable[[str], np.ndarray]]:
-    """Utterance ids of ``data_dir`` and a function returning each one's raw features."""
+def feature_reader(exp: Experiment, data_dir: Path, allow_resample: bool,
+                   fds: dict | None = None) -> tuple[list[str], Callable[[str], np.ndarray]]:
+    """Utterance ids of ``data_dir`` and a function returning each one's raw features;
+    ``fds`` keeps the arks open between reads (the caller closes them)."""
     d = DataDir.load(data_dir)
     if d.feats_scp is not None:
         if (Path(data_dir) / FEATS_CONFIG).is_file() and read_feats_config(data_dir) != exp.feats:
             raise AsrError(f"{data_dir}/feats.scp was made with other fbank options than "
                            f"{exp.path}/{FEATS_CONFIG}; remove it to compute features from audio")
         scp = d.feats_scp
-        return d.utt_ids, lambda utt: read_matrix(utt, scp[utt])
+        return d.utt_ids, lambda utt: read_matrix(utt, scp[utt], fds)
 
     def from_audio(utt: str) -> np.ndarray:
         return utterance_fbank(d, utt, exp.feats, allow_resample)[0]
@@ -76,7 +74,10 @@ def make_search(exp: Experiment, method: str = "greedy", beam: int = 10,
     if beam < 1 or (token_topk is not None and token_topk < 1):
         raise AsrError(f"--beam and --token-topk must be >= 1, got {beam} and {token_topk}")
     fusion = None
-    if lm is not None:
+    if lm is not None:  # imported here: the compiled search is not needed for greedy
+        from asr.lm.arpa import read_arpa
+        from asr.lm.fusion import build_fusion
+
         fusion = build_fusion(read_arpa(lm), exp.tokenizer.tokens, lm_weight, lm_bonus,
                               lm_level)
     return partial(ctc_prefix_beam_search, beam_size=beam, token_topk=token_topk, lm=fusion)
@@ -122,9 +123,14 @@ def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = No
                     device: str = "cpu", allow_resample: bool = False) -> DecodeResult:
     """Decode every utterance of a Kaldi data dir (features and CMVN as the exp says)."""
     model = exp.load_model(checkpoint, device)
-    utt_ids, read = feature_reader(exp, data_dir, allow_resample)
+    fds: dict = {}
+    utt_ids, read = feature_reader(exp, data_dir, allow_resample, fds)
     t0 = time.time()
-    raw = {u: read(u).astype(np.float32) for u in utt_ids}
+    try:
+        raw = {u: read(u).astype(np.float32) for u in utt_ids}
+    finally:
+        for f in fds.values():
+            f.close()
     return _decode(exp, model, raw, exp.normalizer(data_dir, raw.items()), search, max_frames,
                    device, t0)
 
@@ -138,7 +144,5 @@ def transcribe_files(exp: Experiment, paths: list[Path], checkpoint: str | None 
     t0 = time.time()
     raw = {}
     for path in paths:
-        samples, rate = load_audio(str(path), str(path))
-        raw[str(path)] = compute_fbank(samples, rate, exp.feats, str(path),
-                                       allow_resample).numpy().astype(np.float32)
+        raw[str(path)] = audio_fbank(str(path), str(path), exp.feats, allow_resample)[0]
     return _decode(exp, model, raw, exp.normalizer(None, raw.items()), search, 20000, device, t0)

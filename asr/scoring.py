@@ -48,8 +48,11 @@ class ScoreReport:
                          f"{c.ins:>5} {c.dels:>5}")
         return "\n".join(lines) + "\n"
 
-    def render(self) -> str:
+    def render(self, utt2spk: Mapping[str, str] | None = None) -> str:
+        """The summary line, the per-speaker table (with ``utt2spk``), then alignments."""
         lines = [self.summary()]
+        if utt2spk is not None:
+            lines.append(self.speaker_table(utt2spk).rstrip("\n"))
         if self.missing:
             lines.append(f"# {len(self.missing)} reference utterances had no hypothesis "
                          f"(scored as deletions), e.g. {self.missing[0]}")

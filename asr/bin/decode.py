@@ -12,6 +12,18 @@ import argparse
 from pathlib import Path
 
 
+def search_from_args(args: argparse.Namespace):
+    """(experiment, search, device) from the options of :func:`add_search_arguments`."""
+    from asr.exp_dir import Experiment
+    from asr.inference import make_search
+    from asr.utils import resolve_device
+
+    exp = Experiment.load(args.exp_dir)
+    search = make_search(exp, args.method, args.beam, args.token_topk, args.lm, args.lm_weight,
+                         args.lm_bonus, args.lm_level)
+    return exp, search, resolve_device(args.device)
+
+
 def add_search_arguments(p: argparse.ArgumentParser) -> None:
     """Model and search options shared by decode and transcribe."""
     p.add_argument("--exp-dir", type=Path, required=True)
@@ -42,16 +54,12 @@ def main(args: argparse.Namespace) -> int:
     import logging
 
     from asr.data.kaldi_dir import read_kv, write_kv
-    from asr.exp_dir import Experiment
-    from asr.inference import decode_data_dir, make_search
+    from asr.inference import decode_data_dir
     from asr.scoring import score
-    from asr.utils import atomic_write_text, resolve_device, setup_logging
+    from asr.utils import atomic_write_text, setup_logging
 
     setup_logging()
-    device = resolve_device(args.device)
-    exp = Experiment.load(args.exp_dir)
-    search = make_search(exp, args.method, args.beam, args.token_topk, args.lm, args.lm_weight,
-                         args.lm_bonus, args.lm_level)
+    exp, search, device = search_from_args(args)
     result = decode_data_dir(exp, args.data_dir, args.checkpoint, search, args.max_frames,
                              device, args.allow_resample)
     args.out.mkdir(parents=True, exist_ok=True)

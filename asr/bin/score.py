@@ -27,10 +27,9 @@ def main(args: argparse.Namespace) -> int:
     refs = read_kv(args.ref, what="transcript")
     hyps = read_kv(args.hyp, allow_empty=True)
     report = score(refs, hyps, args.cer)
-    table = report.speaker_table(read_kv(args.utt2spk, what="speaker")) if args.utt2spk else ""
-    full = report.render()
-    first, rest = full.split("\n", 1)
-    text = f"{first}\n{table}{rest}"
+    utt2spk = read_kv(args.utt2spk, what="speaker") if args.utt2spk else None
+    text = report.render(utt2spk)
+    table = report.speaker_table(utt2spk) if utt2spk is not None else ""
     if args.out:
         atomic_write_text(args.out, text)
         print(report.summary())

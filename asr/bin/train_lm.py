@@ -19,7 +19,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     import logging
-    import math
 
     from asr.data.kaldi_dir import read_kv
     from asr.data.tokenizer import SPACE
@@ -36,5 +35,5 @@ def main(args: argparse.Namespace) -> int:
     ppl = 10 ** (-sum(model.sentence_logprob(s) for s in sents) / units)
     logging.info("wrote %s: %s; training-text perplexity %.2f", args.out,
                  ", ".join(f"{len(g)} {k + 1}-grams" for k, g in enumerate(model.ngrams)),
-                 ppl if math.isfinite(ppl) else float("inf"))
+                 ppl)
     return 0

@@ -20,16 +20,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import logging
 
-    from asr.exp_dir import Experiment
-    from asr.inference import make_search, transcribe_files
-    from asr.utils import resolve_device, setup_logging
+    from asr.bin.decode import search_from_args
+    from asr.inference import transcribe_files
+    from asr.utils import setup_logging
 
     setup_logging(level=logging.WARNING)
-    exp = Experiment.load(args.exp_dir)
-    search = make_search(exp, args.method, args.beam, args.token_topk, args.lm, args.lm_weight,
-                         args.lm_bonus, args.lm_level)
-    result = transcribe_files(exp, args.audio, args.checkpoint, search,
-                              resolve_device(args.device), args.allow_resample)
+    exp, search, device = search_from_args(args)
+    result = transcribe_files(exp, args.audio, args.checkpoint, search, device,
+                              args.allow_resample)
     for path in args.audio:
         print(f"{path} {result.hyps[str(path)]}".rstrip())
     return 0

@@ -85,13 +85,20 @@ def num_frames(num_samples: int, cfg: FbankConfig) -> int:
     return (num_samples + shift // 2) // shift
 
 
+def audio_fbank(rx: str, utt: str, cfg: FbankConfig, allow_resample: bool = False,
+                start: float = 0.0, end: float = -1.0) -> tuple[np.ndarray, float]:
+    """(features (T, D) float32, duration in seconds) of audio at ``rx`` (a wav.scp value
+    or a file path), cut to [start, end) seconds."""
+    samples, rate = load_audio(rx, utt, start, end)
+    feats = compute_fbank(samples, rate, cfg, utt, allow_resample).numpy()
+    return feats.astype(np.float32, copy=False), samples.numel() / rate
+
+
 def utterance_fbank(d: DataDir, utt: str, cfg: FbankConfig, allow_resample: bool = False
                     ) -> tuple[np.ndarray, float]:
     """(features (T, D) float32, duration in seconds) of one utterance of a data dir."""
     rx, start, end = d.audio_of(utt)
-    samples, rate = load_audio(rx, utt, start, end)
-    feats = compute_fbank(samples, rate, cfg, utt, allow_resample).numpy()
-    return feats.astype(np.float32, copy=False), samples.numel() / rate
+    return audio_fbank(rx, utt, cfg, allow_resample, start, end)
 
 
 def read_feats_config(data_dir: Path) -> FbankConfig:

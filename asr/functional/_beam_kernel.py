@@ -9,7 +9,7 @@ every beam prefix p with scores (pb: ends in blank, pnb: ends in its last token)
   (a repeated label needs a blank between). When p + c is already in the beam the mass is
   merged into that entry, so no label sequence is counted twice.
 
-The LM tables (see :mod:`asr.lm.tables`) are plain arrays so the whole search stays
+The LM tables (see :mod:`asr.lm.fusion`) are plain arrays so the whole search stays
 compiled; with ``lm_mode == 0`` they are empty and cost nothing.
 """
 

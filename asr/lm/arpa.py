@@ -30,9 +30,9 @@ class ArpaModel:
     def logprob(self, word: str, history: Sequence[str]) -> float:
         """log10 P(word | history) with backoff; an unknown word is scored as <unk>."""
         if (word,) not in self.ngrams[0]:
-            word = UNK
-            if (word,) not in self.ngrams[0]:
+            if (UNK,) not in self.ngrams[0]:
                 raise DataError(f"'{word}' is not in the LM and the LM has no {UNK}")
+            word = UNK
         history = tuple(history[len(history) - self.order + 1:]) if self.order > 1 else ()
         backoff = 0.0
         for start in range(len(history) + 1):

@@ -13,6 +13,7 @@ the same LM entry. Token-level fusion scores every token as it is appended.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -125,8 +126,10 @@ def build_fusion(model: ArpaModel, tokens: list[str], weight: float = 0.5, bonus
                          bos_state, word_ids[EOS])
 
 
+@functools.cache
 def no_fusion() -> ShallowFusion:
-    """Empty tables: the search without an LM (same compiled code, LM branches skipped)."""
+    """Empty tables: the search without an LM (same compiled code, LM branches skipped).
+    Built once: the search only reads them."""
     keys, vals = _table(1)
     empty_f, empty_i = np.zeros(1, np.float64), np.zeros(1, np.int32)
     lm = (keys, vals, empty_f, empty_f, empty_i, empty_i, 1, np.int64(1), -1, OOV_LOGP)

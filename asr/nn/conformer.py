@@ -134,12 +134,15 @@ class ConformerEncoder(nn.Module):
         x = self.dropout(self.input_proj(x) * self.scale)
         pad_mask = make_pad_mask(lengths, x.shape[1])  # (N, T), True at padding
         pos_emb = self.dropout(relative_positions(x.shape[1], x.shape[2], x.device))
+        # the filters only act on gradients: without them, blocks run plainly (inference,
+        # tracing for export)
+        filtered = self.filters is not None and torch.is_grad_enabled()
         for i, block in enumerate(self.blocks):
-            if self.filters is None:
+            if not filtered:
                 x = block(x, pos_emb, pad_mask)
                 continue
-            names = [n for n, _ in block.named_parameters()]
-            x, *params = self.filters[i](x, *(p for _, p in block.named_parameters()))
+            names, params = zip(*block.named_parameters(), strict=True)
+            x, *params = self.filters[i](x, *params)
             x = functional_call(block, dict(zip(names, params, strict=True)),
                                 (x, pos_emb, pad_mask))
         return x, lengths
