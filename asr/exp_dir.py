@@ -23,7 +23,7 @@ from asr.data.cmvn import (
     speaker_stats,
 )
 from asr.data.features import FEATS_CONFIG, read_feats_config
-from asr.data.kaldi_dir import DataDir
+from asr.data.kaldi_dir import read_kv
 from asr.data.tokenizer import SP_MODEL, TOKENS_FILE, Tokenizer, load_tokenizer
 from asr.errors import AsrError
 from asr.nn.model import CTCModel
@@ -56,15 +56,17 @@ def make_normalizer(cfg: DataConfig, stats_path: Path | None, data_dir: Path | N
             if feats is None:
                 raise AsrError("data.cmvn is 'speaker' but no data dir gives the speakers")
             return SpeakerCmvn(None, speaker_stats(feats, None), cfg.norm_vars)
-        d = DataDir.load(data_dir)
+        # the callers have loaded and checked the dir already: only the speakers are needed
+        spk_file = Path(data_dir) / "utt2spk"
+        utt2spk = read_kv(spk_file, what="speaker") if spk_file.is_file() else None
         if (Path(data_dir) / "cmvn.scp").is_file():
             stats = load_speaker_stats(data_dir)
         elif feats is not None:
-            stats = speaker_stats(feats, d.utt2spk)
+            stats = speaker_stats(feats, utt2spk)
         else:
             raise AsrError(f"data.cmvn is 'speaker' but {data_dir}/cmvn.scp is missing "
                            f"(run 'asr cmvn --per-speaker {data_dir}')")
-        return SpeakerCmvn(d.utt2spk, stats, cfg.norm_vars)
+        return SpeakerCmvn(utt2spk, stats, cfg.norm_vars)
     if cfg.cmvn == "utterance":
         return UtteranceCmvn(cfg.norm_vars)
     return lambda x, utt_id="": x

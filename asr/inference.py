@@ -17,8 +17,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from asr.data.dataset import read_matrix
-from asr.data.features import FEATS_CONFIG, audio_fbank, read_feats_config, utterance_fbank
+from asr.data.dataset import utterance_features
+from asr.data.features import FEATS_CONFIG, audio_fbank, read_feats_config
 from asr.data.kaldi_dir import DataDir
 from asr.errors import AsrError
 from asr.exp_dir import Experiment, Normalizer
@@ -44,17 +44,11 @@ def feature_reader(exp: Experiment, data_dir: Path, allow_resample: bool,
     """Utterance ids of ``data_dir`` and a function returning each one's raw features;
     ``fds`` keeps the arks open between reads (the caller closes them)."""
     d = DataDir.load(data_dir)
-    if d.feats_scp is not None:
-        if (Path(data_dir) / FEATS_CONFIG).is_file() and read_feats_config(data_dir) != exp.feats:
-            raise AsrError(f"{data_dir}/feats.scp was made with other fbank options than "
-                           f"{exp.path}/{FEATS_CONFIG}; remove it to compute features from audio")
-        scp = d.feats_scp
-        return d.utt_ids, lambda utt: read_matrix(utt, scp[utt], fds)
-
-    def from_audio(utt: str) -> np.ndarray:
-        return utterance_fbank(d, utt, exp.feats, allow_resample)[0]
-
-    return d.utt_ids, from_audio
+    if d.feats_scp is not None and (Path(data_dir) / FEATS_CONFIG).is_file() \
+            and read_feats_config(data_dir) != exp.feats:
+        raise AsrError(f"{data_dir}/feats.scp was made with other fbank options than "
+                       f"{exp.path}/{FEATS_CONFIG}; remove it to compute features from audio")
+    return d.utt_ids, utterance_features(d, exp.feats, allow_resample, fds)
 
 
 Search = Callable[[torch.Tensor, torch.Tensor], list[list[int]]]  # (N, T, V), (N,) -> ids

@@ -20,15 +20,21 @@ from asr.errors import DataError
 from asr.utils import atomic_write
 
 
+def _add(stats: np.ndarray | None, m: np.ndarray) -> np.ndarray:
+    """``stats`` (created on the first matrix) plus the sums of ``m`` (T, D)."""
+    m = np.asarray(m, dtype=np.float64)
+    if stats is None:
+        stats = np.zeros((2, m.shape[1] + 1), dtype=np.float64)
+    stats[0, :-1] += m.sum(axis=0)
+    stats[1, :-1] += (m * m).sum(axis=0)
+    stats[0, -1] += m.shape[0]
+    return stats
+
+
 def accumulate(feats: Iterable[np.ndarray]) -> np.ndarray:
     stats: np.ndarray | None = None
     for m in feats:
-        m = np.asarray(m, dtype=np.float64)
-        if stats is None:
-            stats = np.zeros((2, m.shape[1] + 1), dtype=np.float64)
-        stats[0, :-1] += m.sum(axis=0)
-        stats[1, :-1] += (m * m).sum(axis=0)
-        stats[0, -1] += m.shape[0]
+        stats = _add(stats, m)
     if stats is None:
         raise DataError("no features to accumulate CMVN stats from")
     return stats
@@ -37,17 +43,22 @@ def accumulate(feats: Iterable[np.ndarray]) -> np.ndarray:
 def _data_dir_feats(data_dir: Path) -> tuple[DataDir, Iterator[tuple[str, np.ndarray]]]:
     """Features of every utterance: from feats.scp, or computed from audio with the options
     in feats.yaml when the dir is set up for on-the-fly features ('asr fbank --on-the-fly')."""
-    from asr.data.dataset import read_matrix
-    from asr.data.features import FEATS_CONFIG, read_feats_config, utterance_fbank
+    from asr.data.dataset import utterance_features
+    from asr.data.features import FEATS_CONFIG, read_feats_config
 
     d = DataDir.load(data_dir)
-    if d.feats_scp is None and (Path(data_dir) / FEATS_CONFIG).is_file():
-        cfg = read_feats_config(data_dir)
-        return d, ((u, utterance_fbank(d, u, cfg)[0]) for u in d.utt_ids)
-    d.require("feats.scp")
-    assert d.feats_scp is not None
-    scp = d.feats_scp
-    return d, ((u, read_matrix(u, scp[u])) for u in d.utt_ids)
+    on_the_fly = d.feats_scp is None and (Path(data_dir) / FEATS_CONFIG).is_file()
+    fds: dict = {}
+    read = utterance_features(d, read_feats_config(data_dir) if on_the_fly else None, fds=fds)
+
+    def feats() -> Iterator[tuple[str, np.ndarray]]:
+        try:
+            yield from ((u, read(u)) for u in d.utt_ids)
+        finally:
+            for f in fds.values():
+                f.close()
+
+    return d, feats()
 
 
 def data_dir_stats(data_dir: Path) -> np.ndarray:
@@ -59,10 +70,11 @@ def data_dir_stats(data_dir: Path) -> np.ndarray:
 def speaker_stats(feats: Iterable[tuple[str, np.ndarray]], utt2spk: Mapping[str, str] | None
                   ) -> dict[str, np.ndarray]:
     """Stats per speaker; without utt2spk each utterance is its own speaker (as Kaldi)."""
-    groups: dict[str, list[np.ndarray]] = {}
+    stats: dict[str, np.ndarray] = {}  # running sums: one matrix in memory at a time
     for utt, m in feats:
-        groups.setdefault(utt2spk[utt] if utt2spk is not None else utt, []).append(m)
-    return {spk: accumulate(ms) for spk, ms in groups.items()}
+        spk = utt2spk[utt] if utt2spk is not None else utt
+        stats[spk] = _add(stats.get(spk), m)
+    return stats
 
 
 def write_speaker_stats(data_dir: Path) -> int:

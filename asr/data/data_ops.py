@@ -51,7 +51,8 @@ def select(files: Files, keep: Iterable[str]) -> Files:
     if "segments" in files and "wav.scp" in files:
         recs = {v.split()[0] for v in out["segments"].values()}
         out["wav.scp"] = {r: v for r, v in files["wav.scp"].items() if r in recs}
-    spks = set(out["utt2spk"].values()) if "utt2spk" in out else set()
+    # without utt2spk each utterance is its own speaker (Kaldi's rule)
+    spks = set(out["utt2spk"].values()) if "utt2spk" in out else keep
     for name in SPEAKER_FILES:
         if name in files:
             out[name] = {s: v for s, v in files[name].items() if s in spks}
@@ -69,7 +70,8 @@ def subset_data_dir(src: Path, dst: Path, utt_list: Path | None = None, first: i
     if utt_list is not None:
         wanted = [line.split()[0] for line in Path(utt_list).read_text().splitlines()
                   if line.strip()]
-        unknown = [u for u in wanted if u not in set(utts)]
+        known = set(utts)
+        unknown = [u for u in wanted if u not in known]
         if unknown:
             raise DataError(f"{utt_list}: {len(unknown)} utterances are not in {src}, "
                             f"e.g. '{unknown[0]}'")

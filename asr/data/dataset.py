@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from asr.data.audio import load_audio
 from asr.data.augment import spec_augment, utterance_generator
-from asr.data.features import compute_fbank, num_frames
+from asr.data.features import compute_fbank, num_frames, utterance_fbank
 from asr.data.kaldi_dir import DataDir
 from asr.data.perturb import speed_perturb
 from asr.data.tokenizer import Tokenizer
@@ -235,6 +235,18 @@ class OnTheFlyFbank:
         fastest = max(self.speeds, default=1.0)
         samples = int(frames * self.cfg.sample_rate * self.cfg.frame_shift_ms / 1000 / fastest)
         return num_frames(samples, self.cfg) if fastest != 1.0 else frames
+
+
+def utterance_features(d: DataDir, cfg: FbankConfig | None, allow_resample: bool = False,
+                       fds: dict[str, IO[bytes]] | None = None) -> Callable[[str], np.ndarray]:
+    """A reader of each utterance's raw features (T, D): from feats.scp, or computed from
+    the audio with ``cfg`` when the dir has none (and ``cfg`` is given)."""
+    if d.feats_scp is not None:
+        scp = d.feats_scp
+        return lambda utt: read_matrix(utt, scp[utt], fds)
+    if cfg is None:
+        d.require("feats.scp")
+    return lambda utt: utterance_fbank(d, utt, cfg, allow_resample)[0]
 
 
 class FeatsDataset(Dataset):

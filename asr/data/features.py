@@ -48,9 +48,9 @@ def _memoize_torchaudio_tables() -> None:
 _memoize_torchaudio_tables()
 
 
-def compute_fbank(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: str = "?",
-                  allow_resample: bool = False) -> torch.Tensor:
-    """Log mel filterbank of mono ``samples`` (S,) in int16 scale -> (T, num_mel_bins)."""
+def _at_feature_rate(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: str,
+                     allow_resample: bool) -> torch.Tensor:
+    """``samples`` at cfg.sample_rate (resampled only when allowed), at least one frame."""
     if rate != cfg.sample_rate:
         if not allow_resample:
             raise DataError(f"utterance '{utt_id}': audio is {rate} Hz but the features are "
@@ -61,6 +61,13 @@ def compute_fbank(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: st
     if samples.numel() < window:
         raise DataError(f"utterance '{utt_id}': {samples.numel()} samples is shorter than one "
                         f"{cfg.frame_length_ms} ms frame")
+    return samples
+
+
+def compute_fbank(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: str = "?",
+                  allow_resample: bool = False) -> torch.Tensor:
+    """Log mel filterbank of mono ``samples`` (S,) in int16 scale -> (T, num_mel_bins)."""
+    samples = _at_feature_rate(samples, rate, cfg, utt_id, allow_resample)
     return kaldi.fbank(
         samples.unsqueeze(0),
         sample_frequency=cfg.sample_rate,
@@ -114,35 +121,40 @@ def read_feats_config(data_dir: Path) -> FbankConfig:
 class _Split:
     """One job: its utterances and output files (ark, scp, and info = frames and seconds)."""
 
-    data_dir: Path
-    utts: tuple[str, ...]
+    audio: tuple[tuple[str, str, float, float], ...]  # (utt, wav.scp value, start, end)
     ark: Path
     scp: Path
     info: Path
+
+    @property
+    def utts(self) -> tuple[str, ...]:
+        return tuple(a[0] for a in self.audio)
 
 
 def _run_split(split: _Split, cfg: FbankConfig, allow_resample: bool, compress: int | None,
                write_feats: bool) -> None:
     """Compute one split; its scp (or, without features, its info file) is written last."""
     torch.set_num_threads(1)  # nj processes share the cores; one thread each avoids contention
-    d = DataDir.load(split.data_dir)
     info: dict[str, str] = {}
 
     def features():
-        for utt in split.utts:
-            feats, seconds = utterance_fbank(d, utt, cfg, allow_resample)
+        for utt, rx, start, end in split.audio:
+            feats, seconds = audio_fbank(rx, utt, cfg, allow_resample, start, end)
             info[utt] = f"{feats.shape[0]} {format_seconds(seconds)}"
             yield utt, feats
 
     if write_feats:
         tmp_scp = split.scp.with_name(split.scp.name + ".partial")
         write_ark_scp(split.ark, tmp_scp, features(), compress)
-        write_kv(split.info, info)
+    else:  # on the fly later: only the frame counts, from Kaldi's formula
+        for utt, rx, start, end in split.audio:
+            samples, rate = load_audio(rx, utt, start, end)
+            at_rate = _at_feature_rate(samples, rate, cfg, utt, allow_resample)
+            info[utt] = f"{num_frames(at_rate.numel(), cfg)} " \
+                        f"{format_seconds(samples.numel() / rate)}"
+    write_kv(split.info, info)
+    if write_feats:
         os.replace(tmp_scp, split.scp)
-    else:
-        for _ in features():
-            pass
-        write_kv(split.info, info)
 
 
 def _done(split: _Split, write_feats: bool) -> bool:
@@ -174,8 +186,8 @@ def write_data_dir_feats(data_dir: Path, cfg: FbankConfig, feats_dir: Path | Non
     # a resumed run must use the same options, else earlier splits are stale
     job_spec = feats_dir / f"feats_{name}.job.yaml"
     spec = dump_config(cfg) + f"# nj={nj} compress={compress} write_feats={write_feats}\n"
-    utts = d.utt_ids
-    splits = [_Split(data_dir, tuple(utts[j::nj]), feats_dir / f"feats_{name}.{j + 1}.ark",
+    audio = [(u, *d.audio_of(u)) for u in d.utt_ids]
+    splits = [_Split(tuple(audio[j::nj]), feats_dir / f"feats_{name}.{j + 1}.ark",
                      feats_dir / f"feats_{name}.{j + 1}.scp",
                      feats_dir / f"feats_{name}.{j + 1}.info") for j in range(nj)]
     if force or not job_spec.is_file() or job_spec.read_text() != spec:

@@ -47,11 +47,12 @@ def perturb_data_dir(src: Path, dst: Path, factors: list[float]) -> int:
         prefix = "" if f == 1.0 else f"sp{f:g}-"
         for utt in tqdm(d.utt_ids, desc=f"speed {f:g}", mininterval=5, disable=f == 1.0):
             new = prefix + utt
-            if f == 1.0:
-                wav_scp[new] = d.wav_scp[utt]
-            else:
-                samples, rate = load_audio(d.wav_scp[utt], utt)
-                out = speed_perturb(samples, rate, f).numpy()
+            rx, start, end = d.audio_of(utt)
+            if f == 1.0 and d.segments is None:
+                wav_scp[new] = rx
+            else:  # a segment is cut out into a file of its own, so dst needs no segments
+                samples, rate = load_audio(rx, utt, start, end)
+                out = (speed_perturb(samples, rate, f) if f != 1.0 else samples).numpy()
                 path = wav_dir / f"{new}.wav"
                 soundfile.write(path, np.clip(np.round(out), -32768, 32767).astype(np.int16),
                                 rate, subtype="PCM_16")

@@ -49,6 +49,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.drop_uneven = drop_uneven
         self.epoch = 1
         self.start = 0
+        self._cached: tuple[int, list[list[int]]] | None = None  # (epoch, its global batches)
+        self._fingerprint: str | None = None
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         """Select the epoch (1-based) and the number of this rank's batches consumed."""
@@ -72,9 +74,15 @@ class BucketBatchSampler(Sampler[list[int]]):
         return batches
 
     def global_batches(self, epoch: int) -> list[list[int]]:
-        """Every rank's batches of ``epoch``, in order; the same for the same (seed, epoch)."""
-        by_len = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], i))
+        """Every rank's batches of ``epoch``, in order; the same for the same (seed, epoch).
+        The last epoch's list is kept: len() and iteration ask for it in turn."""
+        if self._cached is None or self._cached[0] != epoch:
+            self._cached = (epoch, self._make_batches(epoch))
+        return self._cached[1]
+
+    def _make_batches(self, epoch: int) -> list[list[int]]:
         if not self.shuffle or (self.sortagrad and epoch == 1):
+            by_len = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], i))
             return self._pack(by_len)
         rng = random.Random(f"{self.seed}/{epoch}")
         order = list(range(len(self.lengths)))
@@ -106,9 +114,11 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def fingerprint(self) -> str:
         """A digest of what decides the batches: a resumed epoch must see the same ones."""
-        key = repr((self.lengths, self.max_frames, self.max_utts, self.shuffle, self.seed,
-                    self.sortagrad, self.pool_batches))
-        return hashlib.sha1(key.encode()).hexdigest()[:16]
+        if self._fingerprint is None:  # the inputs never change after construction
+            key = repr((self.lengths, self.max_frames, self.max_utts, self.shuffle, self.seed,
+                        self.sortagrad, self.pool_batches))
+            self._fingerprint = hashlib.sha1(key.encode()).hexdigest()[:16]
+        return self._fingerprint
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "start": self.start, "world_size": self.world_size,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asr.data.data_ops import select, write_files
 from asr.data.kaldi_dir import (
     UTT_FILES,
     iter_kv,
@@ -20,7 +21,6 @@ from asr.data.kaldi_dir import (
     parse_segment,
     spk2utt_from_utt2spk,
     utt_keyed_files,
-    write_kv,
 )
 from asr.data.tokenizer import Tokenizer
 from asr.errors import DataError
@@ -176,19 +176,10 @@ def fix_data_dir(path: Path) -> dict[str, list[str]]:
     backup.mkdir(exist_ok=True)
     for name in scan.files:
         shutil.copy2(path / name, backup / name)
-    for name in utt_keyed_files(scan.files):
-        write_kv(path / name, {u: v for u, v in scan.files[name].items() if u in keep})
+    kept = select(scan.files, keep)
     if "segments" in scan.files and "wav.scp" in scan.files:
-        used = {scan.files["segments"][u].split()[0] for u in keep}
-        unused = sorted(scan.files["wav.scp"].keys() - used)
+        unused = sorted(scan.files["wav.scp"].keys() - kept["wav.scp"].keys())
         if unused:
             dropped["unused_recording"] = unused
-        write_kv(path / "wav.scp", {r: v for r, v in scan.files["wav.scp"].items() if r in used})
-    if "utt2spk" in scan.files:
-        utt2spk = {u: s for u, s in scan.files["utt2spk"].items() if u in keep}
-        spk2utt = spk2utt_from_utt2spk(utt2spk)
-        write_kv(path / "spk2utt", {s: " ".join(us) for s, us in spk2utt.items()})
-        if "cmvn.scp" in scan.files:
-            write_kv(path / "cmvn.scp",
-                     {s: v for s, v in scan.files["cmvn.scp"].items() if s in spk2utt})
+    write_files(path, kept)
     return dropped
