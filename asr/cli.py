@@ -47,13 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()  # imports every subcommand, torchaudio among them
+    except AsrError as e:
+        print(f"asr: error: {e}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     if sys.flags.optimize:
         print(f"asr {args.command}: error: {OPTIMIZE_MESSAGE}", file=sys.stderr)
         return 2
     try:
         rc = args._main(args)
     except AsrError as e:
+        print(f"asr {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the file system refused an output path (a file in the way, no
+        # permission, disk full): the OS's message names the path; inputs are checked earlier
         print(f"asr {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

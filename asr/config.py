@@ -36,6 +36,9 @@ def _read_yaml(path: Path, chain: tuple[Path, ...]) -> tuple[dict, dict[str, str
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a YAML text file ({e.reason} at byte {e.start})") \
+            from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -15,6 +15,10 @@ class DataError(AsrError):
     """A data dir, feature archive or transcript is inconsistent or unreadable."""
 
 
+class CheckpointError(AsrError):
+    """A checkpoint or model file is unreadable, corrupted, or not safe to load."""
+
+
 # kaldiio reads bytes inside ``assert`` statements, which ``python -O`` strips: the reads
 # would silently return shifted, wrong matrices.
 OPTIMIZE_MESSAGE = ("refusing to run under 'python -O' (or PYTHONOPTIMIZE): kaldiio reads "

@@ -121,10 +121,16 @@ class Experiment:
         return ckpts[-1][1]
 
     def load_model(self, checkpoint: str | None = None, device: str = "cpu") -> CTCModel:
+        """The model of ``checkpoint`` (see :meth:`checkpoint_path`), verified and loaded
+        without running code; a file from elsewhere without a checksum is warned of."""
         path = self.checkpoint_path(checkpoint)
+        payload = load_checkpoint(path, require_checksum=False)
+        if not isinstance(payload.get("model"), dict):
+            raise AsrError(f"{path}: not a model file (no 'model' state dict)")
         model = self.build_model()
         try:
-            model.load_state_dict(load_checkpoint(path)["model"])
-        except Exception as e:
-            raise AsrError(f"{path}: cannot load the model: {e}") from None
+            model.load_state_dict(payload["model"])
+        except (RuntimeError, KeyError) as e:
+            raise AsrError(f"{path}: does not fit this experiment's model: "
+                           f"{str(e).splitlines()[0]}") from None
         return model.to(device).eval()

@@ -40,10 +40,11 @@ class DecodeResult:
 
 
 def feature_reader(exp: Experiment, data_dir: Path, allow_resample: bool,
-                   fds: dict | None = None) -> tuple[list[str], Callable[[str], np.ndarray]]:
+                   fds: dict | None = None, allow_pipes: bool = True
+                   ) -> tuple[list[str], Callable[[str], np.ndarray]]:
     """Utterance ids of ``data_dir`` and a function returning each one's raw features;
     ``fds`` keeps the arks open between reads (the caller closes them)."""
-    d = DataDir.load(data_dir)
+    d = DataDir.load(data_dir, allow_pipes)
     if d.feats_scp is not None and (Path(data_dir) / FEATS_CONFIG).is_file() \
             and read_feats_config(data_dir) != exp.feats:
         raise AsrError(f"{data_dir}/feats.scp was made with other fbank options than "
@@ -114,11 +115,13 @@ def _decode(exp: Experiment, model: CTCModel, raw: dict[str, np.ndarray], normal
 
 def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = None,
                     search: Search = ctc_greedy_search, max_frames: int = 20000,
-                    device: str = "cpu", allow_resample: bool = False) -> DecodeResult:
-    """Decode every utterance of a Kaldi data dir (features and CMVN as the exp says)."""
-    model = exp.load_model(checkpoint, device)
+                    device: str = "cpu", allow_resample: bool = False,
+                    allow_pipes: bool = True) -> DecodeResult:
+    """Decode every utterance of a Kaldi data dir (features and CMVN as the exp says);
+    without ``allow_pipes`` a data dir with ``cmd |`` entries is refused before reading."""
     fds: dict = {}
-    utt_ids, read = feature_reader(exp, data_dir, allow_resample, fds)
+    utt_ids, read = feature_reader(exp, data_dir, allow_resample, fds, allow_pipes)
+    model = exp.load_model(checkpoint, device)
     t0 = time.time()
     try:
         raw = {u: read(u).astype(np.float32) for u in utt_ids}
@@ -133,10 +136,12 @@ def transcribe_files(exp: Experiment, paths: list[Path], checkpoint: str | None 
                      search: Search = ctc_greedy_search, device: str = "cpu",
                      allow_resample: bool = False) -> DecodeResult:
     """Decode audio files; hyps are keyed by the path as given. Per-speaker CMVN treats
-    each file as its own speaker, as Kaldi does without an utt2spk."""
+    each file as its own speaker, as Kaldi does without an utt2spk. The paths are files,
+    never ``cmd |`` pipes: a file name ending in '|' (from a glob, say) must not run."""
     model = exp.load_model(checkpoint, device)
     t0 = time.time()
     raw = {}
     for path in paths:
-        raw[str(path)] = audio_fbank(str(path), str(path), exp.feats, allow_resample)[0]
+        raw[str(path)] = audio_fbank(str(path), str(path), exp.feats, allow_resample,
+                                     allow_pipes=False)[0]
     return _decode(exp, model, raw, exp.normalizer(None, raw.items()), search, 20000, device, t0)

@@ -40,6 +40,7 @@ class DataConfig:
     min_duration: float = 0.0  # seconds; shorter training utterances are dropped
     max_duration: float = 0.0  # seconds; 0 means no bound
     skip_bad: bool = False  # unreadable utterances: counted and skipped instead of an error
+    allow_pipes: bool = True  # run wav.scp pipe entries (shell commands); false refuses them
     cmvn: Literal["global", "speaker", "utterance", "none"] = "global"  # whose stats: set, spk, utt
     norm_vars: bool = True  # normalize variances too, not only means
     max_frames: int = 20000  # padded input frames per batch (batch size x longest)

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from train_helpers import OVERRIDES, assert_same_model, committed, consumed, start, wait_for
 
+pytestmark = pytest.mark.slow  # every test here trains a model or runs a recipe
+
 REPO = Path(__file__).resolve().parents[1]
 TORCHRUN = REPO / "scripts" / "torchrun_train.sh"
 SLURM = REPO / "scripts" / "slurm_train.sh"
@@ -88,11 +90,13 @@ def test_slurm_script_checkpoints_and_requeues_on_the_warning_signal(corpus,
     stubs = tmp_path / "bin"
     stubs.mkdir()
     calls = tmp_path / "calls.txt"
-    (stubs / "srun").write_text(  # drop srun's own options, run the task here
-        '#!/usr/bin/env bash\nwhile [[ "$1" == --* ]]; do shift; done\nexec "$@"\n')
+    step_pid = tmp_path / "step.pid"  # the job step this test started, and only it
+    (stubs / "srun").write_text(  # drop srun's own options, run the task here; exec keeps
+        # this PID through torchrun_train.sh's own exec, so it is torchrun's
+        f'#!/usr/bin/env bash\necho $$ > {step_pid}\n'
+        'while [[ "$1" == --* ]]; do shift; done\nexec "$@"\n')
     (stubs / "scancel").write_text(  # scancel --signal=TERM JOB: signal the job step
-        f'#!/usr/bin/env bash\necho "scancel $*" >> {calls}\n'
-        'pkill -TERM -f torch.distributed.run\n')
+        f'#!/usr/bin/env bash\necho "scancel $*" >> {calls}\nkill -TERM "$(cat {step_pid})"\n')
     (stubs / "scontrol").write_text(
         f'#!/usr/bin/env bash\necho "scontrol $*" >> {calls}\n'
         '[ "$1" = show ] && echo localhost\ntrue\n')

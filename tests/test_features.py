@@ -200,6 +200,7 @@ def test_memoized_torchaudio_tables_change_no_number(monkeypatch):
     assert torch.equal(cached, compute_fbank(samples, 8000, CFG))
 
 
+@pytest.mark.slow
 def test_fbank_killed_with_sigkill_resumes_to_the_same_features(tmp_path):
     """kill -9 of `asr fbank --nj 2` (parent and workers) mid-stage, then a re-run: the
     features equal a single uninterrupted job's, and no half-written ark is ever used."""

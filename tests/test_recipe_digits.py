@@ -10,6 +10,8 @@ import pytest
 
 from asr.testing import make_data_dir
 
+pytestmark = pytest.mark.slow  # every test here trains a model or runs a recipe
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "digits"
 WER_LINE = re.compile(r"^%WER \d+\.\d\d \[ \d+ / \d+, \d+ ins, \d+ del, \d+ sub \]$")

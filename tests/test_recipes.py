@@ -12,6 +12,8 @@ import pytest
 
 from asr.testing.fixtures import make_librispeech_corpus, make_yesno_corpus
 
+pytestmark = pytest.mark.slow  # every test here trains a model or runs a recipe
+
 REPO = Path(__file__).resolve().parents[1]
 WER = re.compile(r"^%WER \d+\.\d\d \[ \d+ / \d+, \d+ ins, \d+ del, \d+ sub \] (\S+) (\S+)$",
                  re.M)

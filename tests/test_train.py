@@ -12,6 +12,8 @@ from asr.testing import make_train_corpus
 from asr.train.checkpoint import load_checkpoint
 from asr.train.runner import run
 
+pytestmark = pytest.mark.slow  # every test here trains a model or runs a recipe
+
 OVERRIDES = ["model.frontend.type=conv2d", "model.frontend.channels=4",
              "model.encoder.num_layers=1",
              "model.encoder.hidden_size=16", "data.max_frames=400", "train.num_threads=1",

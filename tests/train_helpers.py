@@ -34,6 +34,16 @@ def train_cmd(corpus: Path, exp: Path, *extra: str) -> list[str]:
             *OVERRIDES, *extra]
 
 
+FAULT_INJECTION = Path(__file__).with_name("fault_injection.py")
+
+
+def faulty(cmd: list[str], fault: str) -> list[str]:
+    """``cmd`` (an ``asr`` command as from :func:`train_cmd`) with ``fault`` injected at an
+    exact point (see tests/fault_injection.py)."""
+    assert cmd[1:3] == ["-m", "asr"]
+    return [cmd[0], str(FAULT_INJECTION), fault, "--", *cmd[3:]]
+
+
 def start(cmd: list[str], exp: Path) -> subprocess.Popen:
     exp.mkdir(parents=True, exist_ok=True)
     out = open(exp / "stdout.txt", "ab")  # noqa: SIM115 - closed with the process

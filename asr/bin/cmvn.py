@@ -8,12 +8,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asr.bin import add_no_pipes_argument
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data_dirs", nargs="+", type=Path, metavar="DATA_DIR")
     p.add_argument("--out", type=Path, help="stats file (default DATA_DIR/cmvn.ark; one dir)")
     p.add_argument("--per-speaker", action="store_true",
                    help="per-speaker stats into DATA_DIR/cmvn.scp (by utt2spk) instead")
+    add_no_pipes_argument(p)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -28,10 +31,10 @@ def main(args: argparse.Namespace) -> int:
         raise AsrError("--out takes a single DATA_DIR")
     for data_dir in args.data_dirs:
         if args.per_speaker:
-            n = cmvn.write_speaker_stats(data_dir)
+            n = cmvn.write_speaker_stats(data_dir, args.allow_pipes)
             logging.info("wrote %s: stats of %d speakers", data_dir / "cmvn.scp", n)
             continue
-        stats = cmvn.data_dir_stats(data_dir)
+        stats = cmvn.data_dir_stats(data_dir, args.allow_pipes)
         out = args.out or data_dir / "cmvn.ark"
         cmvn.save_stats(out, stats)
         logging.info("wrote %s: %d frames, dim %d", out, int(stats[0, -1]), stats.shape[1] - 1)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asr.bin import add_no_pipes_argument
+
 
 def search_from_args(args: argparse.Namespace):
     """(experiment, search, device) from the options of :func:`add_search_arguments`."""
@@ -48,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="decode dir to write")
     p.add_argument("--max-frames", type=int, default=20000, help="padded frames per batch")
+    add_no_pipes_argument(p)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -61,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
     setup_logging()
     exp, search, device = search_from_args(args)
     result = decode_data_dir(exp, args.data_dir, args.checkpoint, search, args.max_frames,
-                             device, args.allow_resample)
+                             device, args.allow_resample, args.allow_pipes)
     args.out.mkdir(parents=True, exist_ok=True)
     write_kv(args.out / "hyp", result.hyps)
     logging.info("decoded %d utterances, %.1f s of audio in %.1f s: RTF %.4f",

@@ -13,6 +13,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from asr.bin import add_no_pipes_argument
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="fbank YAML (FbankConfig); defaults otherwise")
@@ -26,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="recompute even if complete")
     p.add_argument("--allow-resample", action="store_true",
                    help="resample audio at another rate instead of failing")
+    add_no_pipes_argument(p)
     p.add_argument("data_dirs", nargs="+", type=Path, metavar="DATA_DIR")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
                    help="config overrides, e.g. --set num_mel_bins=40")
@@ -52,5 +55,6 @@ def main(args: argparse.Namespace) -> int:
                 continue
         feats_dir = args.feats_dir / d.name if args.feats_dir else None
         write_data_dir_feats(d, cfg, feats_dir, args.allow_resample, args.nj, args.compress,
-                             write_feats=not args.on_the_fly, force=args.force)
+                             write_feats=not args.on_the_fly, force=args.force,
+                             allow_pipes=args.allow_pipes)
     return 0

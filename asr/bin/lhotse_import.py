@@ -10,15 +10,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asr.bin import add_no_pipes_argument
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data_dir", type=Path, metavar="DATA_DIR")
     p.add_argument("out", type=Path, metavar="OUT_DIR")
+    add_no_pipes_argument(p)
 
 
 def main(args: argparse.Namespace) -> int:
     from asr.data.lhotse_io import import_data_dir
 
-    n = import_data_dir(args.data_dir, args.out)
+    n = import_data_dir(args.data_dir, args.out, args.allow_pipes)
     print(f"{args.out}: {n} cuts from {args.data_dir}")
     return 0

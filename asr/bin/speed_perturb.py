@@ -8,11 +8,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asr.bin import add_no_pipes_argument
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--factors", default="0.9,1.0,1.1", help="comma-separated speed factors")
     p.add_argument("src", type=Path, metavar="SRC_DIR")
     p.add_argument("dst", type=Path, metavar="DST_DIR")
+    add_no_pipes_argument(p)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -26,5 +29,5 @@ def main(args: argparse.Namespace) -> int:
     except ValueError:
         raise AsrError(f"--factors: expected numbers like 0.9,1.0,1.1, got '{args.factors}'") \
             from None
-    perturb_data_dir(args.src, args.dst, factors)
+    perturb_data_dir(args.src, args.dst, factors, args.allow_pipes)
     return 0

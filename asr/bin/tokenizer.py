@@ -16,12 +16,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import logging
 
-    from asr.data.kaldi_dir import read_kv
+    from asr.data.kaldi_dir import read_texts
     from asr.data.tokenizer import load_tokenizer, train_tokenizer
     from asr.utils import setup_logging
 
     setup_logging()
-    texts = list(read_kv(args.text, what="transcript").values())
+    texts = read_texts(args.text)
     train_tokenizer(texts, args.out, args.token_type, args.vocab_size)
     logging.info("%s: %d tokens (%s)", args.out, load_tokenizer(args.out).vocab_size,
                  args.token_type)

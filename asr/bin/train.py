@@ -25,11 +25,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from asr.config import load_config
+    from asr.data.features import read_feats_config
+    from asr.data.tokenizer import load_tokenizer
     from asr.schema import ExperimentConfig
     from asr.train.runner import run
     from asr.utils import setup_logging
 
     cfg = load_config(ExperimentConfig, args.config, args.overrides)
+    # the exp dir gets copies of both: checked here, errors name the inputs, not the copies
+    read_feats_config(args.train_dir)
+    load_tokenizer(args.lang_dir)
     rank = int(os.environ.get("RANK", "0"))
     if rank == 0:
         setup_logging(args.exp_dir / "log" / "train.log")

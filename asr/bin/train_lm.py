@@ -20,14 +20,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import logging
 
-    from asr.data.kaldi_dir import read_kv
+    from asr.data.kaldi_dir import read_texts
     from asr.data.tokenizer import SPACE
     from asr.lm.arpa import write_arpa
     from asr.lm.ngram import train_witten_bell
     from asr.utils import setup_logging
 
     setup_logging()
-    texts = list(read_kv(args.text, what="transcript").values())
+    texts = read_texts(args.text)
     sents = [t.split() if args.level == "word" else list(SPACE.join(t.split())) for t in texts]
     model = train_witten_bell(sents, args.order)
     write_arpa(args.out, model)

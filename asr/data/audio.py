@@ -7,8 +7,9 @@ import functools
 import numpy as np
 import soundfile
 import torch
-import torchaudio
 
+from asr.data.kaldi_dir import is_pipe, refuse_pipe
+from asr.data.torchaudio_lib import torchaudio
 from asr.errors import AsrError, DataError, refuse_optimized
 
 
@@ -17,17 +18,20 @@ def seconds_to_samples(seconds: float, rate: int) -> int:
     return int(round(seconds * rate))
 
 
-def load_audio(rxfilename: str, utt_id: str = "?", start: float = 0.0, end: float = -1.0
-               ) -> tuple[torch.Tensor, int]:
+def load_audio(rxfilename: str, utt_id: str = "?", start: float = 0.0, end: float = -1.0,
+               allow_pipes: bool = True) -> tuple[torch.Tensor, int]:
     """Return (samples in int16 scale as float32, shape (S,), sample rate).
 
-    ``rxfilename`` is a wav.scp value: a path, a ``cmd |`` pipe or an extended filename
-    ``file.ark:offset``; ``start``/``end`` (seconds, end < 0 = to the end) cut a segment.
+    ``rxfilename`` is a wav.scp value: a path, a ``cmd |`` pipe (refused without
+    ``allow_pipes``) or an extended filename ``file.ark:offset``; ``start``/``end``
+    (seconds, end < 0 = to the end) cut a segment.
     Kaldi's fbank expects 16-bit sample values, so float audio is scaled by 32768.
     Multi-channel audio is rejected: Kaldi wav.scp would select a channel with sox.
     """
+    if not allow_pipes:
+        refuse_pipe(rxfilename, f"utterance '{utt_id}'")
     try:
-        if rxfilename.rstrip().endswith("|") or ".ark:" in rxfilename:
+        if is_pipe(rxfilename) or ".ark:" in rxfilename:
             import kaldiio
 
             refuse_optimized()

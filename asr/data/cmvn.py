@@ -40,13 +40,14 @@ def accumulate(feats: Iterable[np.ndarray]) -> np.ndarray:
     return stats
 
 
-def _data_dir_feats(data_dir: Path) -> tuple[DataDir, Iterator[tuple[str, np.ndarray]]]:
+def _data_dir_feats(data_dir: Path, allow_pipes: bool = True
+                    ) -> tuple[DataDir, Iterator[tuple[str, np.ndarray]]]:
     """Features of every utterance: from feats.scp, or computed from audio with the options
     in feats.yaml when the dir is set up for on-the-fly features ('asr fbank --on-the-fly')."""
     from asr.data.dataset import utterance_features
     from asr.data.features import FEATS_CONFIG, read_feats_config
 
-    d = DataDir.load(data_dir)
+    d = DataDir.load(data_dir, allow_pipes)
     on_the_fly = d.feats_scp is None and (Path(data_dir) / FEATS_CONFIG).is_file()
     fds: dict = {}
     read = utterance_features(d, read_feats_config(data_dir) if on_the_fly else None, fds=fds)
@@ -61,9 +62,9 @@ def _data_dir_feats(data_dir: Path) -> tuple[DataDir, Iterator[tuple[str, np.nda
     return d, feats()
 
 
-def data_dir_stats(data_dir: Path) -> np.ndarray:
+def data_dir_stats(data_dir: Path, allow_pipes: bool = True) -> np.ndarray:
     """Global stats over every utterance in DATA_DIR/feats.scp."""
-    _, feats = _data_dir_feats(data_dir)
+    _, feats = _data_dir_feats(data_dir, allow_pipes)
     return accumulate(m for _, m in feats)
 
 
@@ -77,9 +78,9 @@ def speaker_stats(feats: Iterable[tuple[str, np.ndarray]], utt2spk: Mapping[str,
     return stats
 
 
-def write_speaker_stats(data_dir: Path) -> int:
+def write_speaker_stats(data_dir: Path, allow_pipes: bool = True) -> int:
     """DATA_DIR/cmvn.scp (speaker -> stats in data/cmvn_<dir>.ark), Kaldi's layout."""
-    d, feats = _data_dir_feats(data_dir)
+    d, feats = _data_dir_feats(data_dir, allow_pipes)
     stats = speaker_stats(feats, d.utt2spk)
     ark = Path(data_dir) / "data" / f"cmvn_{Path(data_dir).name}.ark"
     write_ark_scp(ark, Path(data_dir) / "cmvn.scp", sorted(stats.items()))

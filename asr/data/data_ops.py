@@ -1,15 +1,24 @@
 """Subset, combine and copy Kaldi data dirs for recipes (Kaldi's subset_data_dir.sh,
-combine_data.sh and copy_data_dir.sh), on one representation: file name -> entries."""
+combine_data.sh and copy_data_dir.sh), on one representation: file name -> entries.
+
+The files that describe the whole set go along: feats.yaml (the features' options) and
+cmvn.ark (global CMVN stats; summed when combining, as the stats are sums and counts).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from asr.data.kaldi_dir import (
+    CMVN_STATS,
+    FEATS_CONFIG,
+    SET_FILES,
     UTT_FILES,
     DataDir,
+    iter_kv,
     read_kv,
     spk2utt_from_utt2spk,
     utt_keyed_files,
@@ -44,6 +53,58 @@ def write_files(path: Path, files: Files) -> int:
     return len(files[utt_keyed_files(files)[0]])
 
 
+def copy_set_files(src: Path, dst: Path) -> list[str]:
+    """Copy feats.yaml and cmvn.ark of ``src`` (those present) into ``dst``; return them."""
+    copied = [n for n in SET_FILES if (Path(src) / n).is_file()]
+    for name in copied:
+        shutil.copyfile(Path(src) / name, Path(dst) / name)
+    return copied
+
+
+def combine_set_files(srcs: list[Path]) -> Callable[[Path], None]:
+    """Check the feats.yaml and cmvn.ark of ``srcs``, before anything is written; return
+    the function writing them into a dir: feats.yaml (the same in every source, else a
+    DataError) and cmvn.ark (the sum of the sources' stats: exact when each is its own)."""
+    from asr.data.cmvn import load_stats, save_stats
+    from asr.data.features import read_feats_config
+
+    srcs = [Path(s) for s in srcs]
+    present = {n: all((s / n).is_file() for s in srcs) for n in SET_FILES}
+    for name in SET_FILES:
+        if not present[name] and any((s / name).is_file() for s in srcs):
+            log.warning("%s: not in every source dir; left out", name)
+    if present[FEATS_CONFIG]:
+        for s in srcs[1:]:
+            if read_feats_config(s) != read_feats_config(srcs[0]):
+                raise DataError(f"{s / FEATS_CONFIG} and {srcs[0] / FEATS_CONFIG} differ: "
+                                "features made with other options cannot be combined "
+                                "(re-run 'asr fbank --force' with one config)")
+    stats = [load_stats(s / CMVN_STATS) for s in srcs] if present[CMVN_STATS] else []
+    for s, st in zip(srcs, stats, strict=False):
+        if st.shape != stats[0].shape:
+            raise DataError(f"{s / CMVN_STATS}: stats of dim {st.shape[1] - 1}, but "
+                            f"{srcs[0] / CMVN_STATS} has dim {stats[0].shape[1] - 1}")
+
+    def write(dst: Path) -> None:
+        if present[FEATS_CONFIG]:
+            shutil.copyfile(srcs[0] / FEATS_CONFIG, Path(dst) / FEATS_CONFIG)
+        if stats:
+            save_stats(Path(dst) / CMVN_STATS, sum(stats[1:], stats[0]))
+
+    return write
+
+
+def read_utt_list(path: Path) -> list[str]:
+    """The first word of each non-blank line of ``path``, checked: exists, is UTF-8."""
+    out = []
+    for line in iter_kv(path):
+        if line.problem == "utf8":
+            raise DataError(f"{path}:{line.lineno}: not valid UTF-8 ({line.value})")
+        if line.problem is None:
+            out.append(line.key)
+    return out
+
+
 def select(files: Files, keep: Iterable[str]) -> Files:
     """The entries of the utterances in ``keep`` (and the recordings and speakers they use)."""
     keep = set(keep)
@@ -62,14 +123,14 @@ def select(files: Files, keep: Iterable[str]) -> Files:
 def subset_data_dir(src: Path, dst: Path, utt_list: Path | None = None, first: int | None = None,
                     speakers: list[str] | None = None) -> int:
     """Copy the utterances named in ``utt_list``, the first ``first`` ones (sorted), or those
-    of ``speakers`` into ``dst``; return how many."""
+    of ``speakers`` into ``dst``; return how many. feats.yaml and cmvn.ark are copied:
+    the stats are then the whole source's (a fine normalizer; 'asr cmvn DST' recomputes)."""
     if sum(x is not None for x in (utt_list, first, speakers)) != 1:
         raise DataError("give exactly one of --utt-list, --first, --speakers")
     files = read_files(src)
     utts = sorted(files[utt_keyed_files(files)[0]])
     if utt_list is not None:
-        wanted = [line.split()[0] for line in Path(utt_list).read_text().splitlines()
-                  if line.strip()]
+        wanted = read_utt_list(utt_list)
         known = set(utts)
         unknown = [u for u in wanted if u not in known]
         if unknown:
@@ -85,13 +146,19 @@ def subset_data_dir(src: Path, dst: Path, utt_list: Path | None = None, first: i
         keep = [u for u, s in files["utt2spk"].items() if s in spk]
     if not keep:
         raise DataError(f"{src}: the subset is empty")
-    return write_files(dst, select(files, keep))
+    n = write_files(dst, select(files, keep))
+    if CMVN_STATS in copy_set_files(src, dst):
+        log.info("%s: copied from %s: the CMVN stats of all of %s ('asr cmvn %s' computes "
+                 "the subset's own)", Path(dst) / CMVN_STATS, src, src, dst)
+    return n
 
 
 def combine_data_dirs(dst: Path, srcs: list[Path]) -> int:
     """Union of data dirs into ``dst``. Utterance ids must be distinct; a file missing from
-    any source is left out (with a warning), as Kaldi's combine_data.sh does."""
+    any source is left out (with a warning), as Kaldi's combine_data.sh does. feats.yaml
+    must agree across the sources; cmvn.ark becomes the sum of their stats."""
     all_files = [read_files(s) for s in srcs]
+    write_set_files = combine_set_files(srcs)
     common = set.intersection(*(set(f) for f in all_files))
     for name in sorted(set().union(*all_files) - common):
         log.warning("%s: not in every source dir; left out of %s", name, dst)
@@ -100,15 +167,19 @@ def combine_data_dirs(dst: Path, srcs: list[Path]) -> int:
         for name in common:
             for key, value in files[name].items():
                 if out[name].get(key, value) != value:
+                    prefix = "--spk-prefix" if name in SPEAKER_FILES else "--utt-prefix"
                     raise DataError(f"{src / name}: key '{key}' is also in another source dir "
                                     "with a different value (make ids unique with "
-                                    "'asr copy-data --utt-prefix')")
+                                    f"'asr copy-data {prefix}')")
                 out[name][key] = value
-    return write_files(dst, out)
+    n = write_files(dst, out)
+    write_set_files(dst)
+    return n
 
 
 def copy_data_dir(src: Path, dst: Path, utt_prefix: str = "", spk_prefix: str = "") -> int:
-    """Copy ``src`` to ``dst``, prefixing utterance and speaker ids (recording ids stay)."""
+    """Copy ``src`` to ``dst``, prefixing utterance and speaker ids (recording ids stay);
+    cmvn.scp keys get the speaker prefix, feats.yaml and cmvn.ark are copied as they are."""
     files = read_files(src)
     out: Files = {}
     for name, entries in files.items():
@@ -120,4 +191,6 @@ def copy_data_dir(src: Path, dst: Path, utt_prefix: str = "", spk_prefix: str = 
             out[name] = {utt_prefix + u: spk_prefix + s for u, s in entries.items()}
         else:
             out[name] = {utt_prefix + u: v for u, v in entries.items()}
-    return write_files(dst, out)
+    n = write_files(dst, out)
+    copy_set_files(src, dst)
+    return n

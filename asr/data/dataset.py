@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from asr.data.audio import load_audio
 from asr.data.augment import spec_augment, utterance_generator
 from asr.data.features import compute_fbank, num_frames, utterance_fbank
-from asr.data.kaldi_dir import DataDir
+from asr.data.kaldi_dir import DataDir, is_pipe
 from asr.data.perturb import speed_perturb
 from asr.data.tokenizer import Tokenizer
 from asr.errors import DataError, refuse_optimized
@@ -43,14 +43,15 @@ class Utterance:
     audio: tuple[str, float, float] | None = None  # wav.scp rxfilename, start s, end s (-1)
 
 
-def load_utterances(data_dir: Path, tokenizer: Tokenizer, from_audio: bool = False
-                    ) -> list[Utterance]:
+def load_utterances(data_dir: Path, tokenizer: Tokenizer, from_audio: bool = False,
+                    allow_pipes: bool = True) -> list[Utterance]:
     """Pair features (feats.scp, or audio with ``from_audio``) with text and token ids.
 
     Every utterance must have a transcript that encodes to ids in [1, V) and a frame
     count in utt2num_frames (written by 'asr fbank', with --on-the-fly for audio).
+    Without ``allow_pipes`` a ``cmd |`` entry of the dir is a DataError (nothing runs).
     """
-    d = DataDir.load(data_dir)
+    d = DataDir.load(data_dir, allow_pipes)
     d.require("text", "wav.scp" if from_audio else "feats.scp")
     assert d.text is not None
     missing = [u for u in d.utt_ids if u not in d.text]
@@ -148,7 +149,7 @@ def _read_float_matrix(fileno: int, offset: int) -> np.ndarray | None:
 
 def _load(rxfilename: str, fds: dict[str, IO[bytes]] | None) -> np.ndarray:
     path, _, offset = rxfilename.rpartition(":")
-    if path and offset.isdigit() and not path.rstrip().endswith("|"):
+    if path and offset.isdigit() and not is_pipe(path):
         if fds is None:
             with open(path, "rb") as fd:
                 mat = _read_float_matrix(fd.fileno(), int(offset))

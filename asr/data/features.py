@@ -19,18 +19,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchaudio.compliance.kaldi as kaldi
 
 from asr.config import config_from_dict, dump_config
 from asr.data.ark import write_ark_scp
 from asr.data.audio import load_audio, resample
-from asr.data.kaldi_dir import DataDir, format_seconds, read_kv, write_kv
+from asr.data.kaldi_dir import FEATS_CONFIG, DataDir, format_seconds, read_kv, write_kv
+from asr.data.torchaudio_lib import kaldi
 from asr.errors import DataError
 from asr.schema import FbankConfig
 from asr.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
-FEATS_CONFIG = "feats.yaml"
 
 
 def _memoize_torchaudio_tables() -> None:
@@ -93,10 +92,11 @@ def num_frames(num_samples: int, cfg: FbankConfig) -> int:
 
 
 def audio_fbank(rx: str, utt: str, cfg: FbankConfig, allow_resample: bool = False,
-                start: float = 0.0, end: float = -1.0) -> tuple[np.ndarray, float]:
+                start: float = 0.0, end: float = -1.0, allow_pipes: bool = True
+                ) -> tuple[np.ndarray, float]:
     """(features (T, D) float32, duration in seconds) of audio at ``rx`` (a wav.scp value
     or a file path), cut to [start, end) seconds."""
-    samples, rate = load_audio(rx, utt, start, end)
+    samples, rate = load_audio(rx, utt, start, end, allow_pipes)
     feats = compute_fbank(samples, rate, cfg, utt, allow_resample).numpy()
     return feats.astype(np.float32, copy=False), samples.numel() / rate
 
@@ -109,12 +109,24 @@ def utterance_fbank(d: DataDir, utt: str, cfg: FbankConfig, allow_resample: bool
 
 
 def read_feats_config(data_dir: Path) -> FbankConfig:
+    """The fbank options in DATA_DIR/feats.yaml (written by 'asr fbank'), checked."""
     import yaml
 
     path = Path(data_dir) / FEATS_CONFIG
+    if not Path(data_dir).is_dir():
+        raise DataError(f"data dir not found: {data_dir}")
     if not path.is_file():
-        raise DataError(f"{path}: missing; the features of {data_dir} were not made by 'asr fbank'")
-    return config_from_dict(FbankConfig, yaml.safe_load(path.read_text()) or {}, str(path))
+        raise DataError(f"{path}: missing, so the features of {data_dir} are unknown; run "
+                        f"'asr fbank {data_dir}' (or 'asr fbank --on-the-fly {data_dir}')")
+    try:
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a valid feats.yaml: {e}; re-run 'asr fbank --force "
+                        f"{data_dir}'") from None
+    if data is not None and not isinstance(data, dict):
+        raise DataError(f"{path}: expected a mapping of fbank options, got "
+                        f"{type(data).__name__}; re-run 'asr fbank --force {data_dir}'")
+    return config_from_dict(FbankConfig, data or {}, str(path))
 
 
 @dataclass(frozen=True)
@@ -166,17 +178,18 @@ def _done(split: _Split, write_feats: bool) -> bool:
 def write_data_dir_feats(data_dir: Path, cfg: FbankConfig, feats_dir: Path | None = None,
                          allow_resample: bool = False, nj: int = 1,
                          compress: int | None = None, write_feats: bool = True,
-                         force: bool = False) -> int:
+                         force: bool = False, allow_pipes: bool = True) -> int:
     """Compute fbank for every utterance of ``data_dir`` in ``nj`` processes; write
     feats.scp, utt2num_frames, utt2dur and feats.yaml; return the utterance count.
 
     ``compress`` is a kaldiio compression_method (2 = Kaldi's kSpeechFeature). Without
     ``write_feats`` only feats.yaml, utt2num_frames and utt2dur are written: the features
     are then computed on the fly during training (data.features: on_the_fly). ``force``
-    redoes finished splits too.
+    redoes finished splits too. Without ``allow_pipes`` a ``cmd |`` entry is refused
+    before any audio is read.
     """
     data_dir = Path(data_dir)
-    d = DataDir.load(data_dir)
+    d = DataDir.load(data_dir, allow_pipes)
     d.require("wav.scp")
     if nj < 1:
         raise DataError(f"--nj must be >= 1, got {nj}")

@@ -17,6 +17,11 @@ from asr.utils import atomic_write_text
 
 # files keyed by utterance id, in the order Kaldi's fix_data_dir.sh treats them
 UTT_FILES = ("text", "utt2spk", "segments", "feats.scp", "utt2dur", "utt2num_frames")
+FEATS_CONFIG = "feats.yaml"  # the fbank options the dir's features are made with
+CMVN_STATS = "cmvn.ark"  # global CMVN stats of the whole dir (asr cmvn)
+SET_FILES = (FEATS_CONFIG, CMVN_STATS)  # describe the whole set, not single utterances
+# files whose values are rxfilenames that kaldiio opens, so a ``cmd |`` value runs ``cmd``
+RX_FILES = ("wav.scp", "feats.scp", "cmvn.scp")
 
 
 def utt_keyed_files(names: Iterable[str]) -> list[str]:
@@ -77,10 +82,44 @@ def read_kv(path: Path, *, what: str = "value", allow_empty: bool = False) -> di
     return out
 
 
+def read_texts(path: Path) -> list[str]:
+    """The transcripts of a Kaldi text file, in file order; an empty file is a DataError."""
+    texts = list(read_kv(path, what="transcript").values())
+    if not texts:
+        raise DataError(f"{path}: no transcripts (the file is empty)")
+    return texts
+
+
 def write_kv(path: Path, items: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
     """Write ``key value`` lines sorted by key (Kaldi's C-locale order), atomically."""
     pairs = sorted(items.items() if isinstance(items, Mapping) else items)
     atomic_write_text(Path(path), "".join(f"{k} {v}\n" for k, v in pairs))
+
+
+def is_pipe(rxfilename: str) -> bool:
+    """Whether a wav.scp/feats.scp value is a ``cmd |`` pipe: reading it runs ``cmd`` in a shell."""
+    return rxfilename.rstrip().endswith("|")
+
+
+def refuse_pipe(rxfilename: str, where: str) -> None:
+    """DataError when ``rxfilename`` is a pipe; ``where`` names its file, line and key."""
+    if is_pipe(rxfilename):
+        raise DataError(f"{where} is a pipe '{rxfilename}', which would run a shell command; "
+                        "refused (--no-pipes / data.allow_pipes: false)")
+
+
+def refuse_pipes(data_dir: Path) -> None:
+    """Check every wav.scp, feats.scp and cmvn.scp entry of ``data_dir`` before anything is
+    read, so that with pipes refused no command ever runs; the error names file, line, id."""
+    data_dir = Path(data_dir)
+    with_segments = (data_dir / "segments").is_file()
+    for name in RX_FILES:
+        if not (data_dir / name).is_file():
+            continue
+        kind = "speaker" if name == "cmvn.scp" else \
+            "recording" if name == "wav.scp" and with_segments else "utterance"
+        for line in iter_kv(data_dir / name):
+            refuse_pipe(line.value, f"{data_dir / name}:{line.lineno}: {kind} '{line.key}'")
 
 
 def spk2utt_from_utt2spk(utt2spk: Mapping[str, str]) -> dict[str, list[str]]:
@@ -150,11 +189,14 @@ class DataDir:
     utt2dur: dict[str, float] | None = None
 
     @classmethod
-    def load(cls, path: str | Path) -> DataDir:
-        """Read whichever of the standard files exist and check they agree."""
+    def load(cls, path: str | Path, allow_pipes: bool = True) -> DataDir:
+        """Read whichever of the standard files exist and check they agree; without
+        ``allow_pipes``, a ``cmd |`` entry in wav.scp, feats.scp or cmvn.scp is a DataError."""
         path = Path(path)
         if not path.is_dir():
             raise DataError(f"data dir not found: {path}")
+        if not allow_pipes:
+            refuse_pipes(path)
 
         def opt(name: str, what: str) -> dict[str, str] | None:
             f = path / name

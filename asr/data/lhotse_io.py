@@ -17,7 +17,14 @@ import soundfile
 from asr.data.audio import load_audio
 from asr.data.dataset import Utterance
 from asr.data.features import FEATS_CONFIG, compute_fbank, num_frames, read_feats_config
-from asr.data.kaldi_dir import DataDir, Segment, write_data_dir
+from asr.data.kaldi_dir import (
+    SET_FILES,
+    DataDir,
+    Segment,
+    is_pipe,
+    refuse_pipe,
+    write_data_dir,
+)
 from asr.data.tokenizer import Tokenizer
 from asr.errors import DataError
 from asr.schema import FbankConfig
@@ -30,10 +37,10 @@ FEATURE_TYPE = "asr-kaldi-fbank"  # our torchaudio Kaldi fbank, stored losslessl
 def _recording(rec_id: str, rx: str):
     from lhotse import AudioSource, Recording
 
-    if ".ark:" in rx and not rx.rstrip().endswith("|"):
+    if ".ark:" in rx and not is_pipe(rx):
         raise DataError(f"recording '{rec_id}': '{rx}' is audio inside a Kaldi ark, which "
                         "lhotse cannot read; write it out as wav files first")
-    if rx.rstrip().endswith("|"):
+    if is_pipe(rx):
         samples, rate = load_audio(rx, rec_id)  # a pipe must run once to learn its length
         source = AudioSource(type="command", channels=[0], source=rx.rstrip()[:-1].strip())
         count = samples.numel()
@@ -48,19 +55,20 @@ def _recording(rec_id: str, rx: str):
                      duration=count / rate)
 
 
-def import_data_dir(data_dir: Path, out: Path) -> int:
+def import_data_dir(data_dir: Path, out: Path, allow_pipes: bool = True) -> int:
     """Write the three manifests of a Kaldi data dir into ``out``; return the cut count.
 
     Supervision ids, texts and speakers are the data dir's; durations come from the audio.
     With feats.scp, its matrices are stored (lossless .npy) and attached to the cuts;
     feats.yaml and cmvn.ark are copied, so the manifest dir can be a training dir.
+    Without ``allow_pipes`` a ``cmd |`` entry is refused before any audio is read.
     """
     from lhotse import CutSet, Features, RecordingSet, SupervisionSegment, SupervisionSet
     from lhotse.features.io import NumpyFilesWriter
 
     from asr.data.dataset import read_matrix
 
-    d = DataDir.load(data_dir)
+    d = DataDir.load(data_dir, allow_pipes)
     d.require("wav.scp", "text")
     assert d.wav_scp is not None and d.text is not None
     recordings = RecordingSet.from_recordings(_recording(r, rx) for r, rx in d.wav_scp.items())
@@ -78,7 +86,7 @@ def import_data_dir(data_dir: Path, out: Path) -> int:
     cuts = CutSet.from_cuts(c.with_id(c.supervisions[0].id) for c in cuts)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for name in (FEATS_CONFIG, "cmvn.ark"):  # what training copies into the exp dir
+    for name in SET_FILES:  # what training copies into the exp dir
         if (Path(data_dir) / name).is_file():
             shutil.copyfile(Path(data_dir) / name, out / name)
     if d.feats_scp is not None:
@@ -99,6 +107,16 @@ def import_data_dir(data_dir: Path, out: Path) -> int:
     supervisions.to_file(out / SUPERVISIONS)
     cuts.to_file(out / CUTS)
     return len(cuts)
+
+
+def _read_manifest(cls, path: Path) -> list:
+    """The items of a lhotse manifest file (``cls``: RecordingSet, SupervisionSet, CutSet);
+    a file lhotse cannot parse is a DataError naming it."""
+    try:
+        return list(cls.from_file(path))
+    except Exception as e:  # lhotse raises value, JSON, gzip and key errors
+        raise DataError(f"{path}: not a readable lhotse {cls.__name__} manifest: "
+                        f"{type(e).__name__}: {e}") from None
 
 
 def _wav_entry(rec) -> str:
@@ -127,8 +145,8 @@ def export_manifests(manifest_dir: Path | None, out: Path, recordings_path: Path
         if not path.is_file():
             raise DataError(f"{path}: missing (made by 'asr lhotse-import' or lhotse prepare)")
         paths.append(path)
-    recordings = {r.id: r for r in RecordingSet.from_file(paths[0])}
-    supervisions = SupervisionSet.from_file(paths[1])
+    recordings = {r.id: r for r in _read_manifest(RecordingSet, paths[0])}
+    supervisions = _read_manifest(SupervisionSet, paths[1])
     wav = {r.id: _wav_entry(r) for r in recordings.values()}
     text, utt2spk, utt2dur, segments = {}, {}, {}, {}
     whole = True
@@ -147,17 +165,19 @@ def export_manifests(manifest_dir: Path | None, out: Path, recordings_path: Path
 
 
 def load_cut_utterances(manifest_dir: Path, tokenizer: Tokenizer, cfg: FbankConfig,
-                        from_audio: bool) -> tuple[list[Utterance], dict]:
+                        from_audio: bool, allow_pipes: bool = True
+                        ) -> tuple[list[Utterance], dict]:
     """Utterances of a CutSet (``cuts.jsonl.gz``) for :class:`CutFeatures`, and the cuts by id.
 
     Precomputed features must exist in the cuts and match ``cfg`` (same feats.yaml).
+    Without ``allow_pipes`` a cut whose audio is a command (a wav.scp pipe) is refused.
     """
     from lhotse import CutSet
 
     path = Path(manifest_dir) / CUTS
     if not path.is_file():
         raise DataError(f"{path}: missing; run 'asr lhotse-import DATA_DIR {manifest_dir}'")
-    cuts = {c.id: c for c in CutSet.from_file(path)}
+    cuts = {c.id: c for c in _read_manifest(CutSet, path)}
     if not from_audio:
         if any(not c.has_features for c in cuts.values()):
             raise DataError(f"{path}: cuts without features; import a data dir with feats.scp "
@@ -166,6 +186,10 @@ def load_cut_utterances(manifest_dir: Path, tokenizer: Tokenizer, cfg: FbankConf
             raise DataError(f"{manifest_dir}/{FEATS_CONFIG}: features made with other options")
     utts = []
     for cut_id, cut in sorted(cuts.items()):
+        if not allow_pipes and cut.has_recording:
+            for src in cut.recording.sources:
+                if src.type == "command":
+                    refuse_pipe(f"{src.source} |", f"{path}: cut '{cut_id}'")
         text = cut.supervisions[0].text if cut.supervisions else None
         if not text:
             raise DataError(f"{path}: cut '{cut_id}' has no supervision text")

@@ -29,15 +29,17 @@ def speed_perturb(samples, rate: int, factor: float):
     return resample(samples, ratio.numerator, ratio.denominator)
 
 
-def perturb_data_dir(src: Path, dst: Path, factors: list[float]) -> int:
+def perturb_data_dir(src: Path, dst: Path, factors: list[float], allow_pipes: bool = True
+                     ) -> int:
     """Write ``dst`` holding every utterance of ``src`` at each speed factor; return count.
 
     Utterance and speaker ids get a ``sp{f}-`` prefix for f != 1 (so per-speaker stats
     keep perturbed copies apart, as in Kaldi); factor 1 keeps the original entries.
+    Without ``allow_pipes`` a ``cmd |`` entry in ``src`` is refused before any audio is read.
     """
     if not factors or any(f <= 0 for f in factors):
         raise DataError(f"speed factors must be positive, got {factors}")
-    d = DataDir.load(src)
+    d = DataDir.load(src, allow_pipes)
     d.require("wav.scp", "text", "utt2spk")
     assert d.wav_scp is not None and d.text is not None and d.utt2spk is not None
     wav_dir = (Path(dst) / "wav").resolve()

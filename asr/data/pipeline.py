@@ -41,9 +41,10 @@ def _utterances(cfg: ExperimentConfig, data_dir: Path, tokenizer: Tokenizer,
     if cfg.data.source == "lhotse":
         from asr.data.lhotse_io import CutFeatures, load_cut_utterances
 
-        utts, cuts = load_cut_utterances(data_dir, tokenizer, feats, from_audio)
+        utts, cuts = load_cut_utterances(data_dir, tokenizer, feats, from_audio,
+                                         cfg.data.allow_pipes)
         return utts, CutFeatures(cuts, feats, from_audio)
-    utts = load_utterances(data_dir, tokenizer, from_audio)
+    utts = load_utterances(data_dir, tokenizer, from_audio, cfg.data.allow_pipes)
     if not from_audio:
         return utts, ArkReader()
     speeds = cfg.data.speed_perturb if train else ()

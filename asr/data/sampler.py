@@ -26,7 +26,7 @@ class BucketBatchSampler(Sampler[list[int]]):
     ``world_size`` so all ranks take the same number of steps (the few dropped batches
     change with the epoch's shuffle). The training loop counts the batches it consumed
     (a prefetching DataLoader runs ahead of the loop, so the sampler cannot know) and
-    passes that count to :meth:`set_epoch`; :meth:`state_dict` records it.
+    passes that count to :meth:`set_epoch` and :meth:`state_dict`.
     """
 
     def __init__(self, lengths: Sequence[int], max_frames: int, max_utts: int = 10**9,
@@ -120,8 +120,10 @@ class BucketBatchSampler(Sampler[list[int]]):
             self._fingerprint = hashlib.sha1(key.encode()).hexdigest()[:16]
         return self._fingerprint
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "start": self.start, "world_size": self.world_size,
+    def state_dict(self, epoch: int, consumed: int) -> dict[str, Any]:
+        """The position after this rank consumed ``consumed`` batches of ``epoch`` (the
+        loop's count: a prefetching DataLoader runs ahead, so the sampler cannot know)."""
+        return {"epoch": epoch, "start": consumed, "world_size": self.world_size,
                 "fingerprint": self.fingerprint()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -40,7 +40,12 @@ def read_tokens(path: Path) -> list[str]:
     if not path.is_file():
         raise DataError(f"{path}: token list not found (run the tokenizer stage)")
     tokens: list[str] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a token list: not valid UTF-8 ({e.reason} at byte "
+                        f"{e.start})") from None
+    for lineno, line in enumerate(text.splitlines(), start=1):
         parts = line.split()
         if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) != len(tokens):
             raise DataError(f"{path}:{lineno}: expected '<token> {len(tokens)}', got {line!r}")
@@ -85,7 +90,10 @@ class SentencePieceTokenizer:
     def __init__(self, model_path: Path):
         import sentencepiece as spm
 
-        self.sp = spm.SentencePieceProcessor(model_file=str(model_path))
+        try:
+            self.sp = spm.SentencePieceProcessor(model_file=str(model_path))
+        except (OSError, RuntimeError) as e:  # sentencepiece's parse failures
+            raise DataError(f"{model_path}: not a sentencepiece model: {e}") from None
         self.tokens = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())]
 
     @property

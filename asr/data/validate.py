@@ -14,7 +14,9 @@ from pathlib import Path
 
 from asr.data.data_ops import select, write_files
 from asr.data.kaldi_dir import (
+    RX_FILES,
     UTT_FILES,
+    is_pipe,
     iter_kv,
     parse_duration,
     parse_frame_count,
@@ -136,10 +138,18 @@ def _consistent(scan: _Scan) -> tuple[set[str], dict[str, list[str]]]:
     return keep, dropped
 
 
-def validate_data_dir(path: Path, tokenizer: Tokenizer | None = None) -> Report:
-    """Every defect of the data dir at ``path``; tokens outside ``tokenizer`` when given."""
+def validate_data_dir(path: Path, tokenizer: Tokenizer | None = None,
+                      allow_pipes: bool = True) -> Report:
+    """Every defect of the data dir at ``path``; tokens outside ``tokenizer`` when given;
+    without ``allow_pipes``, every ``cmd |`` entry (which would run a shell command)."""
     scan = _scan(path)
     report = scan.report
+    if not allow_pipes:
+        for name in RX_FILES:
+            if name in scan.files:
+                for line in iter_kv(Path(path) / name):
+                    if line.problem is None and is_pipe(line.value):
+                        report.add("pipe_entry", f"{name}:{line.lineno} {line.key}")
     keep, dropped = _consistent(scan)
     report.num_utts = len(keep)
     for kind, ids in dropped.items():

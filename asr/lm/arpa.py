@@ -70,10 +70,14 @@ def read_arpa(path: Path) -> ArpaModel:
     counts: list[int] = []
     model = ArpaModel()
     section = None  # None: before \data\, 0: in \data\, k: in \k-grams:
-    with open(path, encoding="utf-8") as f:
+    with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
-            line = raw.strip()
             where = f"{path}:{lineno}"
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as e:
+                raise DataError(f"{where}: not valid UTF-8 ({e.reason} at byte {e.start}); "
+                                "not an ARPA file?") from None
             if not line:
                 continue
             if line == "\\data\\":

@@ -8,7 +8,7 @@ import numpy as np
 import soundfile
 
 from asr.data.kaldi_dir import write_data_dir
-from asr.schema import FbankConfig
+from asr.schema import DataConfig, FbankConfig, ModelConfig
 
 WORDS = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
 
@@ -66,6 +66,32 @@ def make_train_corpus(root: Path, train_utts: int, dev_utts: int,
     save_stats(root / "train" / "cmvn.ark", data_dir_stats(root / "train"))
     train_tokenizer(list(texts.values()), root / "lang", "char")
     return root
+
+
+def make_exp_dir(path: Path, model: ModelConfig | None = None,
+                 feats: FbankConfig | None = None) -> Path:
+    """An experiment dir with an untrained model (torch seed 0), a char lang dir and
+    per-utterance CMVN: what decode, transcribe and export need, without training."""
+    import torch
+
+    from asr.config import save_config
+    from asr.data.kaldi_dir import FEATS_CONFIG
+    from asr.data.tokenizer import train_tokenizer
+    from asr.exp_dir import CONFIG, FINAL, LANG, Experiment
+    from asr.schema import BiLSTMConfig, Conv2dFrontendConfig, ExperimentConfig
+    from asr.train.checkpoint import save_checkpoint
+
+    model = model or ModelConfig(frontend=Conv2dFrontendConfig(channels=8, output_dim=32),
+                                 encoder=BiLSTMConfig(num_layers=1, hidden_size=24))
+    path = Path(path)
+    path.mkdir(parents=True)
+    save_config(ExperimentConfig(model=model, data=DataConfig(cmvn="utterance")), path / CONFIG)
+    save_config(feats or FbankConfig(sample_rate=8000, num_mel_bins=23), path / FEATS_CONFIG)
+    train_tokenizer([" ".join(WORDS)], path / LANG, "char")
+    torch.manual_seed(0)
+    save_checkpoint(path / FINAL,
+                    {"model": dict(Experiment.load(path).build_model().state_dict())})
+    return path
 
 
 def synth_words(words: list[str], vocab: list[str], rate: int, seed: int) -> np.ndarray:

@@ -17,21 +17,17 @@ from typing import Any
 
 import torch
 
-from asr.errors import AsrError
-from asr.utils import atomic_write
+from asr.errors import AsrError, CheckpointError
+from asr.train.checkpoint_file import load_checkpoint, save_checkpoint
+
+__all__ = ["CheckpointInfo", "average_state_dicts", "best_epochs", "epoch_checkpoints",
+           "exists", "infos_by_progress", "latest_valid", "load_checkpoint", "prune",
+           "read_info", "remove_temp_files", "save_checkpoint", "select_for_average",
+           "step_checkpoints", "write_average"]
 
 log = logging.getLogger(__name__)
 _EPOCH_RE = re.compile(r"^epoch-(\d+)\.pt$")
 _STEP_RE = re.compile(r"^checkpoint-(\d+)\.pt$")
-
-
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    atomic_write(Path(path), lambda f: torch.save(payload, f))
-
-
-def load_checkpoint(path: Path, mmap: bool = False) -> dict[str, Any]:
-    """Load on CPU; ``mmap`` maps tensors lazily (cheap for reading metadata)."""
-    return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
 
 
 def epoch_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
@@ -62,31 +58,37 @@ def remove_temp_files(ckpt_dir: Path) -> None:
 
 
 @dataclass(frozen=True)
-class Found:
+class CheckpointInfo:
+    """What a checkpoint's metadata says, read without loading (or verifying) its tensors."""
+
     path: Path
     progress: tuple[int, int]  # (epoch in progress, batches of it done)
     dev_loss: float | None  # set in epoch-end checkpoints
 
 
-def _peek(path: Path) -> Found:
-    meta = load_checkpoint(path, mmap=True)
-    ts = meta["train_state"]
-    return Found(path, (ts["epoch"], ts["batches_done"]), meta.get("dev_loss"))
+def read_info(path: Path) -> CheckpointInfo:
+    """The progress and dev loss of ``path``, memory-mapped: no tensor is read."""
+    meta = load_checkpoint(path, mmap=True, verify=False)
+    try:
+        ts = meta["train_state"]
+        return CheckpointInfo(path, (ts["epoch"], ts["batches_done"]), meta.get("dev_loss"))
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{path}: not a training checkpoint (no train_state)") from None
 
 
-def _peek_all(paths: list[Path]) -> list[Found]:
-    found = []
+def _read_infos(paths: list[Path]) -> list[CheckpointInfo]:
+    infos = []
     for path in paths:
         try:
-            found.append(_peek(path))
-        except Exception as e:  # truncated, garbage or foreign: not a resume candidate
-            log.warning("checkpoint %s is unreadable (%s: %s)", path, type(e).__name__, e)
-    return found
+            infos.append(read_info(path))
+        except CheckpointError as e:  # truncated, garbage or foreign: not a resume candidate
+            log.warning("skipping checkpoint %s", e)  # e names the file
+    return infos
 
 
-def readable(ckpt_dir: Path) -> list[Found]:
+def infos_by_progress(ckpt_dir: Path) -> list[CheckpointInfo]:
     """Every checkpoint whose metadata reads, oldest progress first; others are warned of."""
-    found = _peek_all([p for _, p in epoch_checkpoints(ckpt_dir) + step_checkpoints(ckpt_dir)])
+    found = _read_infos([p for _, p in epoch_checkpoints(ckpt_dir) + step_checkpoints(ckpt_dir)])
     # an epoch-end file sorts after a step file at the same progress (it holds dev_loss)
     return sorted(found, key=lambda f: (f.progress, _EPOCH_RE.match(f.path.name) is not None))
 
@@ -97,13 +99,13 @@ def exists(ckpt_dir: Path) -> bool:
 
 
 def latest_valid(ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint that loads whole; a corrupt newer one is skipped with a warning."""
-    for found in reversed(readable(ckpt_dir)):
+    """The newest checkpoint that loads whole and verifies (checksum, finite parameters);
+    a corrupt or unsafe newer one is skipped with a warning naming it."""
+    for info in reversed(infos_by_progress(ckpt_dir)):
         try:
-            return found.path, load_checkpoint(found.path)
-        except Exception as e:
-            log.warning("checkpoint %s is unreadable (%s: %s); trying the previous one",
-                        found.path, type(e).__name__, e)
+            return info.path, load_checkpoint(info.path)
+        except CheckpointError as e:
+            log.warning("skipping checkpoint %s; trying the previous one", e)
     return None
 
 
@@ -120,11 +122,11 @@ def prune(ckpt_dir: Path, keep_last: int, keep_best: int, keep_last_steps: int) 
             path.unlink(missing_ok=True)
 
 
-def best_epochs(ckpt_dir: Path, n: int) -> list[Found]:
+def best_epochs(ckpt_dir: Path, n: int) -> list[CheckpointInfo]:
     """The ``n`` epoch checkpoints of lowest dev loss, in epoch order."""
     if n <= 0:
         return []
-    scored = [f for f in _peek_all([p for _, p in epoch_checkpoints(ckpt_dir)])
+    scored = [f for f in _read_infos([p for _, p in epoch_checkpoints(ckpt_dir)])
               if f.dev_loss is not None]
     best = sorted(scored, key=lambda f: f.dev_loss)[:n]
     return sorted(best, key=lambda f: f.progress)

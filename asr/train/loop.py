@@ -43,7 +43,7 @@ from asr.schema import ExperimentConfig
 from asr.train import checkpoint as ckpt
 from asr.train import signals
 from asr.train.distributed import Dist
-from asr.train.rng import epoch_seed, rng_state, set_rng_state
+from asr.train.rng import dropout_seed, epoch_seed, rng_state, set_rng_state
 from asr.train.state import TrainState
 from asr.utils import atomic_write_text
 
@@ -168,7 +168,7 @@ class Trainer:
     def _abort_non_finite(self) -> None:
         path = self.exp / self.dist.per_rank("nonfinite_batches.txt")
         atomic_write_text(path, "\n".join(self.skipped_batches) + "\n")
-        found = ckpt.readable(self.ckpt_dir)  # metadata only: this names the file
+        found = ckpt.infos_by_progress(self.ckpt_dir)  # metadata only: this names the file
         raise AsrError(f"{self.state.consecutive_skips} optimizer steps in a row had a "
                        f"non-finite loss or gradient norm; their utterance ids are in {path}. "
                        f"The last checkpoint ({found[-1].path if found else 'none'}) is intact: "
@@ -189,10 +189,9 @@ class Trainer:
         cfg, state = self.cfg.train, self.state
         self.sampler.set_epoch(state.epoch, start=state.batches_done)
         self.train_loader.dataset.set_epoch(state.epoch)
-        seed = epoch_seed(cfg.seed, state.epoch)
-        self.loader_generator.manual_seed(seed)  # worker seeds: the same fresh or resumed
+        self.loader_generator.manual_seed(epoch_seed(cfg.seed, state.epoch))
         if state.batches_done == 0:  # else the checkpoint restored the RNG mid-epoch
-            torch.manual_seed(seed * 1000 + self.dist.rank)
+            torch.manual_seed(dropout_seed(cfg.seed, state.epoch, self.dist.rank))
         self.model.train()
         remaining = len(self.sampler)
         acc = {"loss_sum": 0.0, "utts": 0, "frames": 0}
@@ -246,7 +245,6 @@ class Trainer:
 
     def save(self, path: Path, dev_loss: float | None = None) -> None:
         """Every rank's RNG goes into the file; rank 0 writes it; all ranks wait for it."""
-        self.sampler.set_epoch(self.state.epoch, start=self.state.batches_done)
         rngs = self.dist.gather(rng_state(self.loader_generator))
         if self.dist.is_main:
             ckpt.save_checkpoint(path, {
@@ -254,12 +252,12 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(),
-                "sampler": self.sampler.state_dict(),
+                "sampler": self.sampler.state_dict(self.state.epoch, self.state.batches_done),
                 "train_state": self.state.state_dict(),
                 "rng": rngs,
                 "dev_loss": dev_loss,
                 "config_hash": config_hash(self.cfg.model),
-                "versions": {"asr": asr.__version__, "torch": torch.__version__,
+                "versions": {"asr": asr.__version__, "torch": str(torch.__version__),
                              "numpy": np.__version__, "python": platform.python_version()},
             })
             c = self.cfg.train
@@ -281,8 +279,8 @@ class Trainer:
         if len(rngs) == self.dist.world_size:
             set_rng_state(rngs[self.dist.rank], self.loader_generator)
         else:
-            torch.manual_seed(epoch_seed(self.cfg.train.seed, self.state.epoch) * 1000
-                              + self.dist.rank + self.state.batches_done)
+            torch.manual_seed(dropout_seed(self.cfg.train.seed, self.state.epoch,
+                                           self.dist.rank, self.state.batches_done))
 
     def check_ranks_in_sync(self) -> None:
         """DDP keeps replicas equal by construction; verify it bit for bit once an epoch."""
