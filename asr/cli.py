@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     except AsrError as e:
         print(f"asr: error: {e}", file=sys.stderr)
         return 2
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the command line as given, for the records a command keeps
     if sys.flags.optimize:
         print(f"asr {args.command}: error: {OPTIMIZE_MESSAGE}", file=sys.stderr)
         return 2

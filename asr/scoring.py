@@ -26,7 +26,7 @@ class ScoreReport:
         """Kaldi's line: ``%WER 1.23 [ 12 / 975, 3 ins, 4 del, 5 sub ]``."""
         c = self.counts
         name = "%CER" if self.cer else "%WER"
-        return (f"{name} {c.rate:.2f} [ {c.errors} / {c.ref_words}, "
+        return (f"{name} {c.rate:.2f} [ {c.errors} / {c.ref_tokens}, "
                 f"{c.ins} ins, {c.dels} del, {c.subs} sub ]")
 
     def speaker_table(self, utt2spk: Mapping[str, str]) -> str:
@@ -44,7 +44,7 @@ class ScoreReport:
         lines = [f"{'speaker':<16} {'#utts':>6} {'#' + unit:>7} {name:>7} {'S':>5} {'I':>5} "
                  f"{'D':>5}"]
         for spk, (n, c) in sorted(rows.items()) + [("SUM", (len(self.per_utt), self.counts))]:
-            lines.append(f"{spk:<16} {n:>6} {c.ref_words:>7} {c.rate:>7.2f} {c.subs:>5} "
+            lines.append(f"{spk:<16} {n:>6} {c.ref_tokens:>7} {c.rate:>7.2f} {c.subs:>5} "
                          f"{c.ins:>5} {c.dels:>5}")
         return "\n".join(lines) + "\n"
 

@@ -28,7 +28,8 @@ from benchlib import Row, print_table  # noqa: E402
 
 from asr.data.tokenizer import BLANK, SPACE, UNK  # noqa: E402
 from asr.functional import ctc_greedy_search, ctc_prefix_beam_search  # noqa: E402
-from asr.lm.fusion import ShallowFusion, build_fusion  # noqa: E402
+from asr.functional.fusion_table import FusionTables  # noqa: E402
+from asr.lm.fusion import build_fusion  # noqa: E402
 from asr.lm.ngram import train_witten_bell  # noqa: E402
 
 
@@ -56,13 +57,14 @@ def mean_neg_log_prob(lp: torch.Tensor, hyps: list[list[int]]) -> float:
                       reduction="sum").item() / lp.shape[0]  # (T, N, V)
 
 
-def random_word_lm(tokens: list[str], seed: int) -> ShallowFusion:
+def random_word_lm(tokens: list[str], seed: int) -> FusionTables:
     """A word 3-gram LM over random 2-4 letter words of ``tokens``: the fusion's cost."""
     rng = np.random.default_rng(seed)
     letters = tokens[2:32]
     vocab = ["".join(rng.choice(letters, rng.integers(2, 5))) for _ in range(1000)]
     sents = [list(rng.choice(vocab, rng.integers(3, 10))) for _ in range(5000)]
-    return build_fusion(train_witten_bell(sents, 3), tokens, weight=0.5, bonus=1.0)
+    return build_fusion(train_witten_bell(sents, 3), tokens, weight=0.5, bonus=1.0,
+                        word_start=SPACE, unk=UNK)
 
 
 def flashlight_decoder(v: int, beam: int, beam_tokens: int):

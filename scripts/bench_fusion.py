@@ -19,8 +19,8 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # before numba is imported
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from asr.exp_dir import Experiment  # noqa: E402
-from asr.inference import feature_reader, make_search  # noqa: E402
+from asr.decode.data_dir import feature_reader, make_search  # noqa: E402
+from asr.exp.experiment import Experiment  # noqa: E402
 
 
 def main() -> None:

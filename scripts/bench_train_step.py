@@ -22,9 +22,7 @@ import torchaudio
 from benchlib import Row, print_table
 from torch import nn
 
-from asr.nn.ctc import ctc_loss
-from asr.nn.registry import build_model
-from asr.schema import (
+from asr.config.schema import (
     BiLSTMConfig,
     ConformerConfig,
     Conv2dFrontendConfig,
@@ -32,6 +30,8 @@ from asr.schema import (
     ModelConfig,
     StackFrontendConfig,
 )
+from asr.nn.ctc_head import ctc_loss
+from asr.nn.registry import build_model
 
 VOCAB, FEAT_DIM = 500, 80
 

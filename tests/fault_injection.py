@@ -39,7 +39,7 @@ def _after_nth_step(n: int, action) -> None:
 
 
 def _kill_in_nth_save(n: int) -> None:
-    from asr.train import checkpoint_file
+    from asr.exp import checkpoint_file
 
     real = checkpoint_file.atomic_write
     calls = 0

@@ -15,8 +15,8 @@ from train_helpers import assert_same_model, faulty, finish, train_cmd
 
 from asr.cli import main
 from asr.errors import CheckpointError
+from asr.exp.checkpoint_file import content_digest
 from asr.train import checkpoint as ckpt
-from asr.train.checkpoint_file import content_digest
 
 pytestmark = pytest.mark.slow  # every test here trains a model or runs a recipe
 

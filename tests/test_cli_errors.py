@@ -4,6 +4,7 @@ Missing and broken inputs of every command: tests/test_cli_sweep.py. Here: the c
 as a subprocess, and validate-data's multi-line reports.
 """
 
+import re
 import subprocess
 import sys
 
@@ -21,11 +22,12 @@ def asr(*args: str) -> subprocess.CompletedProcess:
 def test_help_lists_subcommands_and_each_has_help(capsys):
     out = asr("--help")
     assert out.returncode == 0
+    # whole names, one per line of the COMMAND list ("train" must not match "train-lm")
+    assert re.findall(r"^ {4}(\S+)", out.stdout, re.M) == list(COMMANDS)
     for cmd in COMMANDS:
-        assert cmd in out.stdout
         with pytest.raises(SystemExit) as e:
             main([cmd, "--help"])
-        assert e.value.code == 0 and f"usage: asr {cmd}" in capsys.readouterr().out
+        assert e.value.code == 0 and f"usage: asr {cmd} " in capsys.readouterr().out
 
 
 def test_text_naming_missing_utterance(tmp_path):

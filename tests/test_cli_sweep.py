@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from asr.cli import COMMANDS, main
+from asr.config.schema import FbankConfig
 from asr.data.ark import write_ark_scp
-from asr.data.data_ops import copy_data_dir
+from asr.data.copy_dirs import copy_data_dir
 from asr.data.kaldi_dir import read_kv, write_kv
-from asr.schema import FbankConfig
 from asr.testing import make_data_dir, make_exp_dir
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING) ")

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from asr.config import config_from_dict, config_to_dict, dump_config, load_config
+from asr.config.schema import Conv2dFrontendConfig, ExperimentConfig, StackFrontendConfig
 from asr.errors import ConfigError
-from asr.schema import Conv2dFrontendConfig, ExperimentConfig, StackFrontendConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from asr.data.tokenizer import SPACE, UNK
 from asr.functional import (
     ctc_greedy_search,
     ctc_prefix_beam_search,
@@ -122,6 +123,7 @@ def test_topk_pruning_keeps_the_result_on_peaky_input_and_bad_args_raise():
 # --- shallow fusion ---------------------------------------------------------------------
 
 TOKENS = ["<blk>", "<unk>", "A", "B", "\u2581"]  # a char lang dir: blank, unk, A, B, space
+MARKS = {"word_start": SPACE, "unk": UNK}
 
 
 def words_of(labels):
@@ -154,7 +156,7 @@ def test_fusion_with_full_beam_equals_brute_force(level, seed):
     t = 5
     lp = random_log_probs(1, t, len(TOKENS), 10 + seed, scale=1.5)
     model = small_lm(level)
-    fusion = build_fusion(model, TOKENS, weight=0.8, bonus=0.3, level=level)
+    fusion = build_fusion(model, TOKENS, weight=0.8, bonus=0.3, level=level, **MARKS)
     want, score = fused_brute_force(lp[0], model, 0.8, 0.3, level)
     got = ctc_prefix_beam_search_nbest(lp, torch.tensor([t]), beam_size=400, token_topk=5,
                                        lm=fusion)[0][0]
@@ -166,12 +168,12 @@ def test_fusion_weight_zero_is_the_plain_search_and_lm_fixes_a_misspelling():
     lp = random_log_probs(3, 30, len(TOKENS), 4, scale=2.0)
     lens = torch.tensor([30, 20, 9])
     model = small_lm("word")
-    zero = build_fusion(model, TOKENS, weight=0.0, bonus=0.0)
+    zero = build_fusion(model, TOKENS, weight=0.0, bonus=0.0, **MARKS)
     assert ctc_prefix_beam_search(lp, lens, lm=zero) == ctc_prefix_beam_search(lp, lens)
     # acoustics slightly prefer "AA" (not a word); the LM knows only AB and BA
     probs = torch.tensor([[0.05, 0.0, 0.9, 0.05, 0.0], [0.6, 0.0, 0.0, 0.0, 0.4],
                           [0.05, 0.0, 0.5, 0.45, 0.0]]).clamp_min(1e-6)
     lp = probs.log()[None]
     assert words_of(ctc_prefix_beam_search(lp, torch.tensor([3]))[0]) == ["AA"]
-    fused = build_fusion(model, TOKENS, weight=1.0)
+    fused = build_fusion(model, TOKENS, weight=1.0, **MARKS)
     assert words_of(ctc_prefix_beam_search(lp, torch.tensor([3]), lm=fused)[0]) == ["AB"]

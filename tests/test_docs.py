@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from asr.cli import build_parser
-from asr.config_reference import render
+from asr.config.reference import render
 from asr.testing import make_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def commands(block: str) -> list[list[str]]:
 
 def test_config_reference_is_fresh():
     assert (DOCS / "config_reference.md").read_text() == render(), (
-        "docs/config_reference.md is stale: python -m asr.config_reference "
+        "docs/config_reference.md is stale: python -m asr.config.reference "
         "docs/config_reference.md")
 
 

@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from asr.cli import main
-from asr.exp_dir import Experiment
-from asr.export import reverse_within_lengths
-from asr.schema import (
+from asr.config.schema import (
     BiLSTMConfig,
     ConformerConfig,
     Conv2dFrontendConfig,
     ModelConfig,
 )
+from asr.decode.export import reverse_within_lengths
+from asr.exp.experiment import Experiment
 from asr.testing import make_exp_dir
 
 ENCODERS = {

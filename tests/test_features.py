@@ -1,16 +1,19 @@
+"""Fbank features of data dirs: agreement with torchaudio's Kaldi fbank, parallel and
+resumable jobs, on the fly. CMVN: tests/test_cmvn.py; speed perturbation:
+tests/test_perturb.py."""
+
 import kaldiio
 import numpy as np
 import pytest
 import torch
 import torchaudio.compliance.kaldi as kaldi
 
-from asr.data import cmvn
+from asr.config.schema import FbankConfig
+from asr.data.ark import read_matrix
 from asr.data.audio import load_audio
-from asr.data.dataset import read_matrix
 from asr.data.features import compute_fbank, read_feats_config, write_data_dir_feats
 from asr.data.kaldi_dir import DataDir
 from asr.errors import DataError
-from asr.schema import FbankConfig
 from asr.testing import make_data_dir, synth_utterance
 
 CFG = FbankConfig(sample_rate=8000, num_mel_bins=23)
@@ -49,59 +52,6 @@ def test_unreadable_audio_names_the_utterance(tmp_path):
 def test_too_short_audio(tmp_path):
     with pytest.raises(DataError, match="shorter than one"):
         compute_fbank(torch.zeros(50), 8000, CFG, "u")
-
-
-def test_cmvn_stats_kaldi_layout_and_normalization(tmp_path):
-    rng = np.random.default_rng(0)
-    mats = [rng.normal(3.0, 2.0, (n, 4)) for n in (50, 70)]
-    stats = cmvn.accumulate(mats)
-    allf = np.concatenate(mats)
-    assert stats.shape == (2, 5) and stats[0, -1] == 120 and stats[1, -1] == 0
-    np.testing.assert_allclose(stats[0, :4], allf.sum(0))
-    np.testing.assert_allclose(stats[1, :4], (allf ** 2).sum(0))
-    cmvn.save_stats(tmp_path / "cmvn.ark", stats)
-    norm = cmvn.GlobalCmvn(cmvn.load_stats(tmp_path / "cmvn.ark"))
-    out = norm(torch.tensor(allf, dtype=torch.float32)).numpy()
-    np.testing.assert_allclose(out.mean(0), 0, atol=1e-4)
-    np.testing.assert_allclose(out.std(0), 1, atol=1e-3)
-    u = cmvn.UtteranceCmvn()(torch.tensor(mats[0], dtype=torch.float32)).numpy()
-    np.testing.assert_allclose(u.mean(0), 0, atol=1e-5)
-
-
-def test_bad_cmvn_stats(tmp_path):
-    kaldiio.save_mat(str(tmp_path / "bad.ark"), np.zeros((3, 4)))
-    with pytest.raises(DataError, match="2 x \\(D\\+1\\)"):
-        cmvn.load_stats(tmp_path / "bad.ark")
-
-
-def test_speed_perturbed_data_dir(tmp_path):
-    from asr.data.perturb import perturb_data_dir
-
-    text = make_data_dir(tmp_path / "d", num_utts=2)
-    assert perturb_data_dir(tmp_path / "d", tmp_path / "sp", [0.9, 1.0, 1.1]) == 6
-    sp = DataDir.load(tmp_path / "sp")
-    utt = sorted(text)[0]
-    assert sp.text[f"sp0.9-{utt}"] == sp.text[utt] == text[utt]
-    assert sp.utt2spk[f"sp1.1-{utt}"] == "sp1.1-" + sp.utt2spk[utt]
-    n = {f: load_audio(sp.wav_scp[f"{p}{utt}"])[0].numel()
-         for f, p in ((1.0, ""), (0.9, "sp0.9-"), (1.1, "sp1.1-"))}
-    assert abs(n[0.9] - n[1.0] / 0.9) <= 1 and abs(n[1.1] - n[1.0] / 1.1) <= 1
-
-
-def test_per_speaker_cmvn_kaldi_scp(tmp_path):
-    make_data_dir(tmp_path / "d", num_utts=4)
-    write_data_dir_feats(tmp_path / "d", CFG)
-    assert cmvn.write_speaker_stats(tmp_path / "d") == 2
-    stats = cmvn.load_speaker_stats(tmp_path / "d")
-    d = DataDir.load(tmp_path / "d")
-    norm = cmvn.SpeakerCmvn(d.utt2spk, stats)
-    spk0 = [u for u, s in d.utt2spk.items() if s == "spk0"]
-    out = np.concatenate([norm(torch.tensor(kaldiio.load_mat(d.feats_scp[u])), u).numpy()
-                          for u in spk0])
-    np.testing.assert_allclose(out.mean(0), 0, atol=1e-3)
-    np.testing.assert_allclose(out.std(0), 1, atol=1e-2)
-    with pytest.raises(DataError, match="utterance 'stranger': no CMVN stats"):
-        norm(torch.zeros(3, 23), "stranger")
 
 
 def test_parallel_jobs_resume_after_failure_and_compress(tmp_path):
@@ -189,15 +139,29 @@ def test_on_the_fly_equals_precomputed(tmp_path):
     assert sp(fly_utts[0], 3).shape == sp(fly_utts[0], 3).shape  # seeded per (epoch, utt)
 
 
-def test_memoized_torchaudio_tables_change_no_number(monkeypatch):
-    """Our cache of torchaudio's mel banks and window gives bit-identical features."""
-    samples = torch.from_numpy(synth_utterance([3, 1, 4]).astype(np.float32))
-    cached = compute_fbank(samples, 8000, CFG)
-    assert kaldi.get_mel_banks.cache_info().hits + kaldi.get_mel_banks.cache_info().misses > 0
-    monkeypatch.setattr(kaldi, "get_mel_banks", kaldi.get_mel_banks.__wrapped__)
-    monkeypatch.setattr(kaldi, "_feature_window_function",
-                        kaldi._feature_window_function.__wrapped__)
-    assert torch.equal(cached, compute_fbank(samples, 8000, CFG))
+@pytest.mark.parametrize("options", [
+    {}, {"snip_edges": False}, {"preemphasis": 0.0}, {"dither": 1.0},
+    {"sample_rate": 16000, "num_mel_bins": 80, "low_freq": 40.0, "high_freq": -400.0},
+    {"frame_length_ms": 20.0, "frame_shift_ms": 8.0, "snip_edges": False},
+])
+def test_our_cached_fbank_is_bit_identical_to_torchaudio_kaldi(options):
+    """asr.data.kaldi_fbank caches the filterbank and window itself, changing no number
+    and leaving torchaudio unpatched."""
+    cfg = FbankConfig(**{"sample_rate": 8000, "num_mel_bins": 23, **options})
+    for n in (cfg.sample_rate // 4, 12345):
+        samples = torch.from_numpy(synth_utterance([3, 1, 4], rate=cfg.sample_rate)[:n]
+                                   .astype(np.float32))
+        torch.manual_seed(0)  # dither draws from the global RNG in both
+        ours = compute_fbank(samples, cfg.sample_rate, cfg)
+        torch.manual_seed(0)
+        ref = kaldi.fbank(samples[None], sample_frequency=cfg.sample_rate,
+                          num_mel_bins=cfg.num_mel_bins, frame_length=cfg.frame_length_ms,
+                          frame_shift=cfg.frame_shift_ms, dither=cfg.dither,
+                          preemphasis_coefficient=cfg.preemphasis, low_freq=cfg.low_freq,
+                          high_freq=cfg.high_freq, energy_floor=cfg.energy_floor,
+                          snip_edges=cfg.snip_edges)
+        assert torch.equal(ours, ref), (options, n)
+    assert not hasattr(kaldi.get_mel_banks, "cache_info")
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from asr.functional import (
     ctc_greedy_search,
     ctc_min_input_length,
 )
-from asr.nn.ctc import ctc_loss, min_input_lengths
+from asr.nn.ctc_head import ctc_loss, min_input_lengths
 from asr.scoring import score
 
 

@@ -5,13 +5,13 @@ import kaldiio
 import numpy as np
 import pytest
 
+from asr.config.schema import FbankConfig
 from asr.data.dataset import FeatsDataset
 from asr.data.features import write_data_dir_feats
 from asr.data.kaldi_dir import DataDir, write_kv
 from asr.data.lhotse_io import CutFeatures, export_manifests, import_data_dir, load_cut_utterances
 from asr.data.tokenizer import load_tokenizer, train_tokenizer
 from asr.errors import DataError
-from asr.schema import FbankConfig
 from asr.testing import make_data_dir
 
 CFG = FbankConfig(sample_rate=8000, num_mel_bins=23)

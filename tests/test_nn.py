@@ -1,10 +1,7 @@
 import pytest
 import torch
 
-from asr.nn.conformer import rel_shift
-from asr.nn.grad_filter import GradientFilter
-from asr.nn.registry import build_model
-from asr.schema import (
+from asr.config.schema import (
     BiLSTMConfig,
     ConformerConfig,
     Conv2dFrontendConfig,
@@ -12,6 +9,9 @@ from asr.schema import (
     ModelConfig,
     StackFrontendConfig,
 )
+from asr.nn.conformer import rel_shift
+from asr.nn.grad_filter import GradientFilter
+from asr.nn.registry import build_model
 
 FRONTENDS = [StackFrontendConfig(stack=3), Conv2dFrontendConfig(subsampling=4, channels=8),
              Conv2dFrontendConfig(subsampling=6, channels=8),
@@ -119,7 +119,7 @@ def test_shipped_model_sizes(name):
     from pathlib import Path
 
     from asr.config import load_config
-    from asr.schema import ExperimentConfig
+    from asr.config.schema import ExperimentConfig
 
     cfg = load_config(ExperimentConfig, Path(__file__).parents[1] / "conf" / f"{name}.yaml")
     n = build_model(cfg.model, 80, 500).num_params()

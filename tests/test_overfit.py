@@ -3,19 +3,19 @@
 import pytest
 import torch
 
-from asr.data.cmvn import UtteranceCmvn
-from asr.data.features import compute_fbank
-from asr.data.tokenizer import CharTokenizer
-from asr.functional import ctc_greedy_search
-from asr.nn.ctc import ctc_loss
-from asr.nn.registry import build_model
-from asr.schema import (
+from asr.config.schema import (
     BiLSTMConfig,
     ConformerConfig,
     Conv2dFrontendConfig,
     FbankConfig,
     ModelConfig,
 )
+from asr.data.cmvn import UtteranceCmvn
+from asr.data.features import compute_fbank
+from asr.data.tokenizer import CharTokenizer
+from asr.functional import ctc_greedy_search
+from asr.nn.ctc_head import ctc_loss
+from asr.nn.registry import build_model
 from asr.testing.fixtures import WORDS, synth_utterance
 
 DIGITS = [[1, 2], [3], [4, 0, 5], [2, 1]]

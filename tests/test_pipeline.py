@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from asr.config import config_from_dict
+from asr.config.schema import ExperimentConfig, FbankConfig
 from asr.data import cmvn
 from asr.data.features import write_data_dir_feats
 from asr.data.lhotse_io import import_data_dir
 from asr.data.pipeline import build_datasets
 from asr.data.tokenizer import load_tokenizer, train_tokenizer
 from asr.errors import ConfigError
-from asr.schema import ExperimentConfig, FbankConfig
 from asr.testing import make_data_dir, make_train_corpus
 
 CFG = FbankConfig(sample_rate=8000, num_mel_bins=23)
@@ -49,24 +49,25 @@ def test_all_paths_give_identical_items(dirs):
                                 ("lhotse", "precomputed", "cuts_pre"),
                                 ("lhotse", "on_the_fly", "cuts_fly")):
         cfg = exp_config(source=source, features=features)
-        train, dev = build_datasets(cfg, exp, root / d, root / d, tok, CFG, lambda t: t // 4)
+        train, dev = build_datasets(cfg, exp / "cmvn.ark", root / d, root / d, tok, CFG,
+                                    lambda t: t // 4)
         assert train.lengths == dev.lengths and len(train.lengths) == 6
         items[(source, features)] = [train.dataset[i] for i in range(6)], train.lengths
     ref_items, ref_lengths = items[("kaldi", "precomputed")]
     for key, (got, lengths) in items.items():
         assert lengths == ref_lengths, key
-        for (u1, f1, t1), (u2, f2, t2) in zip(ref_items, got, strict=True):
-            assert u1 == u2 and torch.equal(t1, t2)
+        for (u1, f1, t1, x1), (u2, f2, t2, x2) in zip(ref_items, got, strict=True):
+            assert u1 == u2 and torch.equal(t1, t2) and x1 == x2
             assert torch.allclose(f1, f2, atol=1e-6), key
 
 
 def test_duration_bounds_train_only_and_logged(dirs, caplog):
     root, exp, tok = dirs
-    lengths = build_datasets(exp_config(), exp, root / "pre", root / "pre", tok, CFG,
+    lengths = build_datasets(exp_config(), exp / "cmvn.ark", root / "pre", root / "pre", tok, CFG,
                              lambda t: t // 4)[0].lengths
     cfg = exp_config(min_duration=0.6, max_duration=1.0)
     with caplog.at_level(logging.WARNING):
-        train, dev = build_datasets(cfg, exp, root / "pre", root / "pre", tok, CFG,
+        train, dev = build_datasets(cfg, exp / "cmvn.ark", root / "pre", root / "pre", tok, CFG,
                                     lambda t: t // 4)
     short = sum(n < 60 for n in lengths)
     long = sum(n > 100 for n in lengths)
@@ -78,7 +79,8 @@ def test_duration_bounds_train_only_and_logged(dirs, caplog):
 def test_speed_perturbation_on_the_fly_train_only(dirs):
     root, exp, tok = dirs
     cfg = exp_config(features="on_the_fly", speed_perturb=[0.9, 1.1])
-    train, dev = build_datasets(cfg, exp, root / "fly", root / "fly", tok, CFG, lambda t: t // 4)
+    train, dev = build_datasets(cfg, exp / "cmvn.ark", root / "fly", root / "fly", tok, CFG,
+                                lambda t: t // 4)
     train_lens = set()
     for epoch in range(6):
         train.dataset.set_epoch(epoch)
@@ -88,8 +90,8 @@ def test_speed_perturbation_on_the_fly_train_only(dirs):
     with pytest.raises(ConfigError, match="speed_perturb on the fly needs features"):
         exp_config(speed_perturb=[0.9, 1.1])
     with pytest.raises(ConfigError, match="'speaker' needs Kaldi data dirs"):
-        build_datasets(exp_config(source="lhotse", cmvn="speaker"), exp, root / "cuts_pre",
-                       root / "cuts_pre", tok, CFG, lambda t: t // 4)
+        build_datasets(exp_config(source="lhotse", cmvn="speaker"), exp / "cmvn.ark",
+                       root / "cuts_pre", root / "cuts_pre", tok, CFG, lambda t: t // 4)
 
 
 def test_training_from_cuts_on_the_fly_equals_kaldi_precomputed(tmp_path):

@@ -11,13 +11,13 @@ import pytest
 
 from asr.cli import COMMANDS, build_parser, main
 from asr.config import config_from_dict
+from asr.config.schema import ExperimentConfig, FbankConfig
 from asr.data.dataset import OnTheFlyFbank, load_utterances
 from asr.data.features import write_data_dir_feats
 from asr.data.kaldi_dir import read_kv, write_kv
 from asr.data.pipeline import build_split
 from asr.data.tokenizer import load_tokenizer
 from asr.errors import DataError
-from asr.schema import ExperimentConfig, FbankConfig
 from asr.testing import make_data_dir, make_exp_dir
 
 CFG = FbankConfig(sample_rate=8000, num_mel_bins=23)
@@ -115,7 +115,7 @@ def test_dataset_layer_refuses_pipes_when_data_allow_pipes_is_false(tmp_path):
     cfg = config_from_dict(ExperimentConfig, {"data": {
         "features": "on_the_fly", "cmvn": "utterance", "allow_pipes": False}})
     with pytest.raises(DataError, match=f"utterance '{UTT}' is a pipe"):
-        build_split(cfg, tmp_path / "exp", d, tok, CFG, lambda t: t // 4, train=True)
+        build_split(cfg, tmp_path / "exp" / "cmvn.ark", d, tok, CFG, lambda t: t // 4, train=True)
     assert not marker.exists()
     utts = load_utterances(d, tok, from_audio=True)  # allowed: the pipe runs when read
     assert OnTheFlyFbank(CFG)(next(u for u in utts if u.utt_id == UTT)).shape[1] == 23

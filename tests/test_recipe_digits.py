@@ -15,6 +15,8 @@ pytestmark = pytest.mark.slow  # every test here trains a model or runs a recipe
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "digits"
 WER_LINE = re.compile(r"^%WER \d+\.\d\d \[ \d+ / \d+, \d+ ins, \d+ del, \d+ sub \]$")
+RTF_LINE = re.compile(r"decoded (\d+) utterances, ([\d.]+) s of audio in ([\d.]+) s: RTF ([\d.]+)$",
+                      re.M)
 
 
 def run(*args: str, cwd: Path = RECIPE) -> subprocess.CompletedProcess:
@@ -73,12 +75,20 @@ def test_rerun_skips_completed_stages(recipe_run):
 def test_decode_wav_only_dir_with_exp_features_and_resampling(recipe_run, tmp_path):
     work, _, _ = recipe_run
     exp = work / "exp" / "tiny"
+    import soundfile
+
     make_data_dir(tmp_path / "d8k", num_utts=3, rate=8000)
     cmd = [sys.executable, "-m", "asr", "decode", "--exp-dir", str(exp)]
     out = run(*cmd, "--data-dir", str(tmp_path / "d8k"), "--out", str(tmp_path / "o8k"))
     assert out.returncode == 0, out.stderr
     assert WER_LINE.match((tmp_path / "o8k" / "wer").read_text().splitlines()[0])
-    assert "RTF" in out.stderr
+    [(n, audio, seconds, rtf)] = RTF_LINE.findall(out.stderr)
+    wavs = [line.split()[1] for line in (tmp_path / "d8k/wav.scp").read_text().splitlines()]
+    duration = sum(soundfile.info(w).duration for w in wavs)
+    # audio is counted in 10 ms frames (a window's worth short of each file); one decimal
+    assert int(n) == 3 and float(audio) == pytest.approx(duration, abs=0.15)
+    slack = 0.051 * (1 + float(rtf))  # both times are printed to 0.1 s
+    assert float(rtf) * float(audio) == pytest.approx(float(seconds), abs=slack)
     assert not (tmp_path / "d8k" / "feats.scp").exists()
     make_data_dir(tmp_path / "d16k", num_utts=2, rate=16000)
     out = run(*cmd, "--data-dir", str(tmp_path / "d16k"), "--out", str(tmp_path / "o16k"))
@@ -141,8 +151,24 @@ def test_transcribe_files_and_decode_with_any_checkpoint_file(recipe_run, fsdd_d
     out = run(*cmd, *wavs, "--method", "prefix_beam", "--lm",
               str(work / "data/lm/word_3gram.arpa"))
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == wavs  # '<file> <text>', text may be empty
+    lines = [line.split(" ", 1) for line in out.stdout.splitlines()]
+    assert [line[0] for line in lines] == wavs  # '<file> <text>'
+    # the tiny model does not spell digits yet: its text must still be made of the tokens
+    letters = {t for t in (exp / "lang/tokens.txt").read_text().split()[::2]
+               if not t.startswith("<") and t != "\u2581"}
+    texts = [line[1] if len(line) == 2 else "" for line in lines]
+    assert all(t.strip() and set(t.replace(" ", "")) <= letters for t in texts), texts
+    # and it is what 'asr decode' finds with the same search in a dir of the same files
+    # (each file its own speaker, as transcribe normalizes it)
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files/wav.scp").write_text("".join(f"f{i} {w}\n" for i, w in enumerate(wavs)))
+    (tmp_path / "files/utt2spk").write_text("".join(f"f{i} f{i}\n" for i in range(len(wavs))))
+    out = run(sys.executable, "-m", "asr", "decode", "--exp-dir", str(exp), "--data-dir",
+              str(tmp_path / "files"), "--out", str(tmp_path / "of"), "--method", "prefix_beam",
+              "--lm", str(work / "data/lm/word_3gram.arpa"))
+    assert out.returncode == 0, out.stderr
+    hyps = dict(line.partition(" ")[::2] for line in (tmp_path / "of/hyp").read_text().splitlines())
+    assert [hyps[f"f{i}"] for i in range(len(wavs))] == texts
     out = run(*cmd, str(tmp_path / "missing.wav"))
     assert out.returncode == 2 and "missing.wav" in out.stderr and "Traceback" not in out.stderr
     # a checkpoint given by path, as 'asr average' writes one: {"model": state_dict, ...}

@@ -26,10 +26,10 @@ from train_helpers import (
 )
 
 from asr.config import load_config
+from asr.config.schema import ExperimentConfig
 from asr.errors import AsrError
-from asr.schema import ExperimentConfig
+from asr.exp import checkpoint_file
 from asr.train import checkpoint as ckpt
-from asr.train import checkpoint_file
 from asr.train.distributed import Dist
 from asr.train.runner import build_trainer
 from asr.train.signals import REQUEUE_EXIT_CODE
@@ -85,10 +85,10 @@ def test_sigusr1_saves_at_a_step_boundary_and_exits_for_requeue(corpus, baseline
 def _save_killed_at(path: Path, payload: dict, cut: int | str) -> None:
     """In a forked child: save ``payload`` and SIGKILL itself once ``cut`` bytes of the
     temp file are written, or at 'before-rename' / 'after-rename'."""
-    import asr.utils as utils
+    import asr.atomic_io as atomic_io
 
     die = functools.partial(os.kill, os.getpid(), signal.SIGKILL)
-    real_replace = utils.os.replace
+    real_replace = atomic_io.os.replace
 
     def replace(src, dst):
         if cut == "before-rename":
@@ -97,7 +97,7 @@ def _save_killed_at(path: Path, payload: dict, cut: int | str) -> None:
         if cut == "after-rename":
             die()
 
-    utils.os.replace = replace
+    atomic_io.os.replace = replace
     real_atomic = checkpoint_file.atomic_write
 
     def atomic_write(p, write):

@@ -1,13 +1,15 @@
 """Training on a tiny synthetic data dir: determinism, resume, refusal of a changed model."""
 
+import math
+
 import pytest
 import torch
 
 from asr.config import load_config
+from asr.config.schema import ExperimentConfig
+from asr.decode.data_dir import decode_data_dir
 from asr.errors import AsrError
-from asr.exp_dir import Experiment
-from asr.inference import decode_data_dir
-from asr.schema import ExperimentConfig
+from asr.exp.experiment import Experiment
 from asr.testing import make_train_corpus
 from asr.train.checkpoint import load_checkpoint
 from asr.train.runner import run
@@ -51,7 +53,13 @@ def test_same_seed_same_parameters_and_epoch_resume_is_exact(data, tmp_path):
     exp = Experiment.load(tmp_path / "a")
     result = decode_data_dir(exp, data / "dev")
     dev_ids = {line.split()[0] for line in (data / "dev" / "text").read_text().splitlines()}
-    assert set(result.hyps) == dev_ids and result.rtf > 0
+    assert set(result.hyps) == dev_ids
+    # the audio decoded is every dev frame at the 10 ms shift, and RTF is time over audio
+    frames = sum(int(line.split()[1])
+                 for line in (data / "dev" / "utt2num_frames").read_text().splitlines())
+    assert result.audio_seconds == pytest.approx(frames * 0.010)
+    assert 0 < result.decode_seconds < 600 and math.isfinite(result.rtf)
+    assert result.rtf == pytest.approx(result.decode_seconds / result.audio_seconds)
 
 
 def test_changed_architecture_is_refused_with_a_diff(data, tmp_path):
@@ -80,3 +88,26 @@ def test_tensorboard_scalars_are_written(data, tmp_path):
     assert {"train/loss", "train/lr", "train/grad_norm", "train/grad_filter_scaled",
             "train/frames_per_sec", "dev/loss", "dev/wer"} <= tags
     assert len(events.Scalars("train/loss")) >= 2
+
+
+def test_the_exp_dir_records_how_it_was_made(data, tmp_path):
+    from asr.cli import main
+    from asr.train.run_info import code_revision
+
+    exp = tmp_path / "exp"
+    argv = ["train", "--config", str(data / "train.yaml"), "--exp-dir", str(exp),
+            "--train-dir", str(data / "train"), "--dev-dir", str(data / "dev"),
+            "--lang-dir", str(data / "lang"), *OVERRIDES, "train.epochs=1"]
+    (data / "train.yaml").write_text("train:\n  seed: 5\n")
+    assert main(argv) == 0
+    run_section = load_config(ExperimentConfig, exp / "config.yaml").run
+    assert run_section.train_dir == str((data / "train").resolve())
+    assert run_section.dev_dir == str((data / "dev").resolve())
+    assert run_section.lang_dir == str((data / "lang").resolve())
+    assert run_section.command.startswith("asr train --config ")
+    assert run_section.command.endswith(" train.epochs=1")
+    assert run_section.code_revision == code_revision() != ""
+    # a resume from another command line is the same run: no config difference is reported
+    (exp / "final.pt").unlink()
+    assert main([*argv, "train.log_interval=20"]) == 0  # the default: a new command only
+    assert "changed config" not in (exp / "log" / "train.log").read_text()

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from asr.data.data_ops import combine_data_dirs, copy_data_dir, subset_data_dir
+from asr.data.copy_dirs import combine_data_dirs, copy_data_dir, subset_data_dir
 from asr.data.kaldi_dir import DataDir, read_kv, write_kv
 from asr.data.tokenizer import load_tokenizer, train_tokenizer
 from asr.data.validate import BACKUP, fix_data_dir, validate_data_dir
@@ -136,9 +136,9 @@ def test_segments_subset_and_copy_keep_recordings(tmp_path):
 def test_subset_copy_combine_carry_feature_config_and_cmvn_stats(tmp_path):
     """A featurized dir stays trainable after each operation: feats.yaml and cmvn.ark go
     along, combined stats are the sum of the sources', cmvn.scp follows the speakers."""
+    from asr.config.schema import FbankConfig
     from asr.data import cmvn
     from asr.data.features import read_feats_config, write_data_dir_feats
-    from asr.schema import FbankConfig
 
     cfg = FbankConfig(sample_rate=8000, num_mel_bins=23)
     d = tmp_path / "d"

@@ -20,12 +20,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from asr import exp_dir as E
+    from asr.exp import layout
+    from asr.log_setup import setup_logging
     from asr.train import checkpoint as ckpt
-    from asr.utils import setup_logging
 
     setup_logging()
-    paths = ckpt.select_for_average(args.exp_dir / E.CKPT_DIR, args.last, args.best)
+    paths = ckpt.select_for_average(args.exp_dir / layout.CKPT_DIR, args.last, args.best)
     out = args.out or args.exp_dir / (f"avg-last-{args.last}.pt" if args.last
                                       else f"avg-best-{args.best}.pt")
     ckpt.write_average(out, paths)

@@ -24,7 +24,7 @@ def main(args: argparse.Namespace) -> int:
 
     from asr.data import cmvn
     from asr.errors import AsrError
-    from asr.utils import setup_logging
+    from asr.log_setup import setup_logging
 
     setup_logging()
     if args.out and len(args.data_dirs) > 1:

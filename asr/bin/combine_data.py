@@ -12,8 +12,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from asr.data.data_ops import combine_data_dirs
-    from asr.utils import setup_logging
+    from asr.data.copy_dirs import combine_data_dirs
+    from asr.log_setup import setup_logging
 
     setup_logging()
     n = combine_data_dirs(args.dst, args.srcs)

@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from asr.data.data_ops import copy_data_dir
+    from asr.data.copy_dirs import copy_data_dir
 
     n = copy_data_dir(args.src, args.dst, args.utt_prefix, args.spk_prefix)
     print(f"{args.dst}: {n} utterances")

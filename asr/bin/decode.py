@@ -16,9 +16,9 @@ from asr.bin import add_no_pipes_argument
 
 def search_from_args(args: argparse.Namespace):
     """(experiment, search, device) from the options of :func:`add_search_arguments`."""
-    from asr.exp_dir import Experiment
-    from asr.inference import make_search
-    from asr.utils import resolve_device
+    from asr.decode.data_dir import make_search
+    from asr.device import resolve_device
+    from asr.exp.experiment import Experiment
 
     exp = Experiment.load(args.exp_dir)
     search = make_search(exp, args.method, args.beam, args.token_topk, args.lm, args.lm_weight,
@@ -56,10 +56,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import logging
 
+    from asr.atomic_io import atomic_write_text
     from asr.data.kaldi_dir import read_kv, write_kv
-    from asr.inference import decode_data_dir
+    from asr.decode.data_dir import decode_data_dir
+    from asr.log_setup import setup_logging
     from asr.scoring import score
-    from asr.utils import atomic_write_text, setup_logging
 
     setup_logging()
     exp, search, device = search_from_args(args)

@@ -25,10 +25,10 @@ def main(args: argparse.Namespace) -> int:
 
     import torch
 
+    from asr.decode.export import export_onnx, export_torchscript
     from asr.errors import AsrError
-    from asr.exp_dir import Experiment
-    from asr.export import export_onnx, export_torchscript
-    from asr.utils import setup_logging
+    from asr.exp.experiment import Experiment
+    from asr.log_setup import setup_logging
 
     setup_logging()
     exp = Experiment.load(args.exp_dir)

@@ -36,10 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from asr.config import load_config
+    from asr.config.schema import FbankConfig
     from asr.data.features import read_feats_config, write_data_dir_feats
     from asr.errors import AsrError
-    from asr.schema import FbankConfig
-    from asr.utils import setup_logging
+    from asr.log_setup import setup_logging
 
     setup_logging()
     cfg = load_config(FbankConfig, args.config, args.overrides)

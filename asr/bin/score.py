@@ -20,9 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from asr.atomic_io import atomic_write_text
     from asr.data.kaldi_dir import read_kv
     from asr.scoring import score
-    from asr.utils import atomic_write_text
 
     refs = read_kv(args.ref, what="transcript")
     hyps = read_kv(args.hyp, allow_empty=True)

@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from asr.data.perturb import perturb_data_dir
     from asr.errors import AsrError
-    from asr.utils import setup_logging
+    from asr.log_setup import setup_logging
 
     setup_logging()
     try:

@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from asr.data.data_ops import subset_data_dir
+    from asr.data.copy_dirs import subset_data_dir
 
     n = subset_data_dir(args.src, args.dst, args.utt_list, args.first, args.speakers)
     print(f"{args.dst}: {n} utterances from {args.src}")

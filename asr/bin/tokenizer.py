@@ -18,7 +18,7 @@ def main(args: argparse.Namespace) -> int:
 
     from asr.data.kaldi_dir import read_texts
     from asr.data.tokenizer import load_tokenizer, train_tokenizer
-    from asr.utils import setup_logging
+    from asr.log_setup import setup_logging
 
     setup_logging()
     texts = read_texts(args.text)

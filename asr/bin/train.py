@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 from pathlib import Path
 
 
@@ -25,20 +26,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from asr.config import load_config
-    from asr.data.features import read_feats_config
-    from asr.data.tokenizer import load_tokenizer
-    from asr.schema import ExperimentConfig
+    from asr.config.schema import ExperimentConfig
+    from asr.log_setup import setup_logging
     from asr.train.runner import run
-    from asr.utils import setup_logging
 
     cfg = load_config(ExperimentConfig, args.config, args.overrides)
-    # the exp dir gets copies of both: checked here, errors name the inputs, not the copies
-    read_feats_config(args.train_dir)
-    load_tokenizer(args.lang_dir)
     rank = int(os.environ.get("RANK", "0"))
     if rank == 0:
         setup_logging(args.exp_dir / "log" / "train.log")
     else:  # other ranks keep a file of their own and only warn on the console
         setup_logging(args.exp_dir / "log" / f"train.rank{rank}.log")
         logging.getLogger().handlers[0].setLevel(logging.WARNING)
-    return run(cfg, args.exp_dir, args.train_dir, args.dev_dir, args.lang_dir)
+    return run(cfg, args.exp_dir, args.train_dir, args.dev_dir, args.lang_dir,
+               shlex.join(["asr", *args.argv]))

@@ -24,7 +24,7 @@ def main(args: argparse.Namespace) -> int:
     from asr.data.tokenizer import SPACE
     from asr.lm.arpa import write_arpa
     from asr.lm.ngram import train_witten_bell
-    from asr.utils import setup_logging
+    from asr.log_setup import setup_logging
 
     setup_logging()
     texts = read_texts(args.text)

@@ -21,8 +21,8 @@ def main(args: argparse.Namespace) -> int:
     import logging
 
     from asr.bin.decode import search_from_args
-    from asr.inference import transcribe_files
-    from asr.utils import setup_logging
+    from asr.decode.data_dir import transcribe_files
+    from asr.log_setup import setup_logging
 
     setup_logging(level=logging.WARNING)
     exp, search, device = search_from_args(args)

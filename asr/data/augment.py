@@ -8,7 +8,7 @@ import zlib
 import torch
 import torch.nn.functional as F
 
-from asr.schema import SpecAugmentConfig
+from asr.config.schema import SpecAugmentConfig
 
 
 def utterance_generator(seed: int, epoch: int, utt_id: str) -> torch.Generator:

@@ -7,17 +7,19 @@ by Kaldi's ``compute-cmvn-stats`` loads the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import kaldiio
 import numpy as np
 import torch
 
+from asr.atomic_io import atomic_write
+from asr.config.schema import DataConfig
 from asr.data.ark import write_ark_scp
+from asr.data.features import FEATS_CONFIG, read_feats_config, utterance_features
 from asr.data.kaldi_dir import DataDir, read_kv
-from asr.errors import DataError
-from asr.utils import atomic_write
+from asr.errors import AsrError, DataError
 
 
 def _add(stats: np.ndarray | None, m: np.ndarray) -> np.ndarray:
@@ -44,8 +46,6 @@ def _data_dir_feats(data_dir: Path, allow_pipes: bool = True
                     ) -> tuple[DataDir, Iterator[tuple[str, np.ndarray]]]:
     """Features of every utterance: from feats.scp, or computed from audio with the options
     in feats.yaml when the dir is set up for on-the-fly features ('asr fbank --on-the-fly')."""
-    from asr.data.dataset import utterance_features
-    from asr.data.features import FEATS_CONFIG, read_feats_config
 
     d = DataDir.load(data_dir, allow_pipes)
     on_the_fly = d.feats_scp is None and (Path(data_dir) / FEATS_CONFIG).is_file()
@@ -63,7 +63,8 @@ def _data_dir_feats(data_dir: Path, allow_pipes: bool = True
 
 
 def data_dir_stats(data_dir: Path, allow_pipes: bool = True) -> np.ndarray:
-    """Global stats over every utterance in DATA_DIR/feats.scp."""
+    """Global stats over every utterance of DATA_DIR: its feats.scp matrices, or fbank
+    computed from its audio with its feats.yaml when features are made on the fly."""
     _, feats = _data_dir_feats(data_dir, allow_pipes)
     return accumulate(m for _, m in feats)
 
@@ -130,6 +131,7 @@ class GlobalCmvn:
         self.bias = -self.mean * self.inv_std
 
     def __call__(self, feats: torch.Tensor, utt_id: str = "") -> torch.Tensor:
+        """(T, D) -> (T, D); ``utt_id`` is unused (the same stats for every utterance)."""
         return torch.addcmul(self.bias, feats, self.inv_std)  # (x - mean) / std in one op
 
 
@@ -163,3 +165,37 @@ class SpeakerCmvn:
             raise DataError(f"utterance '{utt_id}': no CMVN stats for its speaker '{spk}' "
                             "(re-run 'asr cmvn --per-speaker' on its data dir)")
         return norm(feats)
+
+
+Normalizer = Callable[[torch.Tensor, str], torch.Tensor]  # (feats (T, D), utt_id) -> feats
+
+
+def make_normalizer(cfg: DataConfig, stats_path: Path | None, data_dir: Path | None = None,
+                    feats: Iterable[tuple[str, np.ndarray]] | None = None) -> Normalizer:
+    """The CMVN of ``cfg.cmvn``. Global uses the training stats at ``stats_path``; speaker
+    uses DATA_DIR/cmvn.scp, or stats accumulated from ``feats`` when it has none (without
+    a data dir, each utterance is its own speaker, as in Kaldi without utt2spk)."""
+    if cfg.cmvn == "global":
+        if stats_path is None or not Path(stats_path).is_file():
+            raise AsrError(f"data.cmvn is 'global' but the CMVN stats {stats_path} are missing "
+                           "(run 'asr cmvn' on the training data dir)")
+        return GlobalCmvn(load_stats(stats_path), cfg.norm_vars)
+    if cfg.cmvn == "speaker":
+        if data_dir is None:
+            if feats is None:
+                raise AsrError("data.cmvn is 'speaker' but no data dir gives the speakers")
+            return SpeakerCmvn(None, speaker_stats(feats, None), cfg.norm_vars)
+        # the callers have loaded and checked the dir already: only the speakers are needed
+        spk_file = Path(data_dir) / "utt2spk"
+        utt2spk = read_kv(spk_file, what="speaker") if spk_file.is_file() else None
+        if (Path(data_dir) / "cmvn.scp").is_file():
+            stats = load_speaker_stats(data_dir)
+        elif feats is not None:
+            stats = speaker_stats(feats, utt2spk)
+        else:
+            raise AsrError(f"data.cmvn is 'speaker' but {data_dir}/cmvn.scp is missing "
+                           f"(run 'asr cmvn --per-speaker {data_dir}')")
+        return SpeakerCmvn(utt2spk, stats, cfg.norm_vars)
+    if cfg.cmvn == "utterance":
+        return UtteranceCmvn(cfg.norm_vars)
+    return lambda x, utt_id="": x

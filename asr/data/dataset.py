@@ -8,27 +8,25 @@ fly from wav.scp/segments (:class:`OnTheFlyFbank`, optionally speed-perturbed).
 from __future__ import annotations
 
 import logging
-import os
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
-import kaldiio
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from asr.config.schema import FbankConfig, SpecAugmentConfig
+from asr.data.ark import ArkReader
 from asr.data.audio import load_audio
 from asr.data.augment import spec_augment, utterance_generator
-from asr.data.features import compute_fbank, num_frames, utterance_fbank
-from asr.data.kaldi_dir import DataDir, is_pipe
+from asr.data.features import compute_fbank, num_frames
+from asr.data.kaldi_dir import DataDir
 from asr.data.perturb import speed_perturb
 from asr.data.tokenizer import Tokenizer
 from asr.errors import DataError, refuse_optimized
-from asr.functional.ctc import ctc_min_input_length
-from asr.schema import FbankConfig, SpecAugmentConfig
+from asr.functional.ctc_search import ctc_min_input_length
 
 log = logging.getLogger(__name__)
 
@@ -112,101 +110,18 @@ def filter_feasible(utts: list[Utterance], out_length: Callable[[int], int],
     return kept
 
 
-def _past_end(rxfilename: str) -> str:
-    """Why a read failed when the offset lies past the end of the ark, else ''."""
-    path, _, offset = rxfilename.rpartition(":")
-    if not path or not offset.isdigit():
-        return ""
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        return ""
-    if int(offset) < size:
-        return ""
-    return (f"offset {offset} is past the end of the file ({size} bytes); the ark is "
-            "truncated or the scp is stale")
-
-
-_FM_HEADER = struct.Struct("<2s3sbibi")  # "\0B", "FM ", 4, rows, 4, cols
-
-
-def _read_float_matrix(fileno: int, offset: int) -> np.ndarray | None:
-    """The common case, a binary float32 matrix ("FM"), read with two positioned reads
-    (pread: no seek, no Python buffering). kaldiio parses headers byte by byte, which makes
-    its random access about 2x slower. Returns None for any other type (compressed,
-    double, ascii), which kaldiio then reads."""
-    header = os.pread(fileno, _FM_HEADER.size, offset)
-    if len(header) < _FM_HEADER.size:
-        return None
-    binary, kind, size1, rows, size2, cols = _FM_HEADER.unpack(header)
-    if binary != b"\0B" or kind != b"FM " or size1 != 4 or size2 != 4 or rows < 0 or cols < 0:
-        return None
-    buf = bytearray(rows * cols * 4)  # writable, so torch.from_numpy needs no copy
-    if os.preadv(fileno, [buf], offset + _FM_HEADER.size) != len(buf):
-        raise ValueError(f"ark ends inside the {rows} x {cols} matrix")
-    return np.frombuffer(buf, dtype="<f4").reshape(rows, cols)
-
-
-def _load(rxfilename: str, fds: dict[str, IO[bytes]] | None) -> np.ndarray:
-    path, _, offset = rxfilename.rpartition(":")
-    if path and offset.isdigit() and not is_pipe(path):
-        if fds is None:
-            with open(path, "rb") as fd:
-                mat = _read_float_matrix(fd.fileno(), int(offset))
-        else:
-            fd = fds.get(path)
-            if fd is None:
-                fd = fds[path] = open(path, "rb")  # noqa: SIM115 (closed with the process)
-            mat = _read_float_matrix(fd.fileno(), int(offset))
-        if mat is not None:
-            return mat
-    return np.asarray(kaldiio.load_mat(rxfilename, fd_dict=fds))
-
-
-def read_matrix(utt_id: str, rxfilename: str, fds: dict[str, IO[bytes]] | None = None
-                ) -> np.ndarray:
-    """Read one feature matrix, checked: 2-D, non-empty, finite. ``fds`` caches open files.
-
-    Every failure (truncated or corrupt ark, offset past the end, NaN/inf, a vector or an
-    empty matrix) is a DataError naming the utterance and ``ark:offset``.
-    """
-    refuse_optimized()
-    try:
-        mat = _load(rxfilename, fds)
-    except Exception as e:  # kaldiio raises assert, reshape, struct and value errors
-        why = _past_end(rxfilename) or f"cannot be read (truncated or corrupt ark?): " \
-            f"{type(e).__name__}: {e}"
-        raise DataError(f"utterance '{utt_id}': features at '{rxfilename}': {why}") from None
-    if mat.ndim != 2 or mat.shape[0] == 0 or mat.shape[1] == 0:
-        raise DataError(f"utterance '{utt_id}': features at '{rxfilename}' have shape "
-                        f"{mat.shape}; expected (frames > 0, dim > 0)")
-    if not np.isfinite(mat).all():
-        raise DataError(f"utterance '{utt_id}': features at '{rxfilename}' contain NaN or inf")
-    return mat
-
-
 class FeatureSource(Protocol):
     def __call__(self, utt: Utterance, epoch: int) -> np.ndarray: ...
 
 
-class ArkReader:
-    """Precomputed features by scp offset, with one open handle per ark file per process.
-
-    The cache is keyed by process id, so DataLoader workers (forked or spawned) each open
-    their own handles instead of sharing a file position with the parent.
-    """
+class PrecomputedFeats:
+    """The utterance's matrix from its feats.scp entry (one cached handle per ark)."""
 
     def __init__(self) -> None:
-        self._pid = -1
-        self._fds: dict[str, IO[bytes]] = {}
+        self.reader = ArkReader()
 
     def __call__(self, utt: Utterance, epoch: int = 0) -> np.ndarray:
-        if self._pid != os.getpid():
-            self._pid, self._fds = os.getpid(), {}
-        return read_matrix(utt.utt_id, utt.feats, self._fds)
-
-    def __getstate__(self) -> dict:
-        return {"_pid": -1, "_fds": {}}
+        return self.reader(utt.utt_id, utt.feats)
 
 
 class OnTheFlyFbank:
@@ -238,23 +153,16 @@ class OnTheFlyFbank:
         return num_frames(samples, self.cfg) if fastest != 1.0 else frames
 
 
-def utterance_features(d: DataDir, cfg: FbankConfig | None, allow_resample: bool = False,
-                       fds: dict[str, IO[bytes]] | None = None) -> Callable[[str], np.ndarray]:
-    """A reader of each utterance's raw features (T, D): from feats.scp, or computed from
-    the audio with ``cfg`` when the dir has none (and ``cfg`` is given)."""
-    if d.feats_scp is not None:
-        scp = d.feats_scp
-        return lambda utt: read_matrix(utt, scp[utt], fds)
-    if cfg is None:
-        d.require("feats.scp")
-    return lambda utt: utterance_fbank(d, utt, cfg, allow_resample)[0]
+Item = tuple[str, torch.Tensor | None, torch.Tensor | None, str]
 
 
 class FeatsDataset(Dataset):
-    """Items are (utt_id, feats (T, D) normalized [and augmented], targets (L,)).
+    """Items are :data:`Item`: (utt_id, feats (T, D) normalized [and augmented],
+    targets (L,), transcript).
 
     With ``skip_bad``, an unreadable utterance is logged and returned as (utt_id, None,
-    None), which :func:`asr.data.collate.collate` drops and lists in ``Batch.skipped``.
+    None, transcript), which :func:`asr.data.collate.collate` drops and lists in
+    ``Batch.skipped``.
     """
 
     def __init__(self, utts: list[Utterance],
@@ -267,7 +175,7 @@ class FeatsDataset(Dataset):
         self.specaug = specaug if specaug is not None and specaug.enabled else None
         self.seed = seed
         self.epoch = 0
-        self.source = source if source is not None else ArkReader()
+        self.source = source if source is not None else PrecomputedFeats()
         self.skip_bad = skip_bad
 
     def set_epoch(self, epoch: int) -> None:
@@ -276,7 +184,7 @@ class FeatsDataset(Dataset):
     def __len__(self) -> int:
         return len(self.utts)
 
-    def __getitem__(self, index: int) -> tuple[str, torch.Tensor | None, torch.Tensor | None]:
+    def __getitem__(self, index: int) -> Item:
         utt = self.utts[index]
         try:
             mat = self.source(utt, self.epoch)
@@ -284,7 +192,7 @@ class FeatsDataset(Dataset):
             if not self.skip_bad:
                 raise
             log.warning("skipping: %s", e)
-            return utt.utt_id, None, None
+            return utt.utt_id, None, None, utt.text
         if mat.dtype != np.float32 or not mat.flags.writeable:
             mat = mat.astype(np.float32)  # kaldiio's arrays are read-only views of bytes
         feats = self.normalize(torch.from_numpy(mat), utt.utt_id)
@@ -292,4 +200,5 @@ class FeatsDataset(Dataset):
             feats = spec_augment(feats, self.specaug,
                                  utterance_generator(self.seed, self.epoch, utt.utt_id))
         # from_numpy: torch.tensor on a tuple costs 4x more, per utterance
-        return utt.utt_id, feats, torch.from_numpy(np.array(utt.targets, dtype=np.int64))
+        targets = torch.from_numpy(np.array(utt.targets, dtype=np.int64))
+        return utt.utt_id, feats, targets, utt.text

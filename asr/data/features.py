@@ -9,42 +9,28 @@ stage completed (with utt2num_frames, utt2dur and feats.yaml in place).
 
 from __future__ import annotations
 
-import functools
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
 
+from asr.atomic_io import atomic_write_text
 from asr.config import config_from_dict, dump_config
-from asr.data.ark import write_ark_scp
+from asr.config.schema import FbankConfig
+from asr.data import kaldi_fbank
+from asr.data.ark import read_matrix, write_ark_scp
 from asr.data.audio import load_audio, resample
 from asr.data.kaldi_dir import FEATS_CONFIG, DataDir, format_seconds, read_kv, write_kv
-from asr.data.torchaudio_lib import kaldi
 from asr.errors import DataError
-from asr.schema import FbankConfig
-from asr.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
-
-
-def _memoize_torchaudio_tables() -> None:
-    """torchaudio's Kaldi fbank rebuilds its mel filterbank and frame window on every call:
-    two thirds of its time on 0.5 s utterances. Both are pure functions of the options and
-    their results are only read, so caching them changes no number (tests compare against
-    the uncached functions) and makes extraction about 2x faster. Skipped if a torchaudio
-    release renames them."""
-    for name in ("get_mel_banks", "_feature_window_function"):
-        fn = getattr(kaldi, name, None)
-        if fn is not None and not hasattr(fn, "cache_info"):
-            setattr(kaldi, name, functools.lru_cache(maxsize=32)(fn))
-
-
-_memoize_torchaudio_tables()
 
 
 def _at_feature_rate(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: str,
@@ -67,19 +53,9 @@ def compute_fbank(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: st
                   allow_resample: bool = False) -> torch.Tensor:
     """Log mel filterbank of mono ``samples`` (S,) in int16 scale -> (T, num_mel_bins)."""
     samples = _at_feature_rate(samples, rate, cfg, utt_id, allow_resample)
-    return kaldi.fbank(
-        samples.unsqueeze(0),
-        sample_frequency=cfg.sample_rate,
-        num_mel_bins=cfg.num_mel_bins,
-        frame_length=cfg.frame_length_ms,
-        frame_shift=cfg.frame_shift_ms,
-        dither=cfg.dither,
-        preemphasis_coefficient=cfg.preemphasis,
-        low_freq=cfg.low_freq,
-        high_freq=cfg.high_freq,
-        energy_floor=cfg.energy_floor,
-        snip_edges=cfg.snip_edges,
-    )
+    return kaldi_fbank.fbank(samples.to(torch.float32), cfg.sample_rate, cfg.num_mel_bins,
+                             cfg.frame_length_ms, cfg.frame_shift_ms, cfg.dither,
+                             cfg.preemphasis, cfg.low_freq, cfg.high_freq, cfg.snip_edges)
 
 
 def num_frames(num_samples: int, cfg: FbankConfig) -> int:
@@ -240,3 +216,15 @@ def write_data_dir_feats(data_dir: Path, cfg: FbankConfig, feats_dir: Path | Non
     log.info("%s: %d utterances, %d jobs%s", data_dir, len(frames), nj,
              f", features in {feats_dir}" if write_feats else " (features on the fly)")
     return len(frames)
+
+
+def utterance_features(d: DataDir, cfg: FbankConfig | None, allow_resample: bool = False,
+                       fds: dict[str, IO[bytes]] | None = None) -> Callable[[str], np.ndarray]:
+    """A reader of each utterance's raw features (T, D): from feats.scp, or computed from
+    the audio with ``cfg`` when the dir has none (and ``cfg`` is given)."""
+    if d.feats_scp is not None:
+        scp = d.feats_scp
+        return lambda utt: read_matrix(utt, scp[utt], fds)
+    if cfg is None:
+        d.require("feats.scp")
+    return lambda utt: utterance_fbank(d, utt, cfg, allow_resample)[0]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from asr.atomic_io import atomic_write_text
 from asr.errors import DataError
-from asr.utils import atomic_write_text
 
 # files keyed by utterance id, in the order Kaldi's fix_data_dir.sh treats them
 UTT_FILES = ("text", "utt2spk", "segments", "feats.scp", "utt2dur", "utt2num_frames")

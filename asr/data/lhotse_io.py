@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from asr.config.schema import FbankConfig
+from asr.data.ark import read_matrix
 from asr.data.audio import load_audio
 from asr.data.dataset import Utterance
 from asr.data.features import FEATS_CONFIG, compute_fbank, num_frames, read_feats_config
@@ -27,7 +29,6 @@ from asr.data.kaldi_dir import (
 )
 from asr.data.tokenizer import Tokenizer
 from asr.errors import DataError
-from asr.schema import FbankConfig
 
 log = logging.getLogger(__name__)
 RECORDINGS, SUPERVISIONS, CUTS = "recordings.jsonl.gz", "supervisions.jsonl.gz", "cuts.jsonl.gz"
@@ -66,7 +67,6 @@ def import_data_dir(data_dir: Path, out: Path, allow_pipes: bool = True) -> int:
     from lhotse import CutSet, Features, RecordingSet, SupervisionSegment, SupervisionSet
     from lhotse.features.io import NumpyFilesWriter
 
-    from asr.data.dataset import read_matrix
 
     d = DataDir.load(data_dir, allow_pipes)
     d.require("wav.scp", "text")

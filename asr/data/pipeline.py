@@ -12,19 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr import exp_dir as E
+from asr.config.schema import ExperimentConfig, FbankConfig
+from asr.data.cmvn import make_normalizer
 from asr.data.dataset import (
-    ArkReader,
     FeatsDataset,
     FeatureSource,
     OnTheFlyFbank,
+    PrecomputedFeats,
     Utterance,
     filter_feasible,
     load_utterances,
 )
 from asr.data.tokenizer import Tokenizer
 from asr.errors import ConfigError
-from asr.schema import ExperimentConfig, FbankConfig
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,15 @@ def _utterances(cfg: ExperimentConfig, data_dir: Path, tokenizer: Tokenizer,
         return utts, CutFeatures(cuts, feats, from_audio)
     utts = load_utterances(data_dir, tokenizer, from_audio, cfg.data.allow_pipes)
     if not from_audio:
-        return utts, ArkReader()
+        return utts, PrecomputedFeats()
     speeds = cfg.data.speed_perturb if train else ()
     return utts, OnTheFlyFbank(feats, speeds, cfg.train.seed)
 
 
-def build_split(cfg: ExperimentConfig, exp: Path, data_dir: Path, tokenizer: Tokenizer,
+def build_split(cfg: ExperimentConfig, cmvn_stats: Path, data_dir: Path, tokenizer: Tokenizer,
                 feats: FbankConfig, out_length: Callable[[int], int], train: bool) -> DataSplit:
-    """The Dataset of one data dir (or manifest dir) after the length filters.
+    """The Dataset of one data dir (or manifest dir) after the length filters;
+    ``cmvn_stats`` is the training set's global CMVN file (used by data.cmvn: global).
 
     Duration bounds apply to training data only: dev keeps every feasible utterance.
     """
@@ -66,15 +67,15 @@ def build_split(cfg: ExperimentConfig, exp: Path, data_dir: Path, tokenizer: Tok
     min_frames = source.min_frames if isinstance(source, OnTheFlyFbank) else (lambda n: n)
     kept = filter_feasible(utts, out_length, str(data_dir), *(bounds if train else (0, 0)),
                            min_speed_frames=min_frames)
-    normalize = E.make_normalizer(cfg.data, exp / E.CMVN, data_dir)
+    normalize = make_normalizer(cfg.data, cmvn_stats, data_dir)
     dataset = FeatsDataset(kept, normalize, cfg.specaug if train else None, cfg.train.seed,
                            source, cfg.data.skip_bad)
     return DataSplit(dataset, [u.num_frames for u in kept])
 
 
-def build_datasets(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path,
+def build_datasets(cfg: ExperimentConfig, cmvn_stats: Path, train_dir: Path, dev_dir: Path,
                    tokenizer: Tokenizer, feats: FbankConfig, out_length: Callable[[int], int]
                    ) -> tuple[DataSplit, DataSplit]:
     """(train, dev) splits; ``out_length`` is the model's subsampled-length function."""
-    return (build_split(cfg, exp, train_dir, tokenizer, feats, out_length, train=True),
-            build_split(cfg, exp, dev_dir, tokenizer, feats, out_length, train=False))
+    return (build_split(cfg, cmvn_stats, train_dir, tokenizer, feats, out_length, train=True),
+            build_split(cfg, cmvn_stats, dev_dir, tokenizer, feats, out_length, train=False))

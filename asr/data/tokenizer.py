@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+from asr.atomic_io import atomic_write_text
 from asr.errors import DataError
-from asr.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 BLANK = "<blk>"

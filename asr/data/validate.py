@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asr.data.data_ops import select, write_files
+from asr.data.copy_dirs import select, write_files
 from asr.data.kaldi_dir import (
     RX_FILES,
     UTT_FILES,

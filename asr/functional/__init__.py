@@ -1,6 +1,6 @@
 """Pure functions: lengths and masks, CTC search and feasibility, edit distance."""
 
-from asr.functional.ctc import (
+from asr.functional.ctc_search import (
     ctc_greedy_search,
     ctc_min_input_length,
     ctc_prefix_beam_search,

@@ -10,7 +10,10 @@ EPS = "***"  # Kaldi's align-text marker for an empty side
 
 @dataclass
 class ErrorCounts:
-    ref_words: int = 0
+    """Edit operations against a reference of ``ref_tokens`` words (or characters, for
+    %CER): Kaldi's %WER is 100 x (ins + dels + subs) / ref_tokens."""
+
+    ref_tokens: int = 0
     ins: int = 0
     dels: int = 0
     subs: int = 0
@@ -22,12 +25,12 @@ class ErrorCounts:
     @property
     def rate(self) -> float:
         """Error rate in percent; 0 errors on an empty reference is 0 %."""
-        if self.ref_words == 0:
+        if self.ref_tokens == 0:
             return 0.0 if self.errors == 0 else float("inf")
-        return 100.0 * self.errors / self.ref_words
+        return 100.0 * self.errors / self.ref_tokens
 
     def __iadd__(self, other: ErrorCounts) -> ErrorCounts:
-        self.ref_words += other.ref_words
+        self.ref_tokens += other.ref_tokens
         self.ins += other.ins
         self.dels += other.dels
         self.subs += other.subs
@@ -50,7 +53,7 @@ def align(ref: Sequence[str], hyp: Sequence[str]) -> tuple[ErrorCounts, list[tup
         for j in range(1, m + 1):
             sub = cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1])
             cost[i][j] = min(sub, cost[i - 1][j] + 1, cost[i][j - 1] + 1)
-    counts = ErrorCounts(ref_words=n)
+    counts = ErrorCounts(ref_tokens=n)
     pairs: list[tuple[str, str]] = []
     i, j = n, m
     while i > 0 or j > 0:

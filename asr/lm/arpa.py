@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asr.atomic_io import atomic_write_text
 from asr.errors import DataError
-from asr.utils import atomic_write_text
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 Ngram = tuple[str, ...]

@@ -13,58 +13,30 @@ the same LM entry. Token-level fusion scores every token as it is appended.
 
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from asr.data.tokenizer import SPACE, UNK
 from asr.errors import AsrError
-from asr.functional._beam_kernel import LM_NONE, LM_TOKEN, LM_WORD, hash_insert
+from asr.functional.fusion_table import (
+    LM_TOKEN,
+    LM_WORD,
+    OOV_LOGP,
+    FusionTables,
+    as_int64,
+    char_hash,
+    empty_hash_table,
+    hash_insert,
+)
 from asr.lm.arpa import BOS, EOS, ArpaModel
 
 LN10 = math.log(10.0)
-HASH_BASE = 1_000_003
-MASK64 = (1 << 64) - 1
-OOV_LOGP = math.log(1e-10)  # an LM without <unk> gives out-of-vocabulary words this log-prob
 UNK_CHAR = "\U0010ffff"  # the <unk> token's "character": no LM word contains it
 
 
-def _table(size: int) -> tuple[np.ndarray, np.ndarray]:
-    cap = 1 << max(4, (2 * size).bit_length())  # load factor <= 0.5
-    return np.full(cap, -1, np.int64), np.full(cap, -1, np.int32)
-
-
-def _as_int64(h: int) -> np.int64:
-    return np.uint64(h).astype(np.int64)
-
-
-def char_hash(text: str) -> tuple[int, int]:
-    """(HASH_BASE ** len(text), hash of text) mod 2**64: h' = h * mul + add appends text."""
-    h, mul = 0, 1
-    for ch in text:
-        h = (h * HASH_BASE + ord(ch)) & MASK64
-        mul = (mul * HASH_BASE) & MASK64
-    return mul, h
-
-
-@dataclass
-class ShallowFusion:
-    """Arrays and weights the compiled search takes; build with :func:`build_fusion`."""
-
-    mode: int
-    lm: tuple
-    words: tuple
-    toks: tuple
-    weight: float
-    bonus: float
-    bos_state: int
-    eos_word: int
-
-
-def _token_tables(tokens: list[str], word_ids: dict[str, int], level: str) -> tuple:
+def _token_tables(tokens: list[str], word_ids: dict[str, int], level: str, word_start: str,
+                  unk: str) -> tuple:
     v = len(tokens)
     starts_word = np.zeros(v, np.bool_)
     mul = np.ones(v, np.uint64)
@@ -74,27 +46,30 @@ def _token_tables(tokens: list[str], word_ids: dict[str, int], level: str) -> tu
     for i, tok in enumerate(tokens):
         if i == 0:  # blank
             continue
-        text = UNK_CHAR if tok == UNK else tok
+        text = UNK_CHAR if tok == unk else tok
         if level == "token":
             tok_word[i] = word_ids.get(tok, -1)
             continue
-        starts_word[i] = text.startswith(SPACE)
-        text = text.lstrip(SPACE)
+        starts_word[i] = text.startswith(word_start)
+        text = text.lstrip(word_start)
         m, h = char_hash(text)
         mul[i], add[i], nchars[i] = np.uint64(m), np.uint64(h), len(text)
     return starts_word, mul, add, nchars, tok_word
 
 
 def build_fusion(model: ArpaModel, tokens: list[str], weight: float = 0.5, bonus: float = 0.0,
-                 level: Literal["word", "token"] = "word") -> ShallowFusion:
+                 level: Literal["word", "token"] = "word", *, word_start: str,
+                 unk: str) -> FusionTables:
     """Shallow fusion of ``model`` (words, or the token strings of ``tokens``) with weight
-    ``weight`` on its natural-log probabilities and ``bonus`` added per scored word."""
+    ``weight`` on its natural-log probabilities and ``bonus`` added per scored word.
+    ``word_start`` is the tokenizer's word-boundary mark (a token starting with it begins
+    a word) and ``unk`` its unknown token, which matches no LM word."""
     if level not in ("word", "token"):
         raise AsrError(f"LM level must be 'word' or 'token', got '{level}'")
     vocab = model.vocab
     word_ids = {w: i for i, w in enumerate(vocab)}
     n_nodes = 1 + sum(len(g) for g in model.ngrams)
-    keys, vals = _table(n_nodes)
+    keys, vals = empty_hash_table(n_nodes)
     logp = np.zeros(n_nodes, np.float64)
     backoff = np.zeros(n_nodes, np.float64)
     suffix = np.zeros(n_nodes, np.int32)
@@ -116,23 +91,11 @@ def build_fusion(model: ArpaModel, tokens: list[str], weight: float = 0.5, bonus
                 suffix[node] = node_of[g[start:]]
                 break
     lm = (keys, vals, logp, backoff, suffix, order, max(model.order, 1), np.int64(len(vocab)),
-          word_ids.get(UNK, -1), OOV_LOGP)
-    wkeys, wvals = _table(len(vocab))
+          word_ids.get(unk, -1), OOV_LOGP)
+    wkeys, wvals = empty_hash_table(len(vocab))
     for w, i in word_ids.items():
-        hash_insert(wkeys, wvals, _as_int64(char_hash(w)[1]), i)
+        hash_insert(wkeys, wvals, as_int64(char_hash(w)[1]), i)
     bos_state = node_of.get((BOS,), 0) if model.order > 1 else 0
-    return ShallowFusion(LM_WORD if level == "word" else LM_TOKEN, lm, (wkeys, wvals),
-                         _token_tables(tokens, word_ids, level), float(weight), float(bonus),
-                         bos_state, word_ids[EOS])
-
-
-@functools.cache
-def no_fusion() -> ShallowFusion:
-    """Empty tables: the search without an LM (same compiled code, LM branches skipped).
-    Built once: the search only reads them."""
-    keys, vals = _table(1)
-    empty_f, empty_i = np.zeros(1, np.float64), np.zeros(1, np.int32)
-    lm = (keys, vals, empty_f, empty_f, empty_i, empty_i, 1, np.int64(1), -1, OOV_LOGP)
-    toks = (np.zeros(1, np.bool_), np.ones(1, np.uint64), np.zeros(1, np.uint64), empty_i,
-            empty_i)
-    return ShallowFusion(LM_NONE, lm, (keys, vals), toks, 0.0, 0.0, 0, -1)
+    return FusionTables(LM_WORD if level == "word" else LM_TOKEN, lm, (wkeys, wvals),
+                        _token_tables(tokens, word_ids, level, word_start, unk), float(weight),
+                        float(bonus), bos_state, word_ids[EOS])

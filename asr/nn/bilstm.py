@@ -7,8 +7,8 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from asr.config.schema import BiLSTMConfig
 from asr.nn.grad_filter import GradientFilter
-from asr.schema import BiLSTMConfig
 
 
 class BiLSTMEncoder(nn.Module):

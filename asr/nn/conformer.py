@@ -14,9 +14,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from asr.config.schema import ConformerConfig
 from asr.functional.lengths import make_pad_mask
 from asr.nn.grad_filter import GradientFilter
-from asr.schema import ConformerConfig
 
 
 def relative_positions(length: int, dim: int, device: torch.device) -> torch.Tensor:
@@ -78,6 +78,7 @@ class ConvModule(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+        """x (N, T, D), pad_mask (N, T) True at padding -> (N, T, D)."""
         x = x.masked_fill(pad_mask[..., None], 0.0).transpose(1, 2)  # (N, D, T) for Conv1d
         x = nn.functional.glu(self.pointwise_in(x), dim=1)
         # padded frames are zeroed again so the depthwise kernel never sees their values

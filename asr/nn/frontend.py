@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asr.schema import Conv2dFrontendConfig, StackFrontendConfig
+from asr.config.schema import Conv2dFrontendConfig, StackFrontendConfig
 
 
 class StackFrontend(nn.Module):

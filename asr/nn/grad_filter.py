@@ -48,8 +48,8 @@ class GradientFilter(nn.Module):
     along ``batch_dim``; cutoff = median(norm) * threshold; inv_mask = (cutoff + norm) /
     cutoff; x's gradient is divided by inv_mask and each param's by mean(inv_mask).
     One guard beyond icefall: a zero median (no gradient in most sequences) scales nothing.
-    ``scaled_count`` counts sequences scaled down by more than 2x since the last
-    :meth:`pop_stats`.
+    :meth:`pop_stats` returns how many sequences were scaled down by more than 2x, and how
+    many were seen, since its last call.
     """
 
     def __init__(self, batch_dim: int = 0, threshold: float = 10.0):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from torch import nn
 
+from asr.config.schema import ModelConfig
 from asr.nn.bilstm import BiLSTMEncoder
 from asr.nn.conformer import ConformerEncoder
-from asr.nn.ctc import CTCHead
+from asr.nn.ctc_head import CTCHead
 from asr.nn.frontend import Conv2dFrontend, StackFrontend
 from asr.nn.model import CTCModel
-from asr.schema import ModelConfig
 
 FRONTENDS: dict[str, type[nn.Module]] = {"stack": StackFrontend, "conv2d": Conv2dFrontend}
 ENCODERS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMEncoder, "conformer": ConformerEncoder}

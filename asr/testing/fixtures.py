@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from asr.config.schema import DataConfig, FbankConfig, ModelConfig
 from asr.data.kaldi_dir import write_data_dir
-from asr.schema import DataConfig, FbankConfig, ModelConfig
 
 WORDS = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
 
@@ -75,10 +75,10 @@ def make_exp_dir(path: Path, model: ModelConfig | None = None,
     import torch
 
     from asr.config import save_config
+    from asr.config.schema import BiLSTMConfig, Conv2dFrontendConfig, ExperimentConfig
     from asr.data.kaldi_dir import FEATS_CONFIG
     from asr.data.tokenizer import train_tokenizer
-    from asr.exp_dir import CONFIG, FINAL, LANG, Experiment
-    from asr.schema import BiLSTMConfig, Conv2dFrontendConfig, ExperimentConfig
+    from asr.exp.experiment import CONFIG, FINAL, LANG, Experiment
     from asr.train.checkpoint import save_checkpoint
 
     model = model or ModelConfig(frontend=Conv2dFrontendConfig(channels=8, output_dim=32),

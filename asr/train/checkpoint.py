@@ -10,7 +10,6 @@ training progress they hold, (epoch, batches done), read from the file itself.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 import torch
 
 from asr.errors import AsrError, CheckpointError
-from asr.train.checkpoint_file import load_checkpoint, save_checkpoint
+from asr.exp.checkpoint_file import load_checkpoint, save_checkpoint
+from asr.exp.layout import EPOCH_RE, epoch_checkpoints, step_checkpoints
 
 __all__ = ["CheckpointInfo", "average_state_dicts", "best_epochs", "epoch_checkpoints",
            "exists", "infos_by_progress", "latest_valid", "load_checkpoint", "prune",
@@ -26,28 +26,6 @@ __all__ = ["CheckpointInfo", "average_state_dicts", "best_epochs", "epoch_checkp
            "step_checkpoints", "write_average"]
 
 log = logging.getLogger(__name__)
-_EPOCH_RE = re.compile(r"^epoch-(\d+)\.pt$")
-_STEP_RE = re.compile(r"^checkpoint-(\d+)\.pt$")
-
-
-def epoch_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
-    """(epoch, path) of epoch-E.pt files, oldest first."""
-    return _numbered(ckpt_dir, _EPOCH_RE)
-
-
-def step_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
-    """(step, path) of checkpoint-S.pt files, oldest first."""
-    return _numbered(ckpt_dir, _STEP_RE)
-
-
-def _numbered(ckpt_dir: Path, pattern: re.Pattern) -> list[tuple[int, Path]]:
-    found = []
-    if Path(ckpt_dir).is_dir():
-        for p in Path(ckpt_dir).iterdir():
-            m = pattern.match(p.name)
-            if m:
-                found.append((int(m.group(1)), p))
-    return sorted(found)
 
 
 def remove_temp_files(ckpt_dir: Path) -> None:
@@ -90,7 +68,7 @@ def infos_by_progress(ckpt_dir: Path) -> list[CheckpointInfo]:
     """Every checkpoint whose metadata reads, oldest progress first; others are warned of."""
     found = _read_infos([p for _, p in epoch_checkpoints(ckpt_dir) + step_checkpoints(ckpt_dir)])
     # an epoch-end file sorts after a step file at the same progress (it holds dev_loss)
-    return sorted(found, key=lambda f: (f.progress, _EPOCH_RE.match(f.path.name) is not None))
+    return sorted(found, key=lambda f: (f.progress, EPOCH_RE.match(f.path.name) is not None))
 
 
 def exists(ckpt_dir: Path) -> bool:

@@ -1,7 +1,7 @@
 """torch.distributed from torchrun's environment: NCCL on GPU, gloo on CPU.
 
 Every decision that must be the same on all ranks (skip a step, save and stop, abort)
-goes through :meth:`Dist.any` so no rank can take a branch the others do not.
+goes through :meth:`Dist.or_over_ranks` so no rank can take a branch the others do not.
 """
 
 from __future__ import annotations
@@ -40,15 +40,16 @@ class Dist:
         stem, dot, ext = name.rpartition(".")
         return f"{stem}.rank{self.rank}{dot}{ext}" if dot else f"{name}.rank{self.rank}"
 
-    def any(self, *flags: bool) -> list[bool]:
-        """Each flag OR-ed over all ranks (one all-reduce for all of them)."""
+    def or_over_ranks(self, *flags: bool) -> list[bool]:
+        """Each flag OR-ed over all ranks, in order (one all-reduce for all of them)."""
         if not self.enabled:
             return [bool(f) for f in flags]
         t = torch.tensor([float(f) for f in flags], device=self.device)
         td.all_reduce(t, op=td.ReduceOp.MAX)
         return [bool(v) for v in t.tolist()]
 
-    def sum(self, values: list[float]) -> list[float]:
+    def sum_over_ranks(self, values: list[float]) -> list[float]:
+        """Each value summed over all ranks, in order (one all-reduce for all of them)."""
         if not self.enabled:
             return list(values)
         t = torch.tensor(values, dtype=torch.float64, device=self.device)

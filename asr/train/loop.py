@@ -1,4 +1,5 @@
-"""The training loop: compute_loss, train_step, train_one_epoch, validate, run.
+"""The training loop: train_step, train_one_epoch, run (compute_loss and validate are in
+:mod:`asr.train.validation`).
 
 Kept short enough to read in one sitting. Trade-offs, stated:
 - the loss is summed over the batch and divided by its utterance count, so utterances
@@ -29,68 +30,23 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 import asr
-from asr import exp_dir as E
+from asr.atomic_io import atomic_write_text
 from asr.config import config_hash
+from asr.config.schema import ExperimentConfig
 from asr.data.collate import Batch
 from asr.data.sampler import BucketBatchSampler
 from asr.data.tokenizer import Tokenizer
 from asr.errors import AsrError
-from asr.functional.ctc import ctc_greedy_search
-from asr.functional.edit_distance import ErrorCounts, align
-from asr.nn.ctc import ctc_loss
+from asr.exp import layout
 from asr.nn.model import CTCModel
-from asr.schema import ExperimentConfig
 from asr.train import checkpoint as ckpt
 from asr.train import signals
 from asr.train.distributed import Dist
 from asr.train.rng import dropout_seed, epoch_seed, rng_state, set_rng_state
 from asr.train.state import TrainState
-from asr.utils import atomic_write_text
+from asr.train.validation import compute_loss, validate
 
 log = logging.getLogger(__name__)
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def compute_loss(model: torch.nn.Module, batch: Batch, amp: str = "none"
-                 ) -> tuple[torch.Tensor, int]:
-    """Summed CTC loss of a batch (in float32 whatever the autocast dtype) and the number
-    of infeasible (zeroed) utterances."""
-    with torch.autocast(batch.feats.device.type, dtype=AMP_DTYPES.get(amp),
-                        enabled=amp != "none"):
-        log_probs, out_lens = model(batch.feats, batch.feat_lens)
-    return ctc_loss(log_probs.float(), out_lens, batch.targets, batch.target_lens)
-
-
-@torch.no_grad()
-def validate(model: CTCModel, loader: DataLoader, tokenizer: Tokenizer, device: torch.device,
-             dist: Dist | None = None) -> tuple[float, ErrorCounts, bool]:
-    """Dev loss per utterance and greedy word error counts over every rank's shard, and
-    whether a preemption signal arrived (this rank stops early; the others finish theirs,
-    then all learn it from the one all-reduce at the end)."""
-    dist = dist or Dist()
-    model.eval()
-    total, n = 0.0, 0
-    counts = ErrorCounts()
-    refs = {u.utt_id: u.text for u in loader.dataset.utts}
-    for batch in loader:
-        if signals.requested():
-            break
-        batch = batch.to(device)
-        log_probs, out_lens = model(batch.feats, batch.feat_lens)
-        loss, _ = ctc_loss(log_probs.float(), out_lens, batch.targets, batch.target_lens)
-        total += float(loss)
-        n += len(batch.utt_ids)
-        for utt, ids in zip(batch.utt_ids, ctc_greedy_search(log_probs, out_lens),
-                            strict=True):
-            c, _ = align(refs[utt].split(), tokenizer.decode(ids).split())
-            counts += c
-    total, n, words, ins, dels, subs, stop = dist.sum(
-        [total, n, counts.ref_words, counts.ins, counts.dels, counts.subs,
-         float(signals.requested())])
-    counts = ErrorCounts(int(words), int(ins), int(dels), int(subs))
-    return total / max(1, n), counts, stop > 0
-
-
 @dataclass
 class Trainer:
     cfg: ExperimentConfig
@@ -115,7 +71,7 @@ class Trainer:
 
     @property
     def ckpt_dir(self) -> Path:
-        return self.exp / E.CKPT_DIR
+        return self.exp / layout.CKPT_DIR
 
     @property
     def sampler(self) -> BucketBatchSampler:
@@ -142,8 +98,8 @@ class Trainer:
         self.scaler.unscale_(self.optimizer)
         # DDP has all-reduced the gradients, so this norm is the same on every rank
         grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm))
-        bad, stop = self.dist.any(not (math.isfinite(loss_sum) and math.isfinite(grad_norm)),
-                                  signals.requested())
+        finite = math.isfinite(loss_sum) and math.isfinite(grad_norm)
+        bad, stop = self.dist.or_over_ranks(not finite, signals.requested())
         state.zeroed_utts += zeroed
         state.batches_done += len(group)
         if not bad:
@@ -312,14 +268,14 @@ class Trainer:
                     self.writer.add_scalar("dev/wer", counts.rate, state.step)
                 log.info("epoch %d done in %.0f s: dev loss %.4f, dev %%WER %.2f [%d / %d], "
                          "lr %.2e, %d skipped steps", state.epoch, time.time() - t0, dev_loss,
-                         counts.rate, counts.errors, counts.ref_words,
+                         counts.rate, counts.errors, counts.ref_tokens,
                          self.scheduler.get_last_lr()[0], state.skipped_steps)
                 if dev_loss < state.best_dev_loss:
                     state.best_dev_loss, state.best_epoch = dev_loss, state.epoch
                 state.epoch += 1
                 state.batches_done = 0
                 self.save(self.ckpt_dir / f"epoch-{state.epoch - 1}.pt", dev_loss)
-                if self.dist.any(signals.requested())[0]:
+                if self.dist.or_over_ranks(signals.requested())[0]:
                     raise signals.Preempted
         except signals.Preempted:
             self.save(self.ckpt_dir / f"checkpoint-{state.step}.pt")
@@ -333,4 +289,4 @@ class Trainer:
     def write_final(self) -> None:
         """final.pt: the average of the last ``average_last`` epoch models."""
         paths = ckpt.select_for_average(self.ckpt_dir, last=self.cfg.train.average_last)
-        ckpt.write_average(self.exp / E.FINAL, paths)
+        ckpt.write_average(self.exp / layout.FINAL, paths)

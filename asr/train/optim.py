@@ -7,7 +7,7 @@ import math
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from asr.schema import OptimConfig, SchedulerConfig
+from asr.config.schema import OptimConfig, SchedulerConfig
 
 
 def build_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import math
@@ -10,37 +11,38 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from asr import exp_dir as E
 from asr.config import dump_config, load_config, save_config
+from asr.config.schema import ExperimentConfig, RunConfig
 from asr.data.collate import collate
 from asr.data.dataset import FeatsDataset
 from asr.data.features import read_feats_config
 from asr.data.pipeline import build_datasets
 from asr.data.sampler import BucketBatchSampler
-from asr.data.tokenizer import load_tokenizer
+from asr.device import resolve_device
 from asr.errors import AsrError, ConfigError
-from asr.nn.registry import build_model
-from asr.schema import ExperimentConfig
+from asr.exp import layout
+from asr.exp.experiment import Experiment, populate
 from asr.train import checkpoint as ckpt
 from asr.train import signals
 from asr.train.distributed import Dist, init_from_env, shutdown
 from asr.train.loop import Trainer
 from asr.train.optim import build_optimizer, build_scheduler
 from asr.train.rng import seed_everything
+from asr.train.run_info import run_info
 from asr.train.state import TrainState
-from asr.utils import resolve_device
 
 log = logging.getLogger(__name__)
 
 
 def check_resolved_config(exp: Path, cfg: ExperimentConfig) -> None:
     """Resuming with another model architecture is refused with a diff of the configs;
-    other changes (more epochs, a new lr) are allowed and logged with their diff."""
-    path = exp / E.CONFIG
-    if not path.is_file() or not ckpt.exists(exp / E.CKPT_DIR):
+    other changes (more epochs, a new lr) are allowed and logged with their diff. The
+    ``run:`` section (paths, command, revision) is a record, not a setting: not compared."""
+    path = exp / layout.CONFIG
+    if not path.is_file() or not ckpt.exists(exp / layout.CKPT_DIR):
         return
     saved = load_config(ExperimentConfig, path)
-    old, new = dump_config(saved), dump_config(cfg)
+    old, new = (dump_config(dataclasses.replace(c, run=RunConfig())) for c in (saved, cfg))
     if old == new:
         return
     diff = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
@@ -65,22 +67,23 @@ def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Pa
 
     device = dist.device
     seed_everything(cfg.train.seed)
-    (exp / "log").mkdir(parents=True, exist_ok=True)
+    (exp / layout.LOG_DIR).mkdir(parents=True, exist_ok=True)
     if dist.is_main:
-        E.populate(exp, train_dir, lang_dir)
-        save_config(cfg, exp / E.CONFIG)
-        ckpt.remove_temp_files(exp / E.CKPT_DIR)
+        populate(exp, train_dir, lang_dir)
+        save_config(cfg, exp / layout.CONFIG)
+        ckpt.remove_temp_files(exp / layout.CKPT_DIR)
     dist.barrier()
-    tokenizer = load_tokenizer(exp / E.LANG)
-    feats_cfg = read_feats_config(exp)
+    # the model is built from the exp dir just written, exactly as decoding will build it
+    experiment = Experiment.load(exp)
+    tokenizer, feats_cfg = experiment.tokenizer, experiment.feats
     if read_feats_config(dev_dir) != feats_cfg:
         raise AsrError(f"{dev_dir} features were made with another config than {train_dir}")
-    model = build_model(cfg.model, feats_cfg.num_mel_bins, tokenizer.vocab_size).to(device)
+    model = experiment.build_model().to(device)
     if dist.is_main:
         log.info("model: %s\n%d parameters", model, model.num_params())
 
-    train, dev = build_datasets(cfg, exp, train_dir, dev_dir, tokenizer, feats_cfg,
-                                model.output_length)
+    train, dev = build_datasets(cfg, exp / layout.CMVN, train_dir, dev_dir, tokenizer,
+                                feats_cfg, model.output_length)
     d = cfg.data
     train_sampler = BucketBatchSampler(
         train.lengths, d.max_frames, d.max_utts, shuffle=True,
@@ -108,14 +111,14 @@ def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Pa
                           num_workers=d.num_workers, generator=g,
                           pin_memory=device.type == "cuda")
 
+    writer = SummaryWriter(str(exp / layout.TENSORBOARD_DIR)) if dist.is_main else None
     trainer = Trainer(cfg, exp, model, tokenizer, optimizer, scheduler, scaler, TrainState(),
                       loader(train.dataset, train_sampler), loader(dev.dataset, dev_sampler), g,
-                      device,
-                      SummaryWriter(str(exp / "tensorboard")) if dist.is_main else None, dist)
+                      device, writer, dist)
     log.info("%d train utterances (%d batches, %d steps per epoch on each of %d ranks), "
              "%d dev utterances, %d epochs", len(train.dataset), batches_per_epoch,
              steps_per_epoch, dist.world_size, len(dev.dataset), cfg.train.epochs)
-    found = ckpt.latest_valid(exp / E.CKPT_DIR)
+    found = ckpt.latest_valid(exp / layout.CKPT_DIR)
     if found is not None:
         trainer.restore(found[1])
         log.info("resumed from %s at epoch %d batch %d (step %d)", found[0],
@@ -124,10 +127,12 @@ def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Pa
 
 
 def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path,
-        lang_dir: Path) -> int:
+        lang_dir: Path, command: str = "") -> int:
     """Train (or resume) ``exp`` and write final.pt. Returns 0 when done, or
-    :data:`signals.REQUEUE_EXIT_CODE` after a preemption signal was handled."""
+    :data:`signals.REQUEUE_EXIT_CODE` after a preemption signal was handled. The resolved
+    config records the dirs, ``command`` and the code revision in its ``run:`` section."""
     exp.mkdir(parents=True, exist_ok=True)
+    cfg = dataclasses.replace(cfg, run=run_info(train_dir, dev_dir, lang_dir, command))
     check_resolved_config(exp, cfg)
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
@@ -137,7 +142,7 @@ def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path,
     signals.install()  # after joining the group: a rank stuck there can still be stopped
     try:
         trainer = build_trainer(cfg, exp, train_dir, dev_dir, lang_dir, dist)
-        if trainer.state.epoch > cfg.train.epochs and (exp / E.FINAL).is_file():
+        if trainer.state.epoch > cfg.train.epochs and (exp / layout.FINAL).is_file():
             log.info("%s: all %d epochs are done", exp, cfg.train.epochs)
             return 0
         try:

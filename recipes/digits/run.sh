@@ -26,8 +26,8 @@ lm_bonus=0.0
 train_overrides=""       # e.g. "train.epochs=2 optim.lr=1e-3"
 help_message="Usage: $0 [options]   (FSDD digits recipe: stages 0-6)"
 . ../../scripts/parse_options.sh
+. ../../scripts/stages.sh
 
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 exp_name=${exp_name:-$(basename "$train_config" .yaml)}
 lang=$data/lang_$token_type
 lm=$data/lm/word_${lm_order}gram.arpa
@@ -79,30 +79,7 @@ if run_stage 4; then
     --dev-dir "$data/dev" --lang-dir "$lang" $train_overrides
 fi
 
-if run_stage 5; then
-  for m in $decode_method; do
-    case $m in
-      greedy) opts=(--method greedy) ;;
-      prefix_beam) opts=(--method prefix_beam --beam "$beam") ;;
-      prefix_beam_lm) opts=(--method prefix_beam --beam "$beam" --lm "$lm"
-                            --lm-weight "$lm_weight" --lm-bonus "$lm_bonus") ;;
-      *) echo "$0: unknown decode method '$m'" >&2; exit 1 ;;
-    esac
-    for s in $decode_sets; do
-      out=$dir/decode_${s}_$m
-      if [ -f "$out/hyp" ] && [ "$out/hyp" -nt "$dir/final.pt" ]; then continue; fi
-      echo "stage 5: decoding $s -> $out"
-      asr decode --exp-dir "$dir" --data-dir "$data/$s" --out "$out" "${opts[@]}"
-    done
-  done
-fi
-
-if run_stage 6; then
-  echo "stage 6: scoring"
-  for m in $decode_method; do
-    for s in $decode_sets; do
-      out=$dir/decode_${s}_$m
-      asr score "$data/$s/text" "$out/hyp" --out "$out/wer" | sed "s|\$| $m $s|"
-    done
-  done
-fi
+# stage 5 decodes each set with each method (a decode newer than final.pt is kept);
+# stage 6 prints their %WER lines
+if run_stage 5; then decode_sets 5 "$dir/final.pt" "$data" "$decode_method" "$decode_sets"; fi
+if run_stage 6; then print_wers "$dir" "$decode_method" "$decode_sets"; fi

@@ -26,8 +26,8 @@ decode_methods="greedy prefix_beam"
 train_overrides=""     # e.g. "train.epochs=30 data.max_frames=40000"
 help_message="Usage: $0 [options]   (LibriSpeech recipe: stages 0-7)"
 . ../../scripts/parse_options.sh
+. ../../scripts/stages.sh
 
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 name() { echo "${1//-/_}"; }  # Kaldi-style data dir names: test-clean -> test_clean
 dir=$exp/$(basename "$train_config" .yaml)
 lang=$data/lang_bpe$vocab_size
@@ -81,26 +81,13 @@ if run_stage 4; then
   esac
 fi
 
+avg=$dir/avg-last-$average.pt
 if run_stage 5; then
   echo "stage 5: averaging the last $average epochs"
-  asr average --exp-dir "$dir" --last "$average" --out "$dir/avg-last-$average.pt"
+  asr average --exp-dir "$dir" --last "$average" --out "$avg"
 fi
 
-if run_stage 6; then
-  for s in $tests; do
-    for m in $decode_methods; do
-      echo "stage 6: decoding $s ($m)"
-      asr decode --exp-dir "$dir" --data-dir "$data/$s" --out "$dir/decode_${s}_$m" \
-        --method "$m" --checkpoint "$dir/avg-last-$average.pt"
-    done
-  done
-fi
-
-if run_stage 7; then
-  for s in $tests; do
-    for m in $decode_methods; do
-      asr score "$data/$s/text" "$dir/decode_${s}_$m/hyp" --out "$dir/decode_${s}_$m/wer" \
-        | sed "s|\$| $s $m|"
-    done
-  done
-fi
+# stage 6 decodes the test sets with the averaged model (a decode newer than it is kept);
+# stage 7 prints their %WER lines
+if run_stage 6; then decode_sets 6 "$avg" "$data" "$decode_methods" "$tests" --checkpoint "$avg"; fi
+if run_stage 7; then print_wers "$dir" "$decode_methods" "$tests"; fi

@@ -15,8 +15,8 @@ decode_methods="greedy prefix_beam"
 train_overrides=""       # e.g. "train.epochs=2"
 help_message="Usage: $0 [options]   (yesno recipe: stages 0-6)"
 . ../../scripts/parse_options.sh
+. ../../scripts/stages.sh
 
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 dir=$exp/$(basename "$train_config" .yaml)
 
 if run_stage 0 && [ -z "$corpus_dir" ]; then
@@ -54,15 +54,7 @@ if run_stage 4; then
   asr train "${args[@]}"
 fi
 
-for m in $decode_methods; do
-  run_stage 5 || break
-  echo "stage 5: decoding test ($m)"
-  asr decode --method "$m" --exp-dir "$dir" --data-dir "$data/test" --out "$dir/decode_test_$m"
-done
-
-if run_stage 6; then
-  for m in $decode_methods; do
-    asr score "$data/test/text" "$dir/decode_test_$m/hyp" --out "$dir/decode_test_$m/wer" \
-      | sed "s|\$| test $m|"
-  done
-fi
+# stage 5 decodes test with each method (a decode newer than final.pt is kept);
+# stage 6 prints their %WER lines
+if run_stage 5; then decode_sets 5 "$dir/final.pt" "$data" "$decode_methods" test; fi
+if run_stage 6; then print_wers "$dir" "$decode_methods" test; fi

@@ -3,7 +3,7 @@
 A YAML file may name a base file with ``extends:`` (relative to itself); mappings merge
 recursively and the child wins. Dotted overrides (``optim.lr=2e-3``) apply last. Unknown
 keys, missing required keys and wrong types are errors that name the key and the file (or
-the override) they came from. The schema itself lives in :mod:`asr.schema`.
+the override) they came from. The schema itself lives in :mod:`asr.config.schema`.
 """
 
 from __future__ import annotations
@@ -268,7 +268,7 @@ def dump_config(cfg: Any) -> str:
 
 def save_config(cfg: Any, path: str | Path) -> None:
     """Write the fully resolved config (atomically) so a run can be reproduced from it."""
-    from asr.utils import atomic_write_text
+    from asr.atomic_io import atomic_write_text
 
     atomic_write_text(Path(path), dump_config(cfg))
 

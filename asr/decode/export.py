@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from asr.atomic_io import atomic_write
 from asr.errors import AsrError
 from asr.functional.lengths import make_pad_mask
 from asr.nn.bilstm import BiLSTMEncoder
 from asr.nn.conformer import ConformerEncoder
 from asr.nn.model import CTCModel
-from asr.utils import atomic_write
 
 
 def _direction(lstm: nn.LSTM, suffix: str) -> nn.LSTM:

@@ -17,12 +17,13 @@ from typing import Literal
 import numpy as np
 import torch
 
-from asr.data.dataset import utterance_features
-from asr.data.features import FEATS_CONFIG, audio_fbank, read_feats_config
+from asr.data.cmvn import Normalizer
+from asr.data.features import FEATS_CONFIG, audio_fbank, read_feats_config, utterance_features
 from asr.data.kaldi_dir import DataDir
+from asr.data.tokenizer import SPACE, UNK
 from asr.errors import AsrError
-from asr.exp_dir import Experiment, Normalizer
-from asr.functional.ctc import ctc_greedy_search, ctc_prefix_beam_search
+from asr.exp.experiment import Experiment
+from asr.functional.ctc_search import ctc_greedy_search, ctc_prefix_beam_search
 from asr.nn.model import CTCModel
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def make_search(exp: Experiment, method: str = "greedy", beam: int = 10,
         from asr.lm.fusion import build_fusion
 
         fusion = build_fusion(read_arpa(lm), exp.tokenizer.tokens, lm_weight, lm_bonus,
-                              lm_level)
+                              lm_level, word_start=SPACE, unk=UNK)
     return partial(ctc_prefix_beam_search, beam_size=beam, token_topk=token_topk, lm=fusion)
 
 

@@ -1,32 +1,19 @@
 """The config reference (docs/config_reference.md), generated from the schema dataclasses.
 
-Every key, its type, its default and the comment beside it in asr/schema.py. A test
+Every key, its type, its default and its ``doc`` metadata in asr/config/schema.py. A test
 regenerates it and fails when the committed file is stale:
-``python -m asr.config_reference docs/config_reference.md`` rewrites it.
+``python -m asr.config.reference docs/config_reference.md`` rewrites it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 import sys
 import typing
 from pathlib import Path
 
-from asr import schema
-
-_FIELD_RE = re.compile(r"^\s+(\w+): .*?(?:#\s*(.*))?$")
-
-
-def _comments(cls: type) -> dict[str, str]:
-    """The ``# comment`` at the end of each field's line in the class source."""
-    out = {}
-    for line in inspect.getsource(cls).splitlines():
-        m = _FIELD_RE.match(line)
-        if m and m.group(2):
-            out[m.group(1)] = m.group(2).strip()
-    return out
+from asr.config import schema
 
 
 def _type_name(tp: object) -> str:
@@ -46,7 +33,6 @@ def _section(cls: type, prefix: str, out: list[str], defaults: object = None) ->
     ``defaults`` (the parent's default value of this section) or ``cls()``."""
     defaults = cls() if defaults is None or type(defaults) is not cls else defaults
     hints = typing.get_type_hints(cls)
-    comments = _comments(cls)
     rows, nested = [], []
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
@@ -60,7 +46,7 @@ def _section(cls: type, prefix: str, out: list[str], defaults: object = None) ->
         else:
             default = f"`{value!r}`".replace("|", "\\|")
             rows.append(f"| `{key}` | {_type_name(tp)} | {default} | "
-                        f"{comments.get(f.name, '')} |")
+                        f"{f.metadata.get('doc', '')} |")
     title = prefix.rstrip(".") or cls.__name__
     kind = typing.get_type_hints(cls).get("type")
     if kind is not None and typing.get_origin(kind) is typing.Literal:
@@ -77,7 +63,7 @@ def _section(cls: type, prefix: str, out: list[str], defaults: object = None) ->
 
 def render() -> str:
     out = ["# Config reference", "",
-           "Generated from `asr/schema.py` by `python -m asr.config_reference "
+           "Generated from `asr/config/schema.py` by `python -m asr.config.reference "
            "docs/config_reference.md`; a test fails when this file is stale.", "",
            "## Training and decoding (`asr train --config`, `EXP/config.yaml`)", "",
            "Dotted keys are what `asr train ... key=value` overrides take. Sections with a "

@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
+from asr.atomic_io import atomic_write
 from asr.errors import CheckpointError
-from asr.utils import atomic_write
 
 log = logging.getLogger(__name__)
 CHECKSUM_KEY = "checksum"

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from asr.lm.fusion import ShallowFusion
+from asr.functional.fusion_table import FusionTables, no_fusion
 
 
 def ctc_min_input_length(targets: Sequence[int]) -> int:
@@ -53,7 +51,7 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
                                   beam_size: int = 10, nbest: int = 1, blank: int = 0,
                                   token_topk: int | None = None,
                                   token_threshold: float | None = None,
-                                  lm: ShallowFusion | None = None,
+                                  lm: FusionTables | None = None,
                                   ) -> list[list[tuple[list[int], float]]]:
     """CTC prefix beam search (Hannun et al., 2014): the ``nbest`` best label sequences per
     utterance with their log scores (log P(labels | x), plus the weighted LM score and
@@ -65,8 +63,7 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
     With a beam that holds every prefix and no pruning it finds the most probable
     label sequence. Runs compiled (numba), one utterance after the other.
     """
-    from asr.functional import _beam_kernel as kernel
-    from asr.lm.fusion import no_fusion
+    from asr.functional import _beam_kernel as kernel  # numba: compiled on first use
 
     if beam_size < 1 or nbest < 1:
         raise ValueError(f"beam_size and nbest must be >= 1, got {beam_size} and {nbest}")
@@ -77,8 +74,8 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
         raise ValueError(f"token_topk must be >= 1, got {topk}")
     nbest = min(nbest, beam_size)
     fusion = lm if lm is not None else no_fusion()
-    if lm is not None and len(fusion.toks[0]) != v:
-        raise ValueError(f"the LM fusion tables cover {len(fusion.toks[0])} tokens, the "
+    if lm is not None and fusion.num_tokens != v:
+        raise ValueError(f"the LM fusion tables cover {fusion.num_tokens} tokens, the "
                          f"log-probs {v}")
     out_tokens = np.zeros((n, nbest, max(t, 1)), np.int32)
     out_lens = np.zeros((n, nbest), np.int64)
@@ -96,7 +93,7 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
 def ctc_prefix_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor, beam_size: int = 10,
                            blank: int = 0, token_topk: int | None = None,
                            token_threshold: float | None = None,
-                           lm: ShallowFusion | None = None) -> list[list[int]]:
+                           lm: FusionTables | None = None) -> list[list[int]]:
     """The best label sequence per utterance of :func:`ctc_prefix_beam_search_nbest`."""
     nbest = ctc_prefix_beam_search_nbest(log_probs, lengths, beam_size, 1, blank, token_topk,
                                          token_threshold, lm)

@@ -1,0 +1,211 @@
+"""The config schema: every key a YAML config may hold, with its type and default.
+
+Feature extraction has its own root (:class:`FbankConfig`, written next to each feats.scp
+as feats.yaml); training and decoding share :class:`ExperimentConfig`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+def doc(default: Any, text: str) -> Any:
+    """A field with its default and its line in docs/config_reference.md (generated from
+    this metadata, so reformatting the code cannot lose a doc line)."""
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass(frozen=True)
+class FbankConfig:
+    """Kaldi-compatible log mel filterbank options (torchaudio.compliance.kaldi.fbank)."""
+
+    sample_rate: int = doc(16000, "Hz; audio at another rate is an error unless resampling is "
+                                  "asked for")
+    num_mel_bins: int = doc(80, "feature dimension")
+    frame_length_ms: float = doc(25.0, "analysis window")
+    frame_shift_ms: float = doc(10.0, "hop between frames")
+    dither: float = doc(0.0, "0 keeps features deterministic (Kaldi's default is 1)")
+    preemphasis: float = doc(0.97, "pre-emphasis coefficient")
+    low_freq: float = doc(20.0, "Hz, lowest mel bin edge")
+    high_freq: float = doc(0.0, "<= 0 means offset from Nyquist, as in Kaldi")
+    energy_floor: float = doc(0.0, "floor on the frame energy")
+    snip_edges: bool = doc(True, "frames fit inside the signal (Kaldi's default)")
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0 or self.num_mel_bins <= 0:
+            raise ValueError("sample_rate and num_mel_bins must be positive")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where features come from and how utterances become batches."""
+
+    source: Literal["kaldi", "lhotse"] = doc("kaldi", "data dirs, or DIR/cuts.jsonl.gz (CutSet)")
+    features: Literal["precomputed", "on_the_fly"] = doc("precomputed", "feats.scp, or from audio")
+    speed_perturb: tuple[float, ...] = doc((), "on the fly, e.g. [0.9, 1.0, 1.1]; train set only")
+    min_duration: float = doc(0.0, "seconds; shorter training utterances are dropped")
+    max_duration: float = doc(0.0, "seconds; 0 means no bound")
+    skip_bad: bool = doc(False, "unreadable utterances: counted and skipped instead of an error")
+    allow_pipes: bool = doc(True, "run wav.scp pipe entries (shell commands); false refuses them")
+    cmvn: Literal["global", "speaker", "utterance", "none"] = doc("global", "whose stats: set, "
+                                                                            "spk, utt")
+    norm_vars: bool = doc(True, "normalize variances too, not only means")
+    max_frames: int = doc(20000, "padded input frames per batch (batch size x longest)")
+    max_utts: int = doc(128, "utterances per batch at most, whatever the frame budget")
+    sortagrad: bool = doc(True, "epoch 1 in ascending length order, as in Deep Speech 2")
+    pool_batches: int = doc(50, "shuffle pool: sort this many batches' worth by length")
+    num_workers: int = doc(0, "DataLoader worker processes (pays off for on-the-fly features)")
+
+    def __post_init__(self) -> None:
+        if any(f <= 0 for f in self.speed_perturb):
+            raise ValueError("speed_perturb factors must be positive")
+        if self.speed_perturb and self.features != "on_the_fly":
+            raise ValueError("speed_perturb on the fly needs features: on_the_fly (or use "
+                             "the 'asr speed-perturb' data-dir stage)")
+        if self.max_duration and self.max_duration < self.min_duration:
+            raise ValueError("max_duration must be 0 (no bound) or >= min_duration")
+
+
+@dataclass(frozen=True)
+class SpecAugmentConfig:
+    """Frequency and time masking (Park et al., 2019), on the fly during training."""
+
+    enabled: bool = doc(True, "masks applied to training batches only")
+    num_freq_masks: int = doc(2, "frequency masks per utterance")
+    max_freq_width: int = doc(8, "bins per frequency mask at most")
+    num_time_masks: int = doc(2, "time masks per utterance")
+    max_time_width: int = doc(20, "frames per time mask at most")
+    max_time_ratio: float = doc(0.1, "a time mask covers at most this fraction of the utterance")
+    time_warp: int = doc(0, "max shift of the warp point in frames (Park et al. use W=80); 0: off")
+
+
+@dataclass(frozen=True)
+class GradFilterConfig:
+    """icefall's GradientFilter: damp the gradient of sequences far above the median."""
+
+    enabled: bool = doc(True, "a GradientFilter before every encoder layer")
+    threshold: float = doc(10.0, "scale sequences whose gradient norm exceeds this x the batch "
+                                 "median")
+
+
+@dataclass(frozen=True)
+class StackFrontendConfig:
+    """Stack ``stack`` consecutive frames into one: the cheap subsampling for LSTMs."""
+
+    type: Literal["stack"] = doc("stack", "picks this variant")
+    stack: int = doc(4, "frames stacked into one (the subsampling factor)")
+
+
+@dataclass(frozen=True)
+class Conv2dFrontendConfig:
+    """Two (or three) stride-2/3 Conv2d layers, as in ESPnet and WeNet."""
+
+    type: Literal["conv2d"] = doc("conv2d", "picks this variant")
+    subsampling: Literal[4, 6, 8] = doc(4, "time subsampling factor")
+    channels: int = doc(64, "conv channels")
+    output_dim: int = doc(256, "set to the Conformer's d_model to skip its input projection")
+    dropout: float = doc(0.0, "after the output projection")
+
+
+@dataclass(frozen=True)
+class BiLSTMConfig:
+    type: Literal["bilstm"] = doc("bilstm", "picks this variant")
+    num_layers: int = doc(3, "BiLSTM layers")
+    hidden_size: int = doc(256, "per direction")
+    projection_size: int = doc(0, "0: no projection between layers")
+    dropout: float = doc(0.1, "between layers")
+    grad_filter: GradFilterConfig = field(default_factory=GradFilterConfig)
+
+
+@dataclass(frozen=True)
+class ConformerConfig:
+    type: Literal["conformer"] = doc("conformer", "picks this variant")
+    d_model: int = doc(144, "attention and feed-forward width")
+    num_layers: int = doc(4, "Conformer blocks")
+    num_heads: int = doc(4, "attention heads (d_model must divide by it)")
+    ff_dim: int = doc(576, "inner size of each macaron feed-forward")
+    kernel_size: int = doc(15, "depthwise conv over frames after subsampling (odd)")
+    dropout: float = doc(0.1, "in every sub-module")
+    attention_dropout: float = doc(0.1, "on the attention weights")
+    grad_filter: GradFilterConfig = field(default_factory=lambda: GradFilterConfig(False))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    frontend: StackFrontendConfig | Conv2dFrontendConfig = field(
+        default_factory=StackFrontendConfig)
+    encoder: BiLSTMConfig | ConformerConfig = field(default_factory=BiLSTMConfig)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: Literal["adam", "adamw"] = doc("adamw", "optimizer")
+    lr: float = doc(1e-3, "peak learning rate (after warmup)")
+    betas: tuple[float, float] = doc((0.9, 0.98), "Adam betas")
+    eps: float = doc(1e-8, "Adam epsilon")
+    weight_decay: float = doc(1e-2, "decoupled (AdamW) or L2 (Adam)")
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Learning-rate schedule; steps are optimizer steps."""
+
+    name: Literal["constant", "warmup_cosine", "noam"] = doc(
+        "warmup_cosine", "all warm up linearly")
+    warmup_steps: int = doc(500, "optimizer steps of linear warmup")
+    min_lr_ratio: float = doc(0.01, "cosine ends at lr x this")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = doc(10, "passes over the training data")
+    seed: int = doc(0, "every RNG is derived from (seed, epoch, rank)")
+    clip_grad_norm: float = doc(5.0, "max global gradient norm (clip_grad_norm_)")
+    accum_grad: int = doc(1, "batches whose gradients are summed into one optimizer step")
+    amp: Literal["none", "bf16", "fp16"] = doc("none", "autocast dtype; fp16 adds a GradScaler")
+    log_interval: int = doc(20, "optimizer steps between TensorBoard points")
+    log_batches: bool = doc(False, "write every consumed batch's utterance ids to log/batches.txt")
+    save_every_steps: int = doc(0, "also checkpoint every N optimizer steps (0: epoch ends only)")
+    keep_last: int = doc(5, "epoch checkpoints kept")
+    keep_best: int = doc(1, "epoch checkpoints of lowest dev loss kept besides the last ones")
+    keep_last_steps: int = doc(2, "every-N-steps checkpoints kept")
+    average_last: int = doc(1, "final.pt averages the last N epoch checkpoints")
+    max_consecutive_skips: int = doc(20, "non-finite steps in a row before training aborts")
+    device: Literal["auto", "cpu", "cuda"] = doc("auto", "auto: CUDA when present")
+    num_threads: int = doc(0, "torch CPU threads; 0 keeps torch's default")
+
+    def __post_init__(self) -> None:
+        if min(self.epochs, self.keep_last, self.average_last, self.accum_grad,
+               self.log_interval, self.max_consecutive_skips) < 1:
+            raise ValueError("epochs, keep_last, average_last, accum_grad, log_interval and "
+                             "max_consecutive_skips must be >= 1")
+        if min(self.save_every_steps, self.keep_best, self.keep_last_steps) < 0:
+            raise ValueError("save_every_steps, keep_best and keep_last_steps must be >= 0")
+        if self.average_last > self.keep_last:
+            raise ValueError("average_last cannot exceed keep_last (averaged checkpoints "
+                             "must still exist)")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How an exp dir was made: filled in by ``asr train``, never read back as settings."""
+
+    train_dir: str = doc("", "the training data dir (absolute)")
+    dev_dir: str = doc("", "the dev data dir (absolute)")
+    lang_dir: str = doc("", "the lang dir (absolute)")
+    command: str = doc("", "the asr train command line")
+    code_revision: str = doc("", "git commit of the asr code (+dirty), or the package version")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything ``asr train`` needs; written fully resolved to exp/config.yaml."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    specaug: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    run: RunConfig = field(default_factory=RunConfig)

@@ -1,0 +1,1 @@
+"""Decoding with an experiment: data dirs in length-sorted batches, files, export."""

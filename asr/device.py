@@ -1,0 +1,17 @@
+"""Which torch device a run uses: 'auto', 'cpu' or 'cuda[:N]', checked up front."""
+
+from __future__ import annotations
+
+import torch
+
+from asr.errors import AsrError
+
+
+def resolve_device(name: str) -> str:
+    """'auto' picks CUDA when present; asking for CUDA without one is a clear error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AsrError(f"device '{name}' was requested but no CUDA device is available "
+                       "(use cpu or auto)")
+    return name

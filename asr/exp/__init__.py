@@ -1,0 +1,1 @@
+"""The experiment dir: its file layout, safe checkpoint files, and loading it whole."""

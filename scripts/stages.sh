@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Stage helpers for recipes/*/run.sh. Source it after scripts/parse_options.sh:
+#   . ../../scripts/parse_options.sh
+#   . ../../scripts/stages.sh
+# (after, so that nothing defined here becomes an option).
+
+# run_stage N: true when --stage <= N <= --stop-stage (Kaldi's two-sided guard).
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+
+# _method_opts METHOD: sets the array _opts to the `asr decode` options of a search method:
+#   greedy; prefix_beam (--beam $beam); prefix_beam_lm (prefix_beam with --lm $lm,
+#   --lm-weight $lm_weight, --lm-bonus $lm_bonus). A recipe declares the variables it
+#   offers as options; undeclared ones take asr decode's defaults.
+_method_opts() {
+  case $1 in
+    greedy) _opts=(--method greedy) ;;
+    prefix_beam) _opts=(--method prefix_beam --beam "${beam:-10}") ;;
+    prefix_beam_lm)
+      [ -n "${lm:-}" ] || { echo "$0: decode method prefix_beam_lm needs an LM (\$lm)" >&2
+                            return 1; }
+      _opts=(--method prefix_beam --beam "${beam:-10}" --lm "$lm"
+             --lm-weight "${lm_weight:-0.5}" --lm-bonus "${lm_bonus:-0.0}") ;;
+    *) echo "$0: unknown decode method '$1' (greedy, prefix_beam or prefix_beam_lm)" >&2
+       return 1 ;;
+  esac
+}
+
+# decode_sets STAGE MODEL DATA "METHODS" "SETS" [OPTION...]
+#   For each method and set: `asr decode` DATA/SET into EXP/decode_SET_METHOD, where EXP
+#   is the dir holding MODEL, unless that decode's hyp is newer than MODEL (done already).
+#   OPTIONs go to every asr decode (e.g. --checkpoint MODEL). asr decode itself writes
+#   the decode's wer (%WER line first) when DATA/SET/text exists.
+decode_sets() {
+  local stage_no=$1 model=$2 data_root=$3 methods=$4 sets=$5 exp_dir m s out _opts
+  shift 5
+  exp_dir=$(dirname "$model")
+  for m in $methods; do
+    _method_opts "$m" || return 1
+    for s in $sets; do
+      out=$exp_dir/decode_${s}_$m
+      if [ -f "$out/hyp" ] && [ "$out/hyp" -nt "$model" ]; then continue; fi
+      echo "stage $stage_no: decoding $s ($m) -> $out"
+      asr decode --exp-dir "$exp_dir" --data-dir "$data_root/$s" --out "$out" \
+        "${_opts[@]}" "$@" || return 1
+    done
+  done
+}
+
+# print_wers EXP "METHODS" "SETS": the %WER line of each decode (the first line of
+#   EXP/decode_SET_METHOD/wer, as asr decode wrote it) with METHOD and SET appended:
+#   %WER 1.23 [ 12 / 975, 3 ins, 4 del, 5 sub ] greedy test
+print_wers() {
+  local exp_dir=$1 methods=$2 sets=$3 m s wer line
+  for m in $methods; do
+    for s in $sets; do
+      wer=$exp_dir/decode_${s}_$m/wer
+      [ -f "$wer" ] || { echo "$0: no $wer (decode $s with $m first)" >&2; return 1; }
+      read -r line < "$wer"
+      echo "$line $m $s"
+    done
+  done
+}
