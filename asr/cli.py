@@ -12,6 +12,8 @@ from asr.errors import OPTIMIZE_MESSAGE, AsrError
 COMMANDS = {
     "fbank": "fbank",
     "speed-perturb": "speed_perturb",
+    "augment-data": "augment_data",
+    "make-rirs": "make_rirs",
     "cmvn": "cmvn",
     "tokenizer": "tokenizer",
     "train": "train",

@@ -46,7 +46,10 @@ RATE = 8000
 CFG = FbankConfig(sample_rate=RATE, num_mel_bins=40)
 
 
-def make_dir(root: Path, fsdd: Path | None, n: int) -> Path:
+def make_dir(root: Path, fsdd: Path | None, n: int, rate: int = RATE,
+             digits: tuple[int, int] = (3, 3)) -> Path:
+    """A data dir of the first ``n`` FSDD files, or of ``n`` synthesized utterances at
+    ``rate`` of ``digits`` [low, high] words each (0.4 s a word, 0.1 s of lead-in)."""
     d = root / "data"
     wav, text, utt2spk = {}, {}, {}
     if fsdd is not None:
@@ -58,11 +61,13 @@ def make_dir(root: Path, fsdd: Path | None, n: int) -> Path:
         (root / "wav").mkdir()
         rng = np.random.default_rng(0)
         for i in range(n):
-            digits = [int(x) for x in rng.integers(0, 10, 3)]
+            count = digits[0] if digits[0] == digits[1] else \
+                int(rng.integers(digits[0], digits[1] + 1))
+            words = [int(x) for x in rng.integers(0, 10, count)]
             f = root / "wav" / f"s{i % 4}-{i:05d}.wav"
-            soundfile.write(f, synth_utterance(digits, RATE, i), RATE, subtype="PCM_16")
+            soundfile.write(f, synth_utterance(words, rate, i), rate, subtype="PCM_16")
             utt = f.stem
-            wav[utt], text[utt] = str(f), " ".join(WORDS[x] for x in digits)
+            wav[utt], text[utt] = str(f), " ".join(WORDS[x] for x in words)
             utt2spk[utt] = f"s{i % 4}"
     write_data_dir(d, wav, text, utt2spk)
     return d

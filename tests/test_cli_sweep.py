@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
 from asr.cli import COMMANDS, main
 from asr.config.schema import FbankConfig
@@ -57,6 +58,33 @@ CASES: dict[str, list[Case]] = {
         c("--factors", "0.9", "{badwav}", "{out}", expect="cannot read audio '{garbage_wav}'"),
         c("--factors", "fast", "{wavs}", "{out}", expect="--factors: expected numbers"),
         c("{wavs}", "{garbage}/x", expect="{garbage}"),
+    ],
+    "augment-data": [
+        c("{missing}", "{out}", "--noise-dir", "{noise}", expect="data dir not found: {missing}"),
+        c("{wavs}", "{out}", expect="nothing to do: give --noise-dir"),
+        c("{wavs}", "{out}", "--noise-dir", "{missing}", expect="noise source not found: "
+                                                                "{missing}"),
+        c("{wavs}", "{out}", "--noise-dir", "{empty}", expect="noise source {empty}: no audio"),
+        c("{wavs}", "{out}", "--noise-dir", "{noise}", "--snr", "20:0",
+          expect="--snr: snr_db: [20, 0] is upside down"),
+        c("{wavs}", "{out}", "--noise-dir", "{noise}", "--snr", "loud",
+          expect="--snr: expected LOW:HIGH"),
+        c("{wavs}", "{out}", "--noise-dir", "{noise16k}",
+          expect="noise '{noise16k}/n.wav' is 16000 Hz"),
+        c("{wavs}", "{out}", "--rir-dir", "{longrir}", expect="RIR '{longrir}/n.wav' is 3.00 s"),
+        c("{wavs}", "{out}", "--rir-dir", "{zerorir}",
+          expect="RIR '{zerorir}/n.wav' has zero energy"),
+        c("{wavs}", "{out}", "--tempo", "0:1", expect="--tempo: factor: [0, 1] must be > 0"),
+        c("{badwav}", "{out}", "--noise-dir", "{noise}", expect="cannot read audio "
+                                                                "'{garbage_wav}'"),
+        c("{wavs}", "{garbage}/x", "--noise-dir", "{noise}", expect="{garbage}"),
+    ],
+    "make-rirs": [
+        c("{out}", "--num", "0", expect="--num and --sample-rate must be >= 1"),
+        c("{out}", "--rt60", "0.8:0.2", expect="--rt60 0.8:0.2: expected 0 < low <= high"),
+        c("{out}", "--rt60", "long", expect="--rt60: expected LOW:HIGH"),
+        c("{out}", "--num", "many", expect="invalid int value: 'many'", usage=True),
+        c("{garbage}/x", "--num", "1", expect="{garbage}"),
     ],
     "cmvn": [
         c("{missing}", expect="data dir not found: {missing}"),
@@ -244,6 +272,11 @@ def world(tmp_path_factory) -> dict[str, str]:
         [("spk0-utt000", np.ones((50, 4), np.float32))]))
     data = (root / "truncated" / "t.ark").read_bytes()
     (root / "truncated" / "t.ark").write_bytes(data[:len(data) // 2])
+    for name, rate, seconds, amplitude in (("noise", 8000, 0.5, 500), ("noise16k", 16000, 0.5, 500),
+                                           ("longrir", 8000, 3.0, 500), ("zerorir", 8000, 0.1, 0)):
+        (root / name).mkdir()
+        samples = np.random.default_rng(0).normal(0, amplitude, int(rate * seconds))
+        soundfile.write(root / name / "n.wav", samples.astype(np.int16), rate)
     exp = make_exp_dir(root / "exp")
     bad = make_exp_dir(root / "bad_ckpt_exp")
     (bad / "checkpoints").mkdir()

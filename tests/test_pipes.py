@@ -69,6 +69,7 @@ NO_PIPES_ARGS = {
     "decode": ["--exp-dir", "EXP", "--data-dir", "D", "--out", "OUT"],
     "validate-data": ["D"],
     "lhotse-import": ["D", "OUT"],
+    "augment-data": ["D", "OUT", "--gain-db=-3:3"],
 }
 
 

@@ -82,6 +82,31 @@ def test_sigusr1_saves_at_a_step_boundary_and_exits_for_requeue(corpus, baseline
     assert_same_model(baseline, exp)
 
 
+def test_resume_with_on_the_fly_augmentation_is_bit_exact(corpus, tmp_path):
+    """Noise, volume and VTLP drawn per (seed, epoch, utterance): a run killed mid-epoch
+    and resumed with 2 DataLoader workers ends where one uninterrupted run without workers
+    does."""
+    import numpy as np
+    import soundfile
+
+    for i, seconds in enumerate((2.0, 0.3)):  # the short one is looped
+        (tmp_path / "noise" / f"n{i}").mkdir(parents=True)
+        soundfile.write(tmp_path / "noise" / f"n{i}" / "n.wav", np.random.default_rng(i)
+                        .normal(0, 300, int(8000 * seconds)).astype(np.int16), 8000)
+    aug = ["data.features=on_the_fly", "data.augment.noise.prob=0.8",
+           f"data.augment.noise.source={tmp_path / 'noise'}", "data.augment.noise.snr_db=[5,20]",
+           "data.augment.volume.prob=0.5", "data.augment.vtlp.prob=0.5"]
+    base, killed = tmp_path / "base", tmp_path / "killed"
+    assert finish(train_cmd(corpus, base, *aug), base) == 0, (base / "stdout.txt").read_text()
+    workers = [*aug, "data.num_workers=2"]
+    assert finish(faulty(train_cmd(corpus, killed, *workers), "kill-after-step=3"),
+                  killed) == -signal.SIGKILL
+    assert finish(train_cmd(corpus, killed, *workers), killed) == 0, \
+        (killed / "stdout.txt").read_text()
+    assert committed(killed) == committed(base)
+    assert_same_model(base, killed)
+
+
 def _save_killed_at(path: Path, payload: dict, cut: int | str) -> None:
     """In a forked child: save ``payload`` and SIGKILL itself once ``cut`` bytes of the
     temp file are written, or at 'before-rename' / 'after-rename'."""

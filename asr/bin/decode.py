@@ -22,7 +22,7 @@ def search_from_args(args: argparse.Namespace):
 
     exp = Experiment.load(args.exp_dir)
     search = make_search(exp, args.method, args.beam, args.token_topk, args.lm, args.lm_weight,
-                         args.lm_bonus, args.lm_level)
+                         args.lm_bonus, args.lm_level, args.vocabulary, args.vocabulary_prior)
     return exp, search, resolve_device(args.device)
 
 
@@ -30,7 +30,8 @@ def add_search_arguments(p: argparse.ArgumentParser) -> None:
     """Model and search options shared by decode and transcribe."""
     p.add_argument("--exp-dir", type=Path, required=True)
     p.add_argument("--checkpoint", help="checkpoint file (default: final.pt, else newest)")
-    p.add_argument("--method", choices=["greedy", "prefix_beam"], default="greedy")
+    p.add_argument("--method", choices=["greedy", "prefix_beam", "vocabulary"],
+                   default="greedy")
     p.add_argument("--beam", type=int, default=10, help="beam size for prefix_beam")
     p.add_argument("--token-topk", type=int, default=None,
                    help="tokens per frame that may extend a prefix (default: --beam)")
@@ -40,6 +41,12 @@ def add_search_arguments(p: argparse.ArgumentParser) -> None:
                    help="added per LM word (or token): offsets the LM's short-output bias")
     p.add_argument("--lm-level", choices=["word", "token"], default="word",
                    help="word: LM over words; token: LM over the lang dir's tokens")
+    p.add_argument("--vocabulary", type=Path,
+                   help="--method vocabulary: a file of allowed transcripts, one per line "
+                        "(e.g. the training text without ids); each utterance becomes the "
+                        "entry of highest CTC likelihood")
+    p.add_argument("--vocabulary-prior", action="store_true",
+                   help="add the log relative frequency of each entry in --vocabulary")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--allow-resample", action="store_true",
                    help="resample audio at another rate than the exp's features expect")

@@ -7,13 +7,10 @@ as feats.yaml); training and decoding share :class:`ExperimentConfig`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-
-def doc(default: Any, text: str) -> Any:
-    """A field with its default and its line in docs/config_reference.md (generated from
-    this metadata, so reformatting the code cannot lose a doc line)."""
-    return field(default=default, metadata={"doc": text})
+from asr.config.augment_schema import AugmentConfig
+from asr.config.fields import doc
 
 
 @dataclass(frozen=True)
@@ -56,6 +53,7 @@ class DataConfig:
     sortagrad: bool = doc(True, "epoch 1 in ascending length order, as in Deep Speech 2")
     pool_batches: int = doc(50, "shuffle pool: sort this many batches' worth by length")
     num_workers: int = doc(0, "DataLoader worker processes (pays off for on-the-fly features)")
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
         if any(f <= 0 for f in self.speed_perturb):
@@ -63,6 +61,11 @@ class DataConfig:
         if self.speed_perturb and self.features != "on_the_fly":
             raise ValueError("speed_perturb on the fly needs features: on_the_fly (or use "
                              "the 'asr speed-perturb' data-dir stage)")
+        if self.augment.active and (self.features, self.source) != ("on_the_fly", "kaldi"):
+            raise ValueError("augment needs features: on_the_fly and source: kaldi: it changes "
+                             "the audio (and VTLP the filterbank) that features are computed "
+                             "from; for precomputed features make augmented copies with "
+                             "'asr augment-data'")
         if self.max_duration and self.max_duration < self.min_duration:
             raise ValueError("max_duration must be 0 (no bound) or >= min_duration")
 

@@ -1,8 +1,10 @@
-"""Load audio named by a wav.scp entry: a file path, a ``cmd |`` pipe or an ark offset."""
+"""Load audio named by a wav.scp entry (a file path, a ``cmd |`` pipe or an ark offset), and
+write the 16-bit wav files that data-dir stages make."""
 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import soundfile
@@ -70,3 +72,11 @@ def resample(samples: torch.Tensor, rate: int, target: int) -> torch.Tensor:
     if rate == target:
         return samples
     return _resampler(rate, target)(samples)
+
+
+def write_wav(path: Path, samples: torch.Tensor, rate: int) -> str:
+    """Write (S,) audio in int16 scale as a 16-bit PCM wav (rounded, clipped); return the
+    absolute path, for wav.scp."""
+    out = np.clip(np.round(samples.numpy()), -32768, 32767).astype(np.int16)
+    soundfile.write(path, out, rate, subtype="PCM_16")
+    return str(Path(path).resolve())

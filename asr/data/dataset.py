@@ -2,7 +2,8 @@
 
 Features come from a :class:`FeatureSource`: precomputed matrices read by scp offset
 (:class:`ArkReader`, one cached file handle per ark per process) or fbank computed on the
-fly from wav.scp/segments (:class:`OnTheFlyFbank`, optionally speed-perturbed).
+fly from wav.scp/segments (:class:`OnTheFlyFbank`, optionally speed-perturbed and
+augmented).
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from asr.config.schema import FbankConfig, SpecAugmentConfig
+from asr.config.schema import AugmentConfig, FbankConfig, SpecAugmentConfig
 from asr.data.ark import ArkReader
 from asr.data.audio import load_audio
 from asr.data.augment import spec_augment, utterance_generator
-from asr.data.features import compute_fbank, num_frames
+from asr.data.features import at_feature_rate, compute_fbank, num_frames
 from asr.data.kaldi_dir import DataDir
 from asr.data.perturb import speed_perturb
 from asr.data.tokenizer import Tokenizer
+from asr.data.wave_augment import WaveAugment, check_vtlp
 from asr.errors import DataError, refuse_optimized
 from asr.functional.ctc_search import ctc_min_input_length
 
@@ -126,14 +128,21 @@ class PrecomputedFeats:
 
 class OnTheFlyFbank:
     """Fbank from the utterance's audio with the experiment's options (same numbers as the
-    fbank stage); with ``speeds``, each (seed, epoch, utterance) draws one speed factor."""
+    fbank stage); with ``speeds``, each (seed, epoch, utterance) draws one speed factor,
+    and with ``augment`` (data.augment) its waveform augmentation and VTLP warp."""
 
     def __init__(self, cfg: FbankConfig, speeds: Sequence[float] = (), seed: int = 0,
-                 allow_resample: bool = False):
+                 allow_resample: bool = False, augment: AugmentConfig | None = None,
+                 allow_pipes: bool = True):
         self.cfg = cfg
         self.speeds = tuple(speeds)
         self.seed = seed
         self.allow_resample = allow_resample
+        self.augment = None
+        if augment is not None and augment.active:
+            if augment.vtlp.prob > 0:
+                check_vtlp(cfg)
+            self.augment = WaveAugment(augment, cfg.sample_rate, seed, allow_pipes)
 
     def __call__(self, utt: Utterance, epoch: int = 0) -> np.ndarray:
         if utt.audio is None:
@@ -144,11 +153,19 @@ class OnTheFlyFbank:
             g = utterance_generator(self.seed, epoch, "speed/" + utt.utt_id)
             factor = self.speeds[int(torch.randint(len(self.speeds), (1,), generator=g))]
             samples = speed_perturb(samples, rate, factor)
-        return compute_fbank(samples, rate, self.cfg, utt.utt_id, self.allow_resample).numpy()
+        warp = 1.0
+        if self.augment is not None:  # noise and RIRs are at the features' rate
+            samples = at_feature_rate(samples, rate, self.cfg, utt.utt_id, self.allow_resample)
+            rate = self.cfg.sample_rate
+            samples, warp = self.augment(samples, epoch, utt.utt_id)
+        return compute_fbank(samples, rate, self.cfg, utt.utt_id, self.allow_resample,
+                             warp).numpy()
 
     def min_frames(self, frames: int) -> int:
-        """The fewest frames the fastest speed factor can leave of ``frames``."""
+        """The fewest frames the fastest speed (and tempo) factor can leave of ``frames``."""
         fastest = max(self.speeds, default=1.0)
+        if self.augment is not None:
+            fastest *= self.augment.fastest()
         samples = int(frames * self.cfg.sample_rate * self.cfg.frame_shift_ms / 1000 / fastest)
         return num_frames(samples, self.cfg) if fastest != 1.0 else frames
 

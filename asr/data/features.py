@@ -33,7 +33,7 @@ from asr.errors import DataError
 log = logging.getLogger(__name__)
 
 
-def _at_feature_rate(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: str,
+def at_feature_rate(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: str,
                      allow_resample: bool) -> torch.Tensor:
     """``samples`` at cfg.sample_rate (resampled only when allowed), at least one frame."""
     if rate != cfg.sample_rate:
@@ -50,12 +50,14 @@ def _at_feature_rate(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id:
 
 
 def compute_fbank(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: str = "?",
-                  allow_resample: bool = False) -> torch.Tensor:
-    """Log mel filterbank of mono ``samples`` (S,) in int16 scale -> (T, num_mel_bins)."""
-    samples = _at_feature_rate(samples, rate, cfg, utt_id, allow_resample)
+                  allow_resample: bool = False, vtln_warp: float = 1.0) -> torch.Tensor:
+    """Log mel filterbank of mono ``samples`` (S,) in int16 scale -> (T, num_mel_bins);
+    ``vtln_warp`` != 1 warps the filterbank's frequency axis (Kaldi's VTLN, used for VTLP)."""
+    samples = at_feature_rate(samples, rate, cfg, utt_id, allow_resample)
     return kaldi_fbank.fbank(samples.to(torch.float32), cfg.sample_rate, cfg.num_mel_bins,
                              cfg.frame_length_ms, cfg.frame_shift_ms, cfg.dither,
-                             cfg.preemphasis, cfg.low_freq, cfg.high_freq, cfg.snip_edges)
+                             cfg.preemphasis, cfg.low_freq, cfg.high_freq, cfg.snip_edges,
+                             vtln_warp)
 
 
 def num_frames(num_samples: int, cfg: FbankConfig) -> int:
@@ -137,7 +139,7 @@ def _run_split(split: _Split, cfg: FbankConfig, allow_resample: bool, compress: 
     else:  # on the fly later: only the frame counts, from Kaldi's formula
         for utt, rx, start, end in split.audio:
             samples, rate = load_audio(rx, utt, start, end)
-            at_rate = _at_feature_rate(samples, rate, cfg, utt, allow_resample)
+            at_rate = at_feature_rate(samples, rate, cfg, utt, allow_resample)
             info[utt] = f"{num_frames(at_rate.numel(), cfg)} " \
                         f"{format_seconds(samples.numel() / rate)}"
     write_kv(split.info, info)

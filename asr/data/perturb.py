@@ -10,11 +10,9 @@ import logging
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-import soundfile
 from tqdm import tqdm
 
-from asr.data.audio import load_audio, resample
+from asr.data.audio import load_audio, resample, write_wav
 from asr.data.kaldi_dir import DataDir, write_data_dir
 from asr.errors import DataError
 
@@ -54,11 +52,8 @@ def perturb_data_dir(src: Path, dst: Path, factors: list[float], allow_pipes: bo
                 wav_scp[new] = rx
             else:  # a segment is cut out into a file of its own, so dst needs no segments
                 samples, rate = load_audio(rx, utt, start, end)
-                out = (speed_perturb(samples, rate, f) if f != 1.0 else samples).numpy()
-                path = wav_dir / f"{new}.wav"
-                soundfile.write(path, np.clip(np.round(out), -32768, 32767).astype(np.int16),
-                                rate, subtype="PCM_16")
-                wav_scp[new] = str(path)
+                out = speed_perturb(samples, rate, f) if f != 1.0 else samples
+                wav_scp[new] = write_wav(wav_dir / f"{new}.wav", out, rate)
             text[new] = d.text[utt]
             utt2spk[new] = prefix + d.utt2spk[utt]
     write_data_dir(Path(dst), wav_scp, text, utt2spk)

@@ -48,7 +48,9 @@ def _utterances(cfg: ExperimentConfig, data_dir: Path, tokenizer: Tokenizer,
     if not from_audio:
         return utts, PrecomputedFeats()
     speeds = cfg.data.speed_perturb if train else ()
-    return utts, OnTheFlyFbank(feats, speeds, cfg.train.seed)
+    return utts, OnTheFlyFbank(feats, speeds, cfg.train.seed,
+                               augment=cfg.data.augment if train else None,
+                               allow_pipes=cfg.data.allow_pipes)
 
 
 def build_split(cfg: ExperimentConfig, cmvn_stats: Path, data_dir: Path, tokenizer: Tokenizer,

@@ -21,6 +21,7 @@ from asr.data.cmvn import Normalizer
 from asr.data.features import FEATS_CONFIG, audio_fbank, read_feats_config, utterance_features
 from asr.data.kaldi_dir import DataDir
 from asr.data.tokenizer import SPACE, UNK
+from asr.decode.vocabulary import vocabulary_search
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
 from asr.functional.ctc_search import ctc_greedy_search, ctc_prefix_beam_search
@@ -58,15 +59,24 @@ Search = Callable[[torch.Tensor, torch.Tensor], list[list[int]]]  # (N, T, V), (
 
 def make_search(exp: Experiment, method: str = "greedy", beam: int = 10,
                 token_topk: int | None = None, lm: Path | None = None, lm_weight: float = 0.5,
-                lm_bonus: float = 0.0, lm_level: Literal["word", "token"] = "word") -> Search:
-    """The search that turns log-probs into token ids: greedy, or prefix beam with an
-    optional ARPA LM fused at word or token level."""
+                lm_bonus: float = 0.0, lm_level: Literal["word", "token"] = "word",
+                vocabulary: Path | None = None, vocabulary_prior: bool = False) -> Search:
+    """The search that turns log-probs into token ids: greedy, prefix beam with an
+    optional ARPA LM fused at word or token level, or the best entry of a closed
+    ``vocabulary`` file (with its frequencies as prior when ``vocabulary_prior``)."""
+    if (method == "vocabulary") != (vocabulary is not None):
+        raise AsrError("--method vocabulary and --vocabulary FILE go together")
+    if method == "vocabulary":
+        if lm is not None:
+            raise AsrError("--method vocabulary takes no --lm (use --vocabulary-prior)")
+        return vocabulary_search(vocabulary, exp.tokenizer, vocabulary_prior)
     if method == "greedy":
         if lm is not None:
             raise AsrError("an LM needs --method prefix_beam")
         return ctc_greedy_search
     if method != "prefix_beam":
-        raise AsrError(f"unknown search method '{method}' (greedy or prefix_beam)")
+        raise AsrError(f"unknown search method '{method}' (greedy, prefix_beam or "
+                       "vocabulary)")
     if beam < 1 or (token_topk is not None and token_topk < 1):
         raise AsrError(f"--beam and --token-topk must be >= 1, got {beam} and {token_topk}")
     fusion = None
