@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Speech Commands (v0.02, 16 kHz, one word a clip, many speakers): speaker-disjoint data
+# dirs, fbank, word-piece tokens and a word unigram LM, BiLSTM-CTC, decoding.
+# Run from anywhere; options: run.sh --help. Stages are skipped when their outputs exist.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0
+stop_stage=6
+corpus_dir=${SPEECH_COMMANDS_DIR:-}  # else the official archive is downloaded into $data/../downloads
+data=data
+exp=exp
+train_config=conf/bilstm.yaml
+exp_name=                # default: the config's file name
+dev_percent=10           # speakers to dev and test when the corpus has no official lists
+test_percent=10
+split_seed=0             # salt of the speaker hash for that split
+max_speakers=0           # at most this many speakers per set (tests make small sets); 0: all
+token_type=bpe           # char | bpe | unigram
+vocab_size=140           # bpe 140: every one of the 35 words is a single token (RESULTS.md)
+speed_perturb=           # e.g. 0.9,1.0,1.1: speed-perturbed training copies (Kaldi sp prefixes)
+decode_sets="dev test"
+decode_method="greedy prefix_beam prefix_beam_lm"  # one or more of these
+beam=10                  # prefix beam size
+lm_order=1               # one word an utterance: a unigram over the training words
+lm_weight=0.3            # shallow-fusion weight and per-word bonus for prefix_beam_lm
+lm_bonus=0.0
+train_overrides=""       # e.g. "train.epochs=2 optim.lr=1e-3"
+help_message="Usage: $0 [options]   (Speech Commands recipe: stages 0-6)"
+. ../../scripts/parse_options.sh
+. ../../scripts/stages.sh
+
+exp_name=${exp_name:-$(basename "$train_config" .yaml)}
+lang=$data/lang_$token_type
+[ "$token_type" = char ] || lang+=$vocab_size  # lang_bpe140
+lm=$data/lm/word_${lm_order}gram.arpa
+train_set=train${speed_perturb:+_sp}
+dir=$exp/$exp_name
+
+if run_stage 0; then
+  if [ -z "$corpus_dir" ]; then
+    corpus_dir=$(dirname "$data")/downloads/speech_commands_v0.02
+    local/download_speech_commands.sh "$corpus_dir"
+  fi
+  [ -d "$corpus_dir" ] || { echo "$0: Speech Commands dir '$corpus_dir' does not exist" \
+    "(give --corpus-dir DIR or set SPEECH_COMMANDS_DIR; leave both unset to download)" >&2
+    exit 1; }
+fi
+
+if run_stage 1 && [ ! -f "$data/test/wav.scp" ]; then
+  echo "stage 1: speaker-disjoint data dirs in $data"
+  python local/prepare_speech_commands.py --corpus-dir "$corpus_dir" --out "$data" \
+    --dev-percent "$dev_percent" --test-percent "$test_percent" --seed "$split_seed" \
+    --max-speakers "$max_speakers"
+  for s in train dev test; do asr validate-data "$data/$s"; done
+fi
+
+if run_stage 2; then
+  echo "stage 2: features: ${speed_perturb:+speed perturbation, }fbank, CMVN stats"
+  if [ -n "$speed_perturb" ] && [ ! -f "$data/$train_set/wav.scp" ]; then
+    asr speed-perturb --factors "$speed_perturb" "$data/train" "$data/$train_set"
+  fi
+  asr fbank --config conf/fbank.yaml "$data"/{$train_set,dev,test}
+  [ -f "$data/$train_set/cmvn.ark" ] || asr cmvn "$data/$train_set"
+  todo=$(for s in $train_set dev test; do  # per-speaker stats (data.cmvn: speaker)
+    [ -f "$data/$s/cmvn.scp" ] || echo "$data/$s"; done)
+  [ -z "$todo" ] || asr cmvn --per-speaker $todo
+fi
+
+if run_stage 3 && [ ! -f "$lang/tokens.txt" ]; then
+  echo "stage 3: $token_type tokens in $lang"
+  asr tokenizer --text "$data/train/text" --out "$lang" --token-type "$token_type" \
+    --vocab-size "$vocab_size"
+fi
+if run_stage 3 && [ ! -f "$lm" ]; then
+  echo "stage 3: word $lm_order-gram LM $lm"
+  asr train-lm --text "$data/train/text" --order "$lm_order" --out "$lm"
+fi
+
+if run_stage 4; then
+  echo "stage 4: training $dir"
+  # shellcheck disable=SC2086  # overrides are separate words by design
+  asr train --config "$train_config" --exp-dir "$dir" --train-dir "$data/$train_set" \
+    --dev-dir "$data/dev" --lang-dir "$lang" $train_overrides
+fi
+
+# stage 5 decodes each set with each method (a decode newer than final.pt is kept);
+# stage 6 prints their %WER lines
+if run_stage 5; then decode_sets 5 "$dir/final.pt" "$data" "$decode_method" "$decode_sets"; fi
+if run_stage 6; then print_wers "$dir" "$decode_method" "$decode_sets"; fi
