@@ -7,6 +7,48 @@
 # run_stage N: true when --stage <= N <= --stop-stage (Kaldi's two-sided guard).
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
+# feature_stage STAGE SET...: the features of $data/SET for each SET (the first is the
+#   training set): a speed-perturbed copy of $data/train first when $speed_perturb is set
+#   (the training set is then train_sp), fbank with conf/fbank.yaml, global CMVN stats of
+#   the training set and per-speaker stats of every set (for data.cmvn: speaker).
+feature_stage() {
+  local stage_no=$1 train=$2 s todo dirs=()
+  shift
+  echo "stage $stage_no: features: ${speed_perturb:+speed perturbation, }fbank, CMVN stats"
+  if [ -n "${speed_perturb:-}" ] && [ ! -f "$data/$train/wav.scp" ]; then
+    asr speed-perturb --factors "$speed_perturb" "$data/train" "$data/$train"
+  fi
+  for s in "$@"; do dirs+=("$data/$s"); done
+  asr fbank --config conf/fbank.yaml "${dirs[@]}" || return 1
+  [ -f "$data/$train/cmvn.ark" ] || asr cmvn "$data/$train" || return 1
+  todo=$(for s in "$@"; do [ -f "$data/$s/cmvn.scp" ] || echo "$data/$s"; done)
+  # shellcheck disable=SC2086  # one data dir a word
+  [ -z "$todo" ] || asr cmvn --per-speaker $todo
+}
+
+# lang_stage STAGE: the $token_type token list in $lang (with $vocab_size pieces) and the
+#   word $lm_order-gram LM $lm, both from $data/train/text; each is skipped when it exists.
+lang_stage() {
+  if [ ! -f "$lang/tokens.txt" ]; then
+    echo "stage $1: $token_type tokens in $lang"
+    asr tokenizer --text "$data/train/text" --out "$lang" --token-type "$token_type" \
+      --vocab-size "$vocab_size" || return 1
+  fi
+  if [ ! -f "$lm" ]; then
+    echo "stage $1: word $lm_order-gram LM $lm"
+    asr train-lm --text "$data/train/text" --order "$lm_order" --out "$lm"
+  fi
+}
+
+# train_stage STAGE: asr train of $train_config into $dir on $data/$train_set and
+#   $data/dev with $lang; $train_overrides are extra KEY=VALUE words.
+train_stage() {
+  echo "stage $1: training $dir"
+  # shellcheck disable=SC2086  # overrides are separate words by design
+  asr train --config "$train_config" --exp-dir "$dir" --train-dir "$data/$train_set" \
+    --dev-dir "$data/dev" --lang-dir "$lang" $train_overrides
+}
+
 # _method_opts METHOD: sets the array _opts to the `asr decode` options of a search method:
 #   greedy; prefix_beam (--beam $beam); prefix_beam_lm (prefix_beam with --lm $lm,
 #   --lm-weight $lm_weight, --lm-bonus $lm_bonus). A recipe declares the variables it

@@ -55,34 +55,9 @@ if run_stage 1 && [ ! -f "$data/test/wav.scp" ]; then
   for s in train dev test; do asr validate-data "$data/$s"; done
 fi
 
-if run_stage 2; then
-  echo "stage 2: features: ${speed_perturb:+speed perturbation, }fbank, CMVN stats"
-  if [ -n "$speed_perturb" ] && [ ! -f "$data/$train_set/wav.scp" ]; then
-    asr speed-perturb --factors "$speed_perturb" "$data/train" "$data/$train_set"
-  fi
-  asr fbank --config conf/fbank.yaml "$data"/{$train_set,dev,test}
-  [ -f "$data/$train_set/cmvn.ark" ] || asr cmvn "$data/$train_set"
-  todo=$(for s in $train_set dev test; do  # per-speaker stats (data.cmvn: speaker)
-    [ -f "$data/$s/cmvn.scp" ] || echo "$data/$s"; done)
-  [ -z "$todo" ] || asr cmvn --per-speaker $todo
-fi
-
-if run_stage 3 && [ ! -f "$lang/tokens.txt" ]; then
-  echo "stage 3: $token_type tokens in $lang"
-  asr tokenizer --text "$data/train/text" --out "$lang" --token-type "$token_type" \
-    --vocab-size "$vocab_size"
-fi
-if run_stage 3 && [ ! -f "$lm" ]; then
-  echo "stage 3: word $lm_order-gram LM $lm"
-  asr train-lm --text "$data/train/text" --order "$lm_order" --out "$lm"
-fi
-
-if run_stage 4; then
-  echo "stage 4: training $dir"
-  # shellcheck disable=SC2086  # overrides are separate words by design
-  asr train --config "$train_config" --exp-dir "$dir" --train-dir "$data/$train_set" \
-    --dev-dir "$data/dev" --lang-dir "$lang" $train_overrides
-fi
+if run_stage 2; then feature_stage 2 "$train_set" dev test; fi
+if run_stage 3; then lang_stage 3; fi
+if run_stage 4; then train_stage 4; fi
 
 # stage 5 decodes each set with each method (a decode newer than final.pt is kept);
 # stage 6 prints their %WER lines

@@ -13,14 +13,7 @@ fi
 mkdir -p "$dest"
 echo "$0: downloading FSDD at $commit (CC BY-SA 4.0) into $dest"
 tmp="$dest/fsdd.tar.gz.partial"
-if command -v curl >/dev/null; then
-  curl -fL --retry 3 -o "$tmp" "$url" || { echo "$0: download failed: $url" >&2; exit 1; }
-elif command -v wget >/dev/null; then
-  wget -O "$tmp" "$url" || { echo "$0: download failed: $url" >&2; exit 1; }
-else
-  echo "$0: neither curl nor wget is installed; download $url by hand and pass --fsdd-dir" >&2
-  exit 1
-fi
+"$(dirname "$0")/../../../scripts/download.sh" "$url" "$tmp" --fsdd-dir
 tar -xzf "$tmp" -C "$dest" --strip-components=1 "free-spoken-digit-dataset-$commit/recordings"
 rm -f "$tmp"
 n=$(find "$dest/recordings" -name '*.wav' | wc -l)

@@ -14,14 +14,7 @@ fi
 mkdir -p "$dest"
 echo "$0: downloading Speech Commands v0.02 (CC BY 4.0, 2.3 GB) into $dest"
 tmp="$dest/speech_commands_v0.02.tar.gz.partial"
-if command -v curl >/dev/null; then
-  curl -fL --retry 3 -o "$tmp" "$url" || { echo "$0: download failed: $url" >&2; exit 1; }
-elif command -v wget >/dev/null; then
-  wget -O "$tmp" "$url" || { echo "$0: download failed: $url" >&2; exit 1; }
-else
-  echo "$0: neither curl nor wget is installed; download $url by hand and pass --corpus-dir" >&2
-  exit 1
-fi
+"$(dirname "$0")/../../../scripts/download.sh" "$url" "$tmp" --corpus-dir
 tar -xzf "$tmp" -C "$dest"  # the archive has no top folder: word dirs and lists at its root
 rm -f "$tmp"
 n=$(find "$dest" -path "$dest/_background_noise_" -prune -o -name '*_nohash_*.wav' -print | wc -l)
