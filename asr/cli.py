@@ -23,6 +23,7 @@ COMMANDS = {
     "score": "score",
     "export": "export",
     "train-lm": "train_lm",
+    "compile-lm": "compile_lm",
     "validate-data": "validate_data",
     "fix-data": "fix_data",
     "subset-data": "subset_data",

@@ -21,7 +21,9 @@ import bench_train_step  # noqa: E402
 from benchlib import Row, print_table  # noqa: E402
 
 QUICK = {"data": ["--num-utts", "300", "--repeats", "2"],
-         "training step": ["--repeats", "5", "--threads", "1"],
+         # smaller batches, so that enough interleaved blocks fit: 8 x 2 steps of each loop
+         "training step": ["--batch", "8", "--frames", "200", "--blocks", "8",
+                           "--per-block", "2", "--warmup", "2", "--threads", "1"],
          "decoding": ["--repeats", "2"]}
 
 

@@ -40,13 +40,25 @@ lang_stage() {
   fi
 }
 
+# rir_stage STAGE RATE: simulated room impulse responses at RATE Hz in $rir_dir (for
+#   data.augment.reverb), unless $rir_dir is empty or holds them already.
+rir_stage() {
+  [ -n "${rir_dir:-}" ] && [ ! -f "$rir_dir/wav.scp" ] || return 0
+  echo "stage $1: simulated RIRs in $rir_dir"
+  asr make-rirs "$rir_dir" --sample-rate "$2" --seed 0
+}
+
 # train_stage STAGE: asr train of $train_config into $dir on $data/$train_set and
-#   $data/dev with $lang; $train_overrides are extra KEY=VALUE words.
+#   $data/dev with $lang; $noise_dir and $rir_dir (when a recipe sets them) become the
+#   sources of data.augment.noise and .reverb; $train_overrides are extra KEY=VALUE words.
 train_stage() {
+  local sources=()
+  [ -z "${noise_dir:-}" ] || sources+=("data.augment.noise.source=$noise_dir")
+  [ -z "${rir_dir:-}" ] || sources+=("data.augment.reverb.source=$rir_dir")
   echo "stage $1: training $dir"
   # shellcheck disable=SC2086  # overrides are separate words by design
   asr train --config "$train_config" --exp-dir "$dir" --train-dir "$data/$train_set" \
-    --dev-dir "$data/dev" --lang-dir "$lang" $train_overrides
+    --dev-dir "$data/dev" --lang-dir "$lang" "${sources[@]}" $train_overrides
 }
 
 # _method_opts METHOD: sets the array _opts to the `asr decode` options of a search method:

@@ -89,6 +89,16 @@ def test_each_augmentation_is_seeded_per_seed_epoch_and_utterance(world, kind):
         assert first.shape == plain.shape and not np.array_equal(first, plain)
 
 
+def test_start_epoch_keeps_the_epochs_before_it_clean(world):
+    root, utts = world
+    late = OnTheFlyFbank(CFG, seed=7, augment=dataclasses.replace(every(root), start_epoch=3))
+    now = OnTheFlyFbank(CFG, seed=7, augment=every(root))
+    u = utts[0]
+    for epoch in (1, 2):
+        assert np.array_equal(late(u, epoch), OnTheFlyFbank(CFG)(u, epoch))
+    assert np.array_equal(late(u, 3), now(u, 3))  # the same draws as if it had started at 1
+
+
 def test_augmented_batches_are_identical_for_any_worker_count(world):
     root, utts = world
     sampler = BucketBatchSampler([u.num_frames for u in utts], 300, seed=1)
@@ -134,6 +144,8 @@ def test_bad_config_names_the_key(tmp_path):
     for kind in ("volume", "vtlp"):
         with pytest.raises(ConfigError, match="data: augment needs features: on_the_fly"):
             load(f"data.augment.{kind}.prob=0.5")
+    with pytest.raises(ConfigError, match="data.augment: start_epoch: expected >= 1, got 0"):
+        load("data.augment.start_epoch=0")
     with pytest.raises(ConfigError, match="and source: kaldi"):
         load("data.features=on_the_fly", "data.source=lhotse", "data.augment.volume.prob=1")
     cfg = load("data.features=on_the_fly", "data.augment.volume.prob=0.5")

@@ -152,12 +152,27 @@ CASES: dict[str, list[Case]] = {
           "{missing}/x.pt", expect="checkpoint '{missing}/x.pt' not found"),
         c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--checkpoint",
           "{garbage}", expect="{garbage}"),
+        c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--streaming",
+          expect="{exp}: not a streaming experiment"),
+        c("--exp-dir", "{stream_exp}", "--data-dir", "{wavs}", "--out", "{out}", "--streaming",
+          "--chunk-ms", "200", expect="the model was trained for chunks of 160, 320 ms"),
+        c("--exp-dir", "{stream_exp}", "--data-dir", "{wavs}", "--out", "{out}", "--chunk-ms",
+          "160", expect="--chunk-ms needs --streaming"),
+        c("--exp-dir", "{stream_exp}", "--data-dir", "{wavs}", "--out", "{out}", "--streaming",
+          "--chunk-ms", "fast", expect="invalid float value: 'fast'", usage=True),
+        c("--exp-dir", "{stream_exp}", "--data-dir", "{wavs}", "--out", "{out}", "--streaming",
+          "--method", "vocabulary", "--vocabulary", "{wavs}/text",
+          expect="--method vocabulary does not stream"),
         c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--method",
           "prefix_beam", "--lm", "{missing}/lm.arpa", expect="{missing}/lm.arpa"),
         c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--method",
           "prefix_beam", "--lm", "{garbage}", expect="{garbage}"),
         c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--method",
           "prefix_beam", "--beam", "0", expect="--beam and --token-topk must be >= 1"),
+        c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--method",
+          "prefix_beam", "--lm", "{truncated_lm}", expect="{truncated_lm}: truncated compiled LM"),
+        c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--method",
+          "prefix_beam", "--search-threads", "-1", expect="--search-threads must be >= 1"),
         c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--device", "cuda9",
           expect="device 'cuda9'"),
         c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{garbage}/x", expect="{garbage}"),
@@ -167,6 +182,14 @@ CASES: dict[str, list[Case]] = {
         c("--exp-dir", "{exp}", "{missing}/a.wav", expect="'{missing}/a.wav'"),
         c("--exp-dir", "{exp}", "{garbage_wav}", expect="'{garbage_wav}'"),
         c("--exp-dir", "{exp}", "{wavs}", expect="'{wavs}'"),
+        c("--exp-dir", "{exp}", "--streaming", "{wav}", expect="{exp}: not a streaming "
+          "experiment"),
+        c("--exp-dir", "{stream_exp}", "--streaming", "{noise16k}/n.wav",
+          expect="{noise16k}/n.wav: audio at 16000 Hz, but {stream_exp} expects 8000 Hz"),
+        c("--exp-dir", "{stream_exp}", "--streaming", "--chunk-ms", "300", "{wav}",
+          expect="--chunk-ms 300 is 7.5 encoder frames of 40 ms"),
+        c("--exp-dir", "{stream_exp}", "--streaming", "{missing}/a.wav",
+          expect="'{missing}/a.wav'"),
     ],
     "score": [
         c("{missing}/ref", "{wavs}/text", expect="{missing}/ref: file not found"),
@@ -185,6 +208,18 @@ CASES: dict[str, list[Case]] = {
           "--out", "{out}/m.pt", expect="{garbage}"),
         c("--exp-dir", "{exp}", "--format", "torchscript", "--out", "{garbage}/x",
           expect="{garbage}"),
+        c("--exp-dir", "{exp}", "--format", "torchscript", "--streaming", "--out", "{out}/m.pt",
+          expect="{exp}: not a streaming experiment"),
+        c("--exp-dir", "{stream_exp}", "--format", "onnx", "--streaming", "--out", "{out}/m.onnx",
+          expect="{stream_exp}: the model attends to all of the past"),
+        c("--exp-dir", "{stream_exp}", "--format", "torchscript", "--streaming", "--chunk-ms",
+          "300", "--left-chunks", "2", "--out", "{out}/m.pt", expect="--chunk-ms 300 is 7.5"),
+        c("--exp-dir", "{stream_exp}", "--format", "torchscript", "--streaming",
+          "--left-chunks", "0", "--out", "{out}/m.pt", expect="--left-chunks must be >= 1"),
+        c("--exp-dir", "{stream_exp}", "--format", "torchscript", "--chunk-ms", "160",
+          expect="--chunk-ms and --left-chunks need --streaming"),
+        c("--exp-dir", "{stream_exp}", "--format", "torchscript", "--streaming",
+          "--left-chunks", "two", expect="invalid int value: 'two'", usage=True),
     ],
     "train-lm": [
         c("--text", "{missing}/text", "--out", "{out}/lm", expect="{missing}/text: file not found"),
@@ -193,6 +228,13 @@ CASES: dict[str, list[Case]] = {
         c("--text", "{wavs}/text", "--out", "{out}/lm", "--order", "0",
           expect="order must be >= 1"),
         c("--text", "{wavs}/text", "--out", "{garbage}/x", expect="{garbage}"),
+    ],
+    "compile-lm": [
+        c("{missing}/lm.arpa", expect="{missing}/lm.arpa: LM file not found"),
+        c("{garbage}", "{out}/lm.asrlm", expect="{garbage}:1: not valid UTF-8"),
+        c("{wavs}/text", "{out}/lm.asrlm", expect="{wavs}/text:1: not an ARPA file"),
+        c("{arpa}", "{garbage}/x", expect="{garbage}"),
+        c("{arpa}", "{arpa}", expect="{arpa}: the output would overwrite the ARPA file"),
     ],
     "validate-data": [
         c("{missing}", expect="data dir not found: {missing}"),
@@ -278,16 +320,49 @@ def world(tmp_path_factory) -> dict[str, str]:
         samples = np.random.default_rng(0).normal(0, amplitude, int(rate * seconds))
         soundfile.write(root / name / "n.wav", samples.astype(np.int16), rate)
     exp = make_exp_dir(root / "exp")
+    make_streaming_exp(root / "stream_exp", root / "feats")
     bad = make_exp_dir(root / "bad_ckpt_exp")
     (bad / "checkpoints").mkdir()
     (bad / "checkpoints" / "epoch-1.pt").write_bytes(GARBAGE)
     (root / "config.yaml").write_text("train: {epochs: 1}\n")
+    from asr.lm.arpa import write_arpa
+    from asr.lm.compiled_lm import compile_arpa
+    from asr.lm.ngram import train_witten_bell
+
+    write_arpa(root / "lm.arpa", train_witten_bell([["a", "b"], ["b"]], 2))
+    compiled = (root / "lm.asrlm")
+    compile_arpa(root / "lm.arpa", compiled)
+    (root / "truncated.asrlm").write_bytes(compiled.read_bytes()[:-100])
     paths = {p.name: str(p) for p in root.iterdir()}
     paths.update(missing=str(root / "missing"), garbage_wav=str(garbage_wav), exp=str(exp),
                  lang=str(exp / "lang"), config=str(root / "config.yaml"),
                  wav=read_kv(root / "wavs" / "wav.scp")["spk0-utt000"],
-                 truncated_ark=str(root / "truncated" / "t.ark"))
+                 truncated_ark=str(root / "truncated" / "t.ark"), arpa=str(root / "lm.arpa"),
+                 truncated_lm=str(root / "truncated.asrlm"))
     return paths
+
+
+def make_streaming_exp(path: Path, data_dir: Path) -> None:
+    """An untrained streaming Conformer (chunks of 4 and 8 frames: 160 and 320 ms) with
+    global CMVN from ``data_dir``'s features."""
+    from asr.config import save_config
+    from asr.config.schema import (
+        ChunkConfig,
+        ConformerConfig,
+        Conv2dFrontendConfig,
+        DataConfig,
+        ExperimentConfig,
+        ModelConfig,
+    )
+    from asr.data.cmvn import data_dir_stats, save_stats
+
+    model = ModelConfig(frontend=Conv2dFrontendConfig(channels=8, output_dim=16),
+                        encoder=ConformerConfig(d_model=16, num_layers=1, num_heads=2, ff_dim=32,
+                                                causal_conv=True, chunk=ChunkConfig((4, 8))))
+    make_exp_dir(path, model=model)
+    save_config(ExperimentConfig(model=model, data=DataConfig(cmvn="global")),
+                path / "config.yaml")
+    save_stats(path / "cmvn.ark", data_dir_stats(data_dir))
 
 
 def run(cmd: str, args: list[str], capsys) -> tuple[int, str]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,36 @@ def test_slurm_script_checkpoints_and_requeues_on_the_warning_signal(corpus,
     assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
     assert (exp / "final.pt").is_file()
     assert "resumed from" in (exp / "log" / "train.log").read_text()
+
+
+STUCK_RANK = """
+import sys, time
+from asr.train.distributed import init_from_env
+dist = init_from_env("cpu", timeout_s=float(sys.argv[1]))
+if dist.rank == 1:
+    time.sleep(600)  # stuck: never reaches the all-reduce rank 0 waits in
+dist.or_over_ranks(True)
+"""
+
+
+def test_a_stuck_rank_ends_the_job_within_the_collective_timeout(tmp_path):
+    """Rank 1 never joins rank 0's all-reduce: rank 0 fails with an error naming the
+    setting once train.collective_timeout_s passes, and torchrun ends the job non-zero."""
+    script = tmp_path / "stuck_rank.py"
+    script.write_text(STUCK_RANK)
+    timeout_s, margin_s = 3, 40  # margin: two interpreters importing torch on a busy machine
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+           "2", "--max-restarts", "0", str(script), str(timeout_s)]
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        out, _ = p.communicate(timeout=timeout_s + margin_s)
+    finally:
+        if p.poll() is None:  # only the launcher this test started (it stops its ranks)
+            p.kill()
+            p.wait()
+    assert p.returncode != 0
+    assert time.monotonic() - t0 < timeout_s + margin_s
+    assert ("rank 0 of 2: the all_reduce collective failed within "
+            f"train.collective_timeout_s={timeout_s}") in out.decode(errors="replace")

@@ -1,5 +1,6 @@
-"""Exported models (TorchScript, ONNX) give the eager model's log-probs on a batch whose
-size and lengths differ from the one the exporter traced."""
+"""Exported models (TorchScript, ONNX) give the eager model's log-probs on batches whose
+size and lengths differ from the one the exporter traced, down to 1 utterance and to
+inputs too short for the conv2d frontend's kernels (3 frames: output length 0)."""
 
 
 import numpy as np
@@ -11,6 +12,7 @@ from asr.config.schema import (
     BiLSTMConfig,
     ConformerConfig,
     Conv2dFrontendConfig,
+    DwStridingFrontendConfig,
     ModelConfig,
 )
 from asr.decode.export import reverse_within_lengths
@@ -25,17 +27,24 @@ ENCODERS = {
 }
 
 
-def make_exp(path, encoder):
+FRONTENDS = {"conv2d": Conv2dFrontendConfig(channels=8, output_dim=32),
+             "dw_striding": DwStridingFrontendConfig(channels=8, output_dim=32)}
+
+
+def make_exp(path, encoder, frontend="conv2d"):
     """An exp dir with a randomly initialized model (weights need not be trained here)."""
-    model = ModelConfig(frontend=Conv2dFrontendConfig(channels=8, output_dim=32),
-                        encoder=ENCODERS[encoder])
+    model = ModelConfig(frontend=FRONTENDS[frontend], encoder=ENCODERS[encoder])
     return Experiment.load(make_exp_dir(path, model))
 
 
-def eager_and_batch(exp):
+# not the traced batch; 9 frames -> 1 output frame, 7 the fewest the kernels take
+BATCHES = [(45, 200, 9, 131, 77), (3,), (7, 3), (200, 7, 3), (1, 2)]
+
+
+def eager_and_batch(exp, lengths=BATCHES[0]):
     torch.manual_seed(1)
-    lens = torch.tensor([45, 200, 9, 131, 77])  # not the traced batch; 9 frames -> 1 output
-    feats = torch.randn(5, 200, exp.feats.num_mel_bins)
+    lens = torch.tensor(lengths)
+    feats = torch.randn(len(lengths), max(lengths), exp.feats.num_mel_bins)
     with torch.no_grad():
         log_probs, out_lens = exp.load_model()(feats, lens)
     mask = torch.arange(log_probs.shape[1])[None] < out_lens[:, None]
@@ -47,28 +56,35 @@ def asr_export(exp_dir, fmt, out):
     return main(["export", "--exp-dir", str(exp_dir), "--format", fmt, "--out", str(out)])
 
 
-@pytest.mark.parametrize("encoder", ["bilstm", "bilstm_proj", "conformer"])
-def test_torchscript_export_matches_eager(tmp_path, encoder):
-    exp = make_exp(tmp_path / "exp", encoder)
+@pytest.mark.parametrize(("encoder", "frontend"), [
+    ("bilstm", "conv2d"), ("bilstm_proj", "conv2d"), ("conformer", "conv2d"),
+    ("conformer", "dw_striding")])
+def test_torchscript_export_matches_eager(tmp_path, encoder, frontend):
+    exp = make_exp(tmp_path / "exp", encoder, frontend)
     assert asr_export(exp.path, "torchscript", tmp_path / "m.pt") == 0
-    feats, lens, want, want_lens, mask = eager_and_batch(exp)
-    with torch.no_grad():
-        got, got_lens = torch.jit.load(str(tmp_path / "m.pt"))(feats, lens)
-    assert torch.equal(got_lens, want_lens)
-    torch.testing.assert_close(got[mask], want[mask], atol=1e-4, rtol=0)
+    loaded = torch.jit.load(str(tmp_path / "m.pt"))
+    for lengths in BATCHES:
+        feats, lens, want, want_lens, mask = eager_and_batch(exp, lengths)
+        with torch.no_grad():
+            got, got_lens = loaded(feats, lens)
+        assert got.shape == want.shape and torch.equal(got_lens, want_lens), lengths
+        torch.testing.assert_close(got[mask], want[mask], atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("encoder", ["bilstm", "conformer"])
-def test_onnx_export_matches_eager(tmp_path, encoder):
+@pytest.mark.slow  # torch.export + the ONNX optimizer passes: ~10 s per Conformer on 2 cores
+@pytest.mark.parametrize(("encoder", "frontend"), [
+    ("bilstm", "conv2d"), ("conformer", "conv2d"), ("conformer", "dw_striding")])
+def test_onnx_export_matches_eager(tmp_path, encoder, frontend):
     import onnxruntime
 
-    exp = make_exp(tmp_path / "exp", encoder)
+    exp = make_exp(tmp_path / "exp", encoder, frontend)
     assert asr_export(exp.path, "onnx", tmp_path / "m.onnx") == 0
-    feats, lens, want, want_lens, mask = eager_and_batch(exp)
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
-    got, got_lens = session.run(None, {"feats": feats.numpy(), "lengths": lens.numpy()})
-    assert np.array_equal(got_lens, want_lens.numpy())
-    np.testing.assert_allclose(got[mask.numpy()], want[mask].numpy(), atol=1e-4, rtol=0)
+    for lengths in BATCHES:
+        feats, lens, want, want_lens, mask = eager_and_batch(exp, lengths)
+        got, got_lens = session.run(None, {"feats": feats.numpy(), "lengths": lens.numpy()})
+        assert got.shape == want.shape and np.array_equal(got_lens, want_lens.numpy()), lengths
+        np.testing.assert_allclose(got[mask.numpy()], want[mask].numpy(), atol=1e-4, rtol=0)
 
 
 def test_reverse_within_lengths_keeps_padding_in_place():

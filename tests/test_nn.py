@@ -5,6 +5,7 @@ from asr.config.schema import (
     BiLSTMConfig,
     ConformerConfig,
     Conv2dFrontendConfig,
+    DwStridingFrontendConfig,
     GradFilterConfig,
     ModelConfig,
     StackFrontendConfig,
@@ -15,7 +16,9 @@ from asr.nn.registry import build_model
 
 FRONTENDS = [StackFrontendConfig(stack=3), Conv2dFrontendConfig(subsampling=4, channels=8),
              Conv2dFrontendConfig(subsampling=6, channels=8),
-             Conv2dFrontendConfig(subsampling=8, channels=8)]
+             Conv2dFrontendConfig(subsampling=8, channels=8),
+             DwStridingFrontendConfig(channels=8, output_dim=16),
+             DwStridingFrontendConfig(subsampling=4, channels=8, output_dim=16)]
 
 
 def small(frontend) -> ModelConfig:
@@ -37,7 +40,7 @@ ENCODERS = [BiLSTMConfig(num_layers=2, hidden_size=16),
                             grad_filter=GradFilterConfig(True))]
 
 
-@pytest.mark.parametrize("frontend", FRONTENDS[:2], ids=lambda f: f"{f.type}")
+@pytest.mark.parametrize("frontend", FRONTENDS[:2] + FRONTENDS[4:5], ids=lambda f: f"{f.type}")
 @pytest.mark.parametrize("encoder", ENCODERS, ids=["bilstm", "conformer", "conformer_gf"])
 def test_shapes_and_padding_invariance(frontend, encoder):
     torch.manual_seed(0)
@@ -138,3 +141,72 @@ def test_registry_names_match_config_types():
         variants = typing.get_args(typing.get_type_hints(ModelConfig)[field])
         names = {typing.get_args(typing.get_type_hints(v)["type"])[0] for v in variants}
         assert names == set(registry)
+
+
+def reference_attention(attn, x, pos_emb, pad_mask):
+    """The explicit formula RelPositionAttention computed before it called SDPA:
+    softmax(((q + u) k^T + rel_shift((q + v) p^T)) / sqrt(d_k), keys masked) v."""
+    import math
+
+    n, t, _ = x.shape
+    q, k, v = attn.qkv(x).view(n, t, 3, attn.heads, attn.d_k).permute(2, 0, 3, 1, 4)
+    p = attn.pos(pos_emb).view(-1, attn.heads, attn.d_k).transpose(0, 1)
+    content = (q + attn.bias_u[None, :, None]) @ k.transpose(-1, -2)
+    position = rel_shift((q + attn.bias_v[None, :, None]) @ p.transpose(-1, -2))
+    scores = ((content + position) / math.sqrt(attn.d_k)).masked_fill(
+        pad_mask[:, None, None, :], float("-inf"))
+    return attn.out((torch.softmax(scores, -1) @ v).transpose(1, 2).reshape(n, t, -1))
+
+
+def test_sdpa_attention_equals_the_explicit_formula():
+    from asr.functional.lengths import make_pad_mask
+    from asr.nn.conformer import RelPositionAttention, relative_positions
+
+    torch.manual_seed(0)
+    attn = RelPositionAttention(32, 4, dropout=0.1).eval()
+    with torch.no_grad():  # nonzero position biases, so both terms matter
+        attn.bias_u.normal_()
+        attn.bias_v.normal_()
+    lens = torch.tensor([23, 9, 1])
+    x = torch.randn(3, 23, 32, requires_grad=True)
+    pos_emb, pad_mask = relative_positions(23, 32, x.device), make_pad_mask(lens, 23)
+    got = attn(x, pos_emb, pad_mask)
+    want = reference_attention(attn, x, pos_emb, pad_mask)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    g_got, = torch.autograd.grad(got.sum(), x)
+    g_want, = torch.autograd.grad(want.sum(), x)
+    torch.testing.assert_close(g_got, g_want, atol=1e-5, rtol=1e-5)
+
+
+def test_dw_striding_frontend_shapes_and_lengths():
+    """ceil(T / 8) frames of output_dim, the frequency axis halved (rounded up) per stage."""
+    from asr.nn.frontend import DwStridingFrontend
+
+    fe = DwStridingFrontend(80, DwStridingFrontendConfig(channels=12, output_dim=24))
+    assert fe.out.in_features == 12 * 10  # 80 -> 40 -> 20 -> 10 frequency bins
+    lens = torch.tensor([1, 8, 9, 64, 65])
+    y, out_lens = fe(torch.randn(5, 65, 80), lens)
+    assert out_lens.tolist() == [1, 1, 2, 8, 9] == [fe.output_length(n) for n in lens.tolist()]
+    assert y.shape == (5, 9, 24)
+    depthwise = [m for m in fe.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert len(depthwise) == 2 and all(m.groups == 12 for m in depthwise)
+
+
+def test_dw_striding_frontend_trains_under_the_gradient_filter():
+    """Gradients reach every frontend weight through the Conformer's GradientFilters, and
+    the filters damp an utterance whose gradient explodes."""
+    torch.manual_seed(0)
+    encoder = ConformerConfig(d_model=16, num_layers=2, num_heads=2, ff_dim=32, kernel_size=3,
+                              grad_filter=GradFilterConfig(True, threshold=2.0))
+    model = build_model(ModelConfig(frontend=DwStridingFrontendConfig(channels=8,
+                                                                      output_dim=16),
+                                    encoder=encoder), 23, 7).train()
+    lens = torch.tensor([40, 33, 25, 40])
+    log_probs, out_lens = model(torch.randn(4, 40, 23), lens)
+    weight = torch.ones(4, 1, 1)
+    weight[1] = 1e4  # one utterance with an exploding gradient
+    (log_probs * weight).sum().backward()
+    for name, p in model.frontend.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    scaled, seen = model.grad_filter_stats()
+    assert seen == 2 * 4 and scaled >= 2  # the exploding utterance, in both layers

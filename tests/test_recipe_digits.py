@@ -48,6 +48,10 @@ def test_recipe_writes_a_self_contained_exp_dir(recipe_run):
         assert (exp / name).is_file(), name
     assert list((exp / "tensorboard").glob("events.out.tfevents.*"))
     assert (work / "data/lm/word_3gram.arpa").is_file()
+    # trained on the fly with reverberation by the RIRs stage 2 simulated at 8 kHz
+    resolved = (exp / "config.yaml").read_text()
+    assert "features: on_the_fly" in resolved and f"source: {work / 'data/rirs'}" in resolved
+    assert len((work / "data/rirs/wav.scp").read_text().splitlines()) == 200
     for s, m in itertools.product(("dev", "test", "test_unseen"), ("greedy", "prefix_beam_lm")):
         dec = exp / f"decode_{s}_{m}"
         hyp = (dec / "hyp").read_text().splitlines()

@@ -48,6 +48,7 @@ def test_recipe_runs_every_stage_on_disjoint_speakers(tmp_path, speech_commands_
     tiny.write_text(f"extends: {RECIPE / 'conf' / 'bilstm.yaml'}\n"
                     "model:\n  frontend: {channels: 8}\n"
                     "  encoder: {num_layers: 1, hidden_size: 32}\n"
+                    "data: {augment: {start_epoch: 1}}\n"  # augment from epoch 1
                     "train: {epochs: 1, average_last: 1}\n")
     data, exp = tmp_path / "data", tmp_path / "exp" / "tiny"
     out = run("./run.sh", "--corpus-dir", str(speech_commands_dir), "--data", str(data),
@@ -66,6 +67,9 @@ def test_recipe_runs_every_stage_on_disjoint_speakers(tmp_path, speech_commands_
             spk_id, w, n = utt.split("-")
             assert word == w.upper() and n.isdigit() and spk_id in spk[s]
     assert (data / "lm/word_1gram.arpa").is_file() and (exp / "final.pt").is_file()
+    resolved = (exp / "config.yaml").read_text()  # the corpus's noise is offered and
+    assert f"source: {speech_commands_dir / '_background_noise_'}" in resolved  # the made RIRs used
+    assert f"source: {data / 'rirs'}" in resolved and (data / "rirs/wav.scp").is_file()
     for s in ("dev", "test"):
         ref = [line.split()[0] for line in (data / s / "text").read_text().splitlines()]
         for m in METHODS:

@@ -3,6 +3,8 @@
 The graph maps CMVN-normalized fbank features (N, T, D) and lengths (N,), as the exp's
 feature config and CMVN produce them, to CTC log-probs (N, T', V) (blank = 0) and output
 lengths (N,). Batch size and length are dynamic. ONNX needs the 'export' extra.
+``--streaming`` exports one chunk step instead, its caches as fixed-shape inputs and
+outputs (asr.decode.export_streaming; docs/streaming.md).
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["torchscript", "onnx"], required=True)
     p.add_argument("--checkpoint", help="checkpoint file (default: final.pt, else newest)")
     p.add_argument("--out", type=Path,
-                   help="file to write (default: EXP/model.pt or EXP/model.onnx)")
+                   help="file to write (default: EXP/model.pt or EXP/model.onnx; "
+                        "EXP/model_streaming.pt or .onnx with --streaming)")
+    p.add_argument("--streaming", action="store_true",
+                   help="export one chunk step with its caches as inputs and outputs, and "
+                        "OUT with .json: what a runtime needs to drive it")
+    p.add_argument("--chunk-ms", type=float, default=None,
+                   help="with --streaming: the chunk, a size the model was trained for "
+                        "(default 320)")
+    p.add_argument("--left-chunks", type=int, default=None,
+                   help="with --streaming: a Conformer's chunks of left context, a fixed "
+                        "maximum (default: the trained encoder.chunk.left_chunks)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -31,21 +43,37 @@ def main(args: argparse.Namespace) -> int:
     from asr.log_setup import setup_logging
 
     setup_logging()
+    if not args.streaming and (args.chunk_ms is not None or args.left_chunks is not None):
+        raise AsrError("--chunk-ms and --left-chunks need --streaming")
     exp = Experiment.load(args.exp_dir)
     model = exp.load_model(args.checkpoint)
-    out = args.out or exp.path / ("model.pt" if args.format == "torchscript" else "model.onnx")
+    name = "model_streaming" if args.streaming else "model"
+    out = args.out or exp.path / (name + (".pt" if args.format == "torchscript" else ".onnx"))
     with warnings.catch_warnings():
         # tracing warns about Python-level shape checks; export tests check the results
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        if args.format == "torchscript":
-            export_torchscript(model, exp.feats.num_mel_bins, out)
-        else:
+        # the dynamo exporter's notes on its own internals (pytree API changes, axis
+        # renaming, optimizer passes, absent torchvision ops) say nothing about the model
+        warnings.filterwarnings("ignore", module=r"(torch\.onnx|copyreg)")
+        for name in ("torch.onnx", "onnx_ir", "onnxscript"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        if args.format == "onnx":
             try:
                 import onnx  # noqa: F401
             except ImportError:
                 raise AsrError("ONNX export needs the onnx package: pip install -e '.[export]'") \
                     from None
+        if args.streaming:
+            from asr.decode.export_streaming import export_experiment_streaming
+
+            chunk_ms = 320.0 if args.chunk_ms is None else args.chunk_ms
+            meta = export_experiment_streaming(exp, model, args.format, out, chunk_ms,
+                                               args.left_chunks)
+            logging.info("wrote %s (its inputs, outputs and caches)", meta)
+        elif args.format == "torchscript":
+            export_torchscript(model, exp.feats.num_mel_bins, out)
+        else:
             export_onnx(model, exp.feats.num_mel_bins, out)
     logging.info("wrote %s (%s)", out, args.format)
     return 0

@@ -10,11 +10,13 @@ import argparse
 from pathlib import Path
 
 from asr.bin.decode import add_search_arguments
+from asr.bin.streaming import add_streaming_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_search_arguments(p)
     p.add_argument("audio", nargs="+", type=Path, help="wav, flac, ... files (mono)")
+    add_streaming_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -25,6 +27,10 @@ def main(args: argparse.Namespace) -> int:
     from asr.log_setup import setup_logging
 
     setup_logging(level=logging.WARNING)
+    if args.streaming or args.chunk_ms is not None:
+        from asr.bin.streaming import transcribe_main
+
+        return transcribe_main(args)
     exp, search, device = search_from_args(args)
     result = transcribe_files(exp, args.audio, args.checkpoint, search, device,
                               args.allow_resample)

@@ -105,6 +105,12 @@ class AugmentConfig:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     volume: VolumeConfig = field(default_factory=VolumeConfig)
     vtlp: VtlpConfig = field(default_factory=VtlpConfig)
+    start_epoch: int = doc(1, "augment from this epoch on (1-based): a few clean epochs first let "
+                              "CTC leave its all-blank plateau on small, noisy data")
+
+    def __post_init__(self) -> None:
+        if self.start_epoch < 1:
+            raise ValueError(f"start_epoch: expected >= 1, got {self.start_epoch}")
 
     @property
     def active(self) -> bool:

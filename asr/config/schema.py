@@ -112,13 +112,72 @@ class Conv2dFrontendConfig:
 
 
 @dataclass(frozen=True)
-class BiLSTMConfig:
-    type: Literal["bilstm"] = doc("bilstm", "picks this variant")
-    num_layers: int = doc(3, "BiLSTM layers")
-    hidden_size: int = doc(256, "per direction")
+class DwStridingFrontendConfig:
+    """FastConformer's subsampling (Rekesh et al., 2023; NeMo's dw_striding): a stride-2
+    Conv2d, then stride-2 depthwise-separable Conv2d stages, 3x3 kernels padded by 1."""
+
+    type: Literal["dw_striding"] = doc("dw_striding", "picks this variant")
+    subsampling: Literal[4, 8, 16] = doc(8, "time subsampling factor: one stage per factor 2")
+    channels: int = doc(256, "conv channels (NeMo's FastConformer uses 256)")
+    output_dim: int = doc(256, "set to the Conformer's d_model to skip its input projection")
+    dropout: float = doc(0.0, "after the output projection")
+
+    def __post_init__(self) -> None:
+        if self.channels < 1:
+            raise ValueError(f"frontend.channels must be >= 1, got {self.channels}")
+
+
+@dataclass(frozen=True)
+class LSTMStackConfig:
+    """The keys of both LSTM encoders (:class:`BiLSTMConfig`, :class:`LSTMConfig`); each
+    gives ``type``, ``num_layers`` and ``hidden_size`` its own default and doc."""
+
+    type: str
+    num_layers: int
+    hidden_size: int
     projection_size: int = doc(0, "0: no projection between layers")
     dropout: float = doc(0.1, "between layers")
     grad_filter: GradFilterConfig = field(default_factory=GradFilterConfig)
+
+
+@dataclass(frozen=True)
+class BiLSTMConfig(LSTMStackConfig):
+    type: Literal["bilstm"] = doc("bilstm", "picks this variant")
+    num_layers: int = doc(3, "BiLSTM layers")
+    hidden_size: int = doc(256, "per direction")
+
+
+@dataclass(frozen=True)
+class LSTMConfig(LSTMStackConfig):
+    """Unidirectional LSTM: every output frame sees only the past, so it streams as is."""
+
+    type: Literal["lstm"] = doc("lstm", "picks this variant")
+    num_layers: int = doc(4, "LSTM layers")
+    hidden_size: int = doc(320, "cells per layer")
+
+
+@dataclass(frozen=True)
+class ChunkConfig:
+    """Chunked attention for streaming (WeNet's U2 dynamic chunk training).
+
+    A frame attends to every frame of its own chunk and of ``left_chunks`` chunks before
+    it; chunks are counted in encoder frames, after subsampling (x4 with a 10 ms shift:
+    one frame is 40 ms, so 8 frames are a 320 ms chunk).
+    """
+
+    sizes: tuple[int, ...] = doc((), "chunk sizes (encoder frames) training draws from and "
+                                     "streaming may decode with; empty: full context only")
+    full_context_prob: float = doc(0.5, "share of training batches with full context, so one "
+                                        "model also decodes whole utterances")
+    left_chunks: int = doc(-1, "chunks of left context each chunk attends to; -1: unlimited")
+
+    def __post_init__(self) -> None:
+        if any(s < 1 for s in self.sizes):
+            raise ValueError(f"encoder.chunk.sizes must be >= 1, got {list(self.sizes)}")
+        if not 0.0 <= self.full_context_prob <= 1.0:
+            raise ValueError("encoder.chunk.full_context_prob must be in [0, 1]")
+        if self.left_chunks < -1:
+            raise ValueError("encoder.chunk.left_chunks must be -1 (unlimited) or >= 0")
 
 
 @dataclass(frozen=True)
@@ -132,13 +191,26 @@ class ConformerConfig:
     dropout: float = doc(0.1, "in every sub-module")
     attention_dropout: float = doc(0.1, "on the attention weights")
     grad_filter: GradFilterConfig = field(default_factory=lambda: GradFilterConfig(False))
+    causal_conv: bool = doc(False, "depthwise conv over past frames only (needed to stream)")
+    chunk: ChunkConfig = field(default_factory=ChunkConfig)
+
+    def __post_init__(self) -> None:
+        if self.chunk.sizes and not self.causal_conv:
+            raise ValueError("encoder.chunk.sizes needs encoder.causal_conv: true (a centred "
+                             "depthwise kernel reads frames of the next chunk)")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    frontend: StackFrontendConfig | Conv2dFrontendConfig = field(
+    frontend: StackFrontendConfig | Conv2dFrontendConfig | DwStridingFrontendConfig = field(
         default_factory=StackFrontendConfig)
-    encoder: BiLSTMConfig | ConformerConfig = field(default_factory=BiLSTMConfig)
+    encoder: BiLSTMConfig | LSTMConfig | ConformerConfig = field(default_factory=BiLSTMConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.encoder, ConformerConfig) and self.encoder.chunk.sizes \
+                and self.frontend.type == "dw_striding":
+            raise ValueError("a streaming encoder (encoder.chunk.sizes) needs a frontend "
+                             "that runs on chunks: conv2d or stack (dw_striding pads in time)")
 
 
 @dataclass(frozen=True)
@@ -177,8 +249,13 @@ class TrainConfig:
     max_consecutive_skips: int = doc(20, "non-finite steps in a row before training aborts")
     device: Literal["auto", "cpu", "cuda"] = doc("auto", "auto: CUDA when present")
     num_threads: int = doc(0, "torch CPU threads; 0 keeps torch's default")
+    collective_timeout_s: float = doc(600.0, "DDP: seconds a collective (all-reduce, barrier) "
+                                             "waits for every rank before the job fails; "
+                                             "longer than the slowest step or checkpoint save")
 
     def __post_init__(self) -> None:
+        if self.collective_timeout_s <= 0:
+            raise ValueError("collective_timeout_s must be positive")
         if min(self.epochs, self.keep_last, self.average_last, self.accum_grad,
                self.log_interval, self.max_consecutive_skips) < 1:
             raise ValueError("epochs, keep_last, average_last, accum_grad, log_interval and "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
@@ -18,16 +18,25 @@ class Batch:
     target_lens: torch.Tensor  # (N,)
     utt_ids: list[str]
     texts: list[str]  # the transcripts, for scoring without going back to the dataset
+    # sum of feat_lens, counted when collating so that reading it never waits on a device
+    num_frames: int
     skipped: list[str] = field(default_factory=list)  # unreadable, dropped (data.skip_bad)
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(self.feats.to(device, non_blocking=True), self.feat_lens.to(device),
-                     self.targets.to(device), self.target_lens.to(device), self.utt_ids,
-                     self.texts, self.skipped)
+        """The tensors on ``device``; from pinned memory (see :meth:`pin_memory`) the copies
+        are asynchronous, so the host queues the step's kernels without waiting on them."""
+        return replace(self, feats=self.feats.to(device, non_blocking=True),
+                       feat_lens=self.feat_lens.to(device, non_blocking=True),
+                       targets=self.targets.to(device, non_blocking=True),
+                       target_lens=self.target_lens.to(device, non_blocking=True))
 
-    @property
-    def num_frames(self) -> int:
-        return int(self.feat_lens.sum())
+    def pin_memory(self) -> Batch:
+        """Page-locked copies of the tensors: the DataLoader calls this (``pin_memory=True``)
+        in its own thread; it passes through objects without this method unpinned."""
+        return replace(self, feats=self.feats.pin_memory(),
+                       feat_lens=self.feat_lens.pin_memory(),
+                       targets=self.targets.pin_memory(),
+                       target_lens=self.target_lens.pin_memory())
 
 
 def collate(items: list[tuple[str, torch.Tensor | None, torch.Tensor | None, str]]) -> Batch:
@@ -38,12 +47,14 @@ def collate(items: list[tuple[str, torch.Tensor | None, torch.Tensor | None, str
         raise DataError(f"every utterance of a batch of {len(items)} was unreadable; "
                         "see the warnings above")
     ids, feats, targets, texts = zip(*kept, strict=True)
+    feat_lens = [f.shape[0] for f in feats]
     return Batch(
         feats=pad_sequence(list(feats), batch_first=True),
-        feat_lens=torch.tensor([f.shape[0] for f in feats], dtype=torch.long),
+        feat_lens=torch.tensor(feat_lens, dtype=torch.long),
         targets=pad_sequence(list(targets), batch_first=True),
         target_lens=torch.tensor([t.shape[0] for t in targets], dtype=torch.long),
         utt_ids=list(ids),
         texts=list(texts),
+        num_frames=sum(feat_lens),
         skipped=[it[0] for it in items if it[1] is None],
     )

@@ -154,7 +154,8 @@ class OnTheFlyFbank:
             factor = self.speeds[int(torch.randint(len(self.speeds), (1,), generator=g))]
             samples = speed_perturb(samples, rate, factor)
         warp = 1.0
-        if self.augment is not None:  # noise and RIRs are at the features' rate
+        if self.augment is not None and epoch >= self.augment.cfg.start_epoch:
+            # noise and RIRs are at the features' rate
             samples = at_feature_rate(samples, rate, self.cfg, utt.utt_id, self.allow_resample)
             rate = self.cfg.sample_rate
             samples, warp = self.augment(samples, epoch, utt.utt_id)

@@ -2,13 +2,15 @@
 
 Features come from the data dir's feats.scp when present (checked against the exp's
 feature config), otherwise they are computed from wav.scp with the exp's own config.
+The dir streams through the model in length-sorted batches, one batch of features in
+memory at a time, so hours of audio decode in the memory of one batch.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,6 +23,7 @@ from asr.data.cmvn import Normalizer
 from asr.data.features import FEATS_CONFIG, audio_fbank, read_feats_config, utterance_features
 from asr.data.kaldi_dir import DataDir
 from asr.data.tokenizer import SPACE, UNK
+from asr.decode.batches import estimated_frames, plan_batches
 from asr.decode.vocabulary import vocabulary_search
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
@@ -31,10 +34,21 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class StageSeconds:
+    """Where a decode's time went: reading (and computing) features and normalizing them,
+    the model, and the search."""
+
+    read: float = 0.0
+    model: float = 0.0
+    search: float = 0.0
+
+
+@dataclass
 class DecodeResult:
     hyps: dict[str, str]
     audio_seconds: float
     decode_seconds: float
+    stages: StageSeconds | None = None
 
     @property
     def rtf(self) -> float:
@@ -42,11 +56,12 @@ class DecodeResult:
 
 
 def feature_reader(exp: Experiment, data_dir: Path, allow_resample: bool,
-                   fds: dict | None = None, allow_pipes: bool = True
+                   fds: dict | None = None, allow_pipes: bool = True, d: DataDir | None = None
                    ) -> tuple[list[str], Callable[[str], np.ndarray]]:
-    """Utterance ids of ``data_dir`` and a function returning each one's raw features;
-    ``fds`` keeps the arks open between reads (the caller closes them)."""
-    d = DataDir.load(data_dir, allow_pipes)
+    """Utterance ids of ``data_dir`` (loaded as ``d`` when given) and a function returning
+    each one's raw features; ``fds`` keeps the arks open between reads (the caller closes
+    them)."""
+    d = DataDir.load(data_dir, allow_pipes) if d is None else d
     if d.feats_scp is not None and (Path(data_dir) / FEATS_CONFIG).is_file() \
             and read_feats_config(data_dir) != exp.feats:
         raise AsrError(f"{data_dir}/feats.scp was made with other fbank options than "
@@ -60,10 +75,14 @@ Search = Callable[[torch.Tensor, torch.Tensor], list[list[int]]]  # (N, T, V), (
 def make_search(exp: Experiment, method: str = "greedy", beam: int = 10,
                 token_topk: int | None = None, lm: Path | None = None, lm_weight: float = 0.5,
                 lm_bonus: float = 0.0, lm_level: Literal["word", "token"] = "word",
-                vocabulary: Path | None = None, vocabulary_prior: bool = False) -> Search:
+                vocabulary: Path | None = None, vocabulary_prior: bool = False,
+                search_threads: int = 1) -> Search:
     """The search that turns log-probs into token ids: greedy, prefix beam with an
-    optional ARPA LM fused at word or token level, or the best entry of a closed
-    ``vocabulary`` file (with its frequencies as prior when ``vocabulary_prior``)."""
+    optional n-gram LM (an ARPA file, compiled and cached beside it on first use, or a
+    compiled LM from 'asr compile-lm') fused at word or token level, or the best entry of a closed
+    ``vocabulary`` file (with its frequencies as prior when ``vocabulary_prior``). The
+    prefix beam search runs a batch's utterances on ``search_threads`` threads (same
+    output for any count)."""
     if (method == "vocabulary") != (vocabulary is not None):
         raise AsrError("--method vocabulary and --vocabulary FILE go together")
     if method == "vocabulary":
@@ -79,40 +98,55 @@ def make_search(exp: Experiment, method: str = "greedy", beam: int = 10,
                        "vocabulary)")
     if beam < 1 or (token_topk is not None and token_topk < 1):
         raise AsrError(f"--beam and --token-topk must be >= 1, got {beam} and {token_topk}")
+    if search_threads < 1:
+        raise AsrError(f"--search-threads must be >= 1, got {search_threads}")
     fusion = None
     if lm is not None:  # imported here: the compiled search is not needed for greedy
-        from asr.lm.arpa import read_arpa
-        from asr.lm.fusion import build_fusion
+        from asr.lm.compiled_lm import load_lm
+        from asr.lm.fusion import fusion_tables
 
-        fusion = build_fusion(read_arpa(lm), exp.tokenizer.tokens, lm_weight, lm_bonus,
-                              lm_level, word_start=SPACE, unk=UNK)
-    return partial(ctc_prefix_beam_search, beam_size=beam, token_topk=token_topk, lm=fusion)
+        fusion = fusion_tables(load_lm(lm), exp.tokenizer.tokens, lm_weight, lm_bonus,
+                               lm_level, word_start=SPACE, unk=UNK)
+    return partial(ctc_prefix_beam_search, beam_size=beam, token_topk=token_topk, lm=fusion,
+                   num_threads=search_threads)
 
 
 @torch.no_grad()
+def decode_batches(model: CTCModel, batches: Iterable[list[str]],
+                   read: Callable[[str], np.ndarray], normalize: Normalizer, search: Search,
+                   device: str = "cpu", seconds: StageSeconds | None = None
+                   ) -> Iterator[tuple[str, list[int], int]]:
+    """(utterance, token ids, feature frames) for every utterance of ``batches``, batch
+    after batch: a batch's features are read when it is decoded and dropped after, so
+    memory holds one batch (T, D) matrices and its (N, T', V) log-probs whatever the data
+    size. ``seconds`` accumulates the time per stage."""
+    seconds = seconds if seconds is not None else StageSeconds()
+    for batch in batches:
+        t0 = time.perf_counter()
+        xs = [normalize(torch.from_numpy(np.asarray(read(u), np.float32)), u) for u in batch]
+        x = torch.nn.utils.rnn.pad_sequence(xs, batch_first=True).to(device)
+        lens = torch.tensor([f.shape[0] for f in xs], device=device)
+        t1 = time.perf_counter()
+        log_probs, out_lens = model(x, lens)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()  # the model's time, not the search's
+        t2 = time.perf_counter()
+        ids = search(log_probs, out_lens)
+        t3 = time.perf_counter()
+        seconds.read += t1 - t0
+        seconds.model += t2 - t1
+        seconds.search += t3 - t2
+        yield from zip(batch, ids, (f.shape[0] for f in xs), strict=True)
+
+
 def decode_features(model: CTCModel, feats: dict[str, torch.Tensor], normalize: Normalizer,
                     search: Search, max_frames: int = 20000, device: str = "cpu"
                     ) -> dict[str, list[int]]:
-    """Token ids per utterance, in length-sorted batches of at most ``max_frames`` padded
-    frames (so short utterances are not padded to long ones)."""
-    order = sorted(feats, key=lambda u: feats[u].shape[0])
-    hyps: dict[str, list[int]] = {}
-    start = 0
-    while start < len(order):
-        end = start + 1
-        longest = feats[order[start]].shape[0]
-        while end < len(order) and max(longest, feats[order[end]].shape[0]) * (end - start + 1) \
-                <= max_frames:
-            longest = max(longest, feats[order[end]].shape[0])
-            end += 1
-        batch = order[start:end]
-        xs = [normalize(feats[u], u) for u in batch]
-        x = torch.nn.utils.rnn.pad_sequence(xs, batch_first=True).to(device)
-        lens = torch.tensor([f.shape[0] for f in xs], device=device)
-        log_probs, out_lens = model(x, lens)
-        hyps.update(zip(batch, search(log_probs, out_lens), strict=True))
-        start = end
-    return hyps
+    """Token ids per utterance of in-memory features, in length-sorted batches of at
+    most ``max_frames`` padded frames (see :func:`asr.decode.batches.plan_batches`)."""
+    batches = plan_batches(list(feats), {u: f.shape[0] for u, f in feats.items()}, max_frames)
+    return {u: ids for u, ids, _ in decode_batches(model, batches, lambda u: feats[u],
+                                                    normalize, search, device)}
 
 
 def _decode(exp: Experiment, model: CTCModel, raw: dict[str, np.ndarray], normalize: Normalizer,
@@ -124,23 +158,82 @@ def _decode(exp: Experiment, model: CTCModel, raw: dict[str, np.ndarray], normal
     return DecodeResult(hyps, audio, time.time() - t0)
 
 
+def _in_order_batches(utt_ids: list[str], read: Callable[[str], np.ndarray], max_frames: int,
+                      seconds: StageSeconds
+                      ) -> tuple[Iterator[list[str]], Callable[[str], np.ndarray]]:
+    """Batches in data-dir order, and their reader, for a dir whose lengths are unknown
+    before reading: each utterance is read as its batch fills (that read counts as
+    feature time) and kept until the batch is decoded, so one batch is held."""
+    pending: dict[str, np.ndarray] = {}
+
+    def batches() -> Iterator[list[str]]:
+        batch: list[str] = []
+        longest = 0
+        for u in utt_ids:
+            t0 = time.perf_counter()
+            pending[u] = read(u)
+            seconds.read += time.perf_counter() - t0
+            n = pending[u].shape[0]
+            if batch and max(longest, n) * (len(batch) + 1) > max_frames:
+                yield batch
+                batch, longest = [], 0
+            batch.append(u)
+            longest = max(longest, n)
+        if batch:
+            yield batch
+
+    return batches(), pending.pop
+
+
+def _speaker_stats_pass(data_dir: Path, utt_ids: list[str], read: Callable[[str], np.ndarray]
+                        ) -> Iterator[tuple[str, np.ndarray]]:
+    """Every utterance's features for CMVN stats, one at a time; read only if the
+    normalizer asks (per-speaker CMVN without a cmvn.scp), which the log says."""
+    log.info("%s has no cmvn.scp: a first pass over its features accumulates per-speaker "
+             "CMVN stats (after 'asr fbank', 'asr cmvn --per-speaker %s' saves that pass)",
+             data_dir, data_dir)
+    for u in utt_ids:
+        yield u, read(u)
+
+
 def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = None,
                     search: Search = ctc_greedy_search, max_frames: int = 20000,
                     device: str = "cpu", allow_resample: bool = False,
                     allow_pipes: bool = True) -> DecodeResult:
-    """Decode every utterance of a Kaldi data dir (features and CMVN as the exp says);
-    without ``allow_pipes`` a data dir with ``cmd |`` entries is refused before reading."""
+    """Decode every utterance of a Kaldi data dir (features and CMVN as the exp says),
+    streaming: batches are planned from the utterances' lengths (utt2num_frames,
+    segments, utt2dur or audio headers) and read one at a time, so memory does not grow
+    with the data dir. Without ``allow_pipes`` a data dir with ``cmd |`` entries is
+    refused before reading."""
     fds: dict = {}
-    utt_ids, read = feature_reader(exp, data_dir, allow_resample, fds, allow_pipes)
+    d = DataDir.load(data_dir, allow_pipes)
+    utt_ids, read = feature_reader(exp, data_dir, allow_resample, fds, allow_pipes, d)
     model = exp.load_model(checkpoint, device)
     t0 = time.time()
+    seconds = StageSeconds()
     try:
-        raw = {u: read(u).astype(np.float32) for u in utt_ids}
+        normalize = exp.normalizer(data_dir, _speaker_stats_pass(data_dir, utt_ids, read))
+        seconds.read = time.time() - t0
+        frames = estimated_frames(d, exp.feats if d.feats_scp is None else None)
+        batches: Iterable[list[str]]
+        if frames is not None:
+            batches = plan_batches(utt_ids, frames, max_frames)
+        else:
+            log.info("%s: utterance lengths unknown before reading (no utt2num_frames or "
+                     "utt2dur, audio from pipes): decoding in data-dir order", data_dir)
+            batches, read = _in_order_batches(utt_ids, read, max_frames, seconds)
+        ids: dict[str, list[int]] = {}
+        total_frames = 0
+        for u, hyp, n in decode_batches(model, batches, read, normalize, search, device,
+                                        seconds):
+            ids[u] = hyp
+            total_frames += n
     finally:
         for f in fds.values():
             f.close()
-    return _decode(exp, model, raw, exp.normalizer(data_dir, raw.items()), search, max_frames,
-                   device, t0)
+    hyps = {u: exp.tokenizer.decode(ids[u]) for u in utt_ids}
+    audio = total_frames * exp.feats.frame_shift_ms / 1000
+    return DecodeResult(hyps, audio, time.time() - t0, seconds)
 
 
 def transcribe_files(exp: Experiment, paths: list[Path], checkpoint: str | None = None,

@@ -7,6 +7,12 @@ equivalent computation on the padded batch: the forward direction runs over the 
 frames (padding only follows an utterance's frames, so it never reaches them), and the
 backward direction runs over each utterance reversed within its own length. Outputs at
 padded frames are zero, as pad_packed_sequence gives.
+
+ONNX goes through torch.export (``torch.onnx.export(dynamo=True)``), with symbolic batch
+and time axes, so the graph holds for any batch size and any length, 1 frame included.
+The BiLSTM is the exception: torch.export (torch 2.11) unrolls ``nn.LSTM`` over the
+example's frames, fixing the time axis, so it still goes through the TorchScript-based
+exporter, which keeps LSTMs as ONNX LSTM operators of dynamic length.
 """
 
 from __future__ import annotations
@@ -84,21 +90,35 @@ def export_torchscript(model: CTCModel, feat_dim: int, out: Path) -> None:
     atomic_write(Path(out), lambda f: torch.jit.save(traced, f))
 
 
+ONNX_OPSET = 18  # the dynamo exporter's own opset; onnxruntime >= 1.14 runs it
+ONNX_NAMES = {"input_names": ["feats", "lengths"], "output_names": ["log_probs", "out_lengths"]}
+
+
 def export_onnx(model: CTCModel, feat_dim: int, out: Path) -> None:
-    """ONNX (opset 17) with dynamic batch and time axes: feats, lengths -> log_probs,
-    out_lengths."""
+    """ONNX with dynamic batch and time axes: feats (N, T, D), lengths (N,) -> log_probs
+    (N, T', V), out_lengths (N,)."""
     if isinstance(model.encoder, BiLSTMEncoder) and model.encoder.lstms[0].proj_size > 0:
         raise AsrError("ONNX's LSTM operator has no projections: a BiLSTM with "
                        "encoder.projection_size > 0 exports to TorchScript only")
     net = inference_model(model)
-    buf = io.BytesIO()  # written to the file in one atomic step below
     with torch.no_grad():
-        torch.onnx.export(net, example_inputs(feat_dim), buf,
-                          input_names=["feats", "lengths"],
-                          output_names=["log_probs", "out_lengths"],
-                          dynamic_axes={"feats": {0: "batch", 1: "time"},
-                                        "lengths": {0: "batch"},
-                                        "log_probs": {0: "batch", 1: "frames"},
-                                        "out_lengths": {0: "batch"}},
-                          opset_version=17, dynamo=False)
-    atomic_write(Path(out), lambda f: f.write(buf.getvalue()))
+        if isinstance(model.encoder, BiLSTMEncoder):
+            data = _torchscript_onnx(net, feat_dim)
+        else:
+            batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
+            program = torch.onnx.export(
+                net, example_inputs(feat_dim), dynamo=True, opset_version=ONNX_OPSET,
+                dynamic_shapes={"feats": {0: batch, 1: time}, "lengths": {0: batch}},
+                verbose=False, **ONNX_NAMES)
+            data = program.model_proto.SerializeToString()
+    atomic_write(Path(out), lambda f: f.write(data))
+
+
+def _torchscript_onnx(net: nn.Module, feat_dim: int) -> bytes:
+    """The TorchScript-based exporter (see the module docstring for why the BiLSTM needs it)."""
+    buf = io.BytesIO()
+    torch.onnx.export(net, example_inputs(feat_dim), buf, opset_version=17, dynamo=False,
+                      dynamic_axes={"feats": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
+                                    "log_probs": {0: "batch", 1: "frames"},
+                                    "out_lengths": {0: "batch"}}, **ONNX_NAMES)
+    return buf.getvalue()

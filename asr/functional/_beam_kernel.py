@@ -9,6 +9,12 @@ every beam prefix p with scores (pb: ends in blank, pnb: ends in its last token)
   (a repeated label needs a blank between). When p + c is already in the beam the mass is
   merged into that entry, so no label sequence is counted twice.
 
+The beam and the trie are plain arrays: :func:`advance` carries them over frames and
+:func:`finish` ranks the final beam. The offline search (:func:`search_batch`) runs
+:func:`advance` once over each utterance; the streaming one
+(:mod:`asr.functional.ctc_streaming_search`) keeps the arrays and runs it once per
+chunk, so after the last chunk it gives the offline hypotheses and scores.
+
 The LM tables (see :mod:`asr.lm.fusion`) are plain arrays so the whole search stays
 compiled; with ``lm_mode == 0`` they are empty and cost nothing.
 """
@@ -16,7 +22,7 @@ compiled; with ``lm_mode == 0`` they are empty and cost nothing.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 NEG_INF = -np.inf
 LM_NONE, LM_WORD, LM_TOKEN = 0, 1, 2
@@ -89,32 +95,23 @@ def _word_id(words, word_hash, word_len):
     return _hash_find(words[0], words[1], np.int64(word_hash))
 
 
-@njit(cache=True)
-def _search_one(lp, length, beam, topk, threshold, blank, lm_mode, lm, words, toks,
-                lm_weight, bonus, bos_state, eos_word, nbest, out_tokens, out_lens,
-                out_scores):
-    """Search one utterance lp (T, V); write up to ``nbest`` hypotheses; return how many."""
+@njit(cache=True, inline="always")  # inlined into _search_one: as fast as one loop there
+def advance(lp, beam, topk, threshold, blank, lm_mode, lm, words, toks, lm_weight, bonus,
+            parent, token, first_child, next_sibling, lm_state, word_hash, word_len, lm_acc,
+            slot, b_node, b_pb, b_pnb, b_size, num_nodes):
+    """Go on from the beam (b_node, b_pb, b_pnb)[:b_size] over the frames lp (T, V),
+    updating the beam and the trie in place. Returns (b_size, num_nodes).
+
+    Trie node arrays (nodes [0, num_nodes) in use, room needed for T * beam more; node 0
+    is the empty prefix): parent, token (its last token), first_child / next_sibling (its
+    children, -1 ends), lm_acc (weighted LM score + bonuses of its complete words),
+    lm_state (the LM state after them), word_hash / word_len (the pending word's
+    character hash and length), slot (index in the current beam, -1 outside it; all -1
+    between calls). The offline search runs this once over all frames, a streaming one
+    once per chunk: the same operations in the same order, so the same results.
+    """
     v = lp.shape[1]
     starts_word, tok_mul, tok_add, tok_nchars, tok_word = toks
-    cap = length * beam + 1
-    parent = np.empty(cap, np.int32)
-    token = np.empty(cap, np.int32)
-    first_child = np.full(cap, -1, np.int32)
-    next_sibling = np.full(cap, -1, np.int32)
-    lm_state = np.empty(cap, np.int32)
-    word_hash = np.empty(cap, np.uint64)
-    word_len = np.empty(cap, np.int32)
-    lm_acc = np.empty(cap, np.float64)
-    slot = np.full(cap, -1, np.int32)  # node -> index in the current beam
-    parent[0], token[0], lm_state[0] = -1, blank, bos_state
-    word_hash[0], word_len[0], lm_acc[0] = 0, 0, 0.0
-    num_nodes = 1
-
-    b_node = np.zeros(beam, np.int32)
-    b_pb = np.full(beam, NEG_INF)
-    b_pnb = np.full(beam, NEG_INF)
-    b_pb[0] = 0.0
-    b_size = 1
     kmax = min(topk, v)
     m_cap = beam * (kmax + 1)
     # candidates: kind 0 = an existing node (c_node), 1 = new extension (c_node + c_tok)
@@ -134,7 +131,7 @@ def _search_one(lp, length, beam, topk, threshold, blank, lm_mode, lm, words, to
     nb_pb = np.empty(beam, np.float64)
     nb_pnb = np.empty(beam, np.float64)
 
-    for t in range(length):
+    for t in range(lp.shape[0]):
         frame = lp[t]
         # top-k non-blank tokens above the threshold, by insertion into a sorted list
         nk = 0
@@ -226,8 +223,16 @@ def _search_one(lp, length, beam, topk, threshold, blank, lm_mode, lm, words, to
         b_node[:n_new] = nb_node[:n_new]
         b_pb[:n_new] = nb_pb[:n_new]
         b_pnb[:n_new] = nb_pnb[:n_new]
+    return b_size, num_nodes
 
-    # final scores: the pending word and the sentence end go through the LM
+
+@njit(cache=True)
+def finish(lm_mode, lm, words, lm_weight, bonus, eos_word, nbest, parent, token, lm_state,
+           word_hash, word_len, lm_acc, b_node, b_pb, b_pnb, b_size, out_tokens, out_lens,
+           out_scores):
+    """End of search: the pending word and the sentence end go through the LM, then up to
+    ``nbest`` hypotheses, best first, into out_tokens (nbest, L), out_lens, out_scores.
+    Returns how many."""
     final = np.empty(b_size, np.float64)
     for i in range(b_size):
         node = b_node[i]
@@ -259,11 +264,54 @@ def _search_one(lp, length, beam, topk, threshold, blank, lm_mode, lm, words, to
 
 
 @njit(cache=True)
+def _search_one(lp, length, beam, topk, threshold, blank, lm_mode, lm, words, toks,
+                lm_weight, bonus, bos_state, eos_word, nbest, out_tokens, out_lens,
+                out_scores):
+    """Search one utterance lp (T, V): the empty prefix, :func:`advance` over its
+    ``length`` frames, :func:`finish`. Writes up to ``nbest`` hypotheses; returns how many."""
+    cap = length * beam + 1
+    parent = np.empty(cap, np.int32)
+    token = np.empty(cap, np.int32)
+    first_child = np.full(cap, -1, np.int32)
+    next_sibling = np.full(cap, -1, np.int32)
+    lm_state = np.empty(cap, np.int32)
+    word_hash = np.empty(cap, np.uint64)
+    word_len = np.empty(cap, np.int32)
+    lm_acc = np.empty(cap, np.float64)
+    slot = np.full(cap, -1, np.int32)
+    parent[0], token[0], lm_state[0] = -1, blank, bos_state
+    word_hash[0], word_len[0], lm_acc[0] = 0, 0, 0.0
+    b_node = np.zeros(beam, np.int32)
+    b_pb = np.full(beam, NEG_INF)
+    b_pnb = np.full(beam, NEG_INF)
+    b_pb[0] = 0.0
+    b_size, _ = advance(lp[:length], beam, topk, threshold, blank, lm_mode, lm, words,
+                        toks, lm_weight, bonus, parent, token, first_child, next_sibling,
+                        lm_state, word_hash, word_len, lm_acc, slot, b_node, b_pb, b_pnb, 1, 1)
+    return finish(lm_mode, lm, words, lm_weight, bonus, eos_word, nbest, parent, token,
+                  lm_state, word_hash, word_len, lm_acc, b_node, b_pb, b_pnb, b_size,
+                  out_tokens, out_lens, out_scores)
+
+
+@njit(cache=True)
 def search_batch(lp, lengths, beam, topk, threshold, blank, lm_mode, lm, words, toks,
                  lm_weight, bonus, bos_state, eos_word, nbest, out_tokens, out_lens,
                  out_scores, out_count):
     """Run :func:`_search_one` over lp (N, T, V); outputs (N, nbest, T), (N, nbest) x2, (N,)."""
     for b in range(lp.shape[0]):
+        out_count[b] = _search_one(lp[b], lengths[b], beam, topk, threshold, blank, lm_mode,
+                                   lm, words, toks, lm_weight, bonus, bos_state, eos_word,
+                                   nbest, out_tokens[b], out_lens[b], out_scores[b])
+
+
+@njit(cache=True, parallel=True)
+def search_batch_parallel(lp, lengths, beam, topk, threshold, blank, lm_mode, lm, words, toks,
+                          lm_weight, bonus, bos_state, eos_word, nbest, out_tokens, out_lens,
+                          out_scores, out_count):
+    """:func:`search_batch` with the utterances spread over numba's threads. Each
+    utterance writes only its own output rows, so the result is the same whatever the
+    thread count or schedule."""
+    for b in prange(lp.shape[0]):
         out_count[b] = _search_one(lp[b], lengths[b], beam, topk, threshold, blank, lm_mode,
                                    lm, words, toks, lm_weight, bonus, bos_state, eos_word,
                                    nbest, out_tokens[b], out_lens[b], out_scores[b])

@@ -51,7 +51,7 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
                                   beam_size: int = 10, nbest: int = 1, blank: int = 0,
                                   token_topk: int | None = None,
                                   token_threshold: float | None = None,
-                                  lm: FusionTables | None = None,
+                                  lm: FusionTables | None = None, num_threads: int = 1,
                                   ) -> list[list[tuple[list[int], float]]]:
     """CTC prefix beam search (Hannun et al., 2014): the ``nbest`` best label sequences per
     utterance with their log scores (log P(labels | x), plus the weighted LM score and
@@ -61,7 +61,9 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
     tokens (default: ``beam_size``) with log-prob >= ``token_threshold`` extend a
     prefix; blank and the prefix's own last token always count, so merging is exact.
     With a beam that holds every prefix and no pruning it finds the most probable
-    label sequence. Runs compiled (numba), one utterance after the other.
+    label sequence. Runs compiled (numba): one utterance after the other, or with
+    ``num_threads`` > 1 on that many threads, one utterance each (capped by numba's
+    NUMBA_NUM_THREADS); the output does not depend on the thread count.
     """
     from asr.functional import _beam_kernel as kernel  # numba: compiled on first use
 
@@ -82,10 +84,17 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
     out_scores = np.zeros((n, nbest), np.float64)
     out_count = np.zeros(n, np.int64)
     threshold = -np.inf if token_threshold is None else float(token_threshold)
-    kernel.search_batch(lp, lens, beam_size, topk, threshold, blank, fusion.mode, fusion.lm,
-                        fusion.words, fusion.toks, fusion.weight, fusion.bonus,
-                        fusion.bos_state, fusion.eos_word, nbest, out_tokens, out_lens,
-                        out_scores, out_count)
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    run = kernel.search_batch
+    if num_threads > 1 and n > 1:
+        import numba
+
+        numba.set_num_threads(min(num_threads, numba.config.NUMBA_NUM_THREADS, n))
+        run = kernel.search_batch_parallel
+    run(lp, lens, beam_size, topk, threshold, blank, fusion.mode, fusion.lm, fusion.words,
+        fusion.toks, fusion.weight, fusion.bonus, fusion.bos_state, fusion.eos_word, nbest,
+        out_tokens, out_lens, out_scores, out_count)
     return [[(out_tokens[b, r, :out_lens[b, r]].tolist(), float(out_scores[b, r]))
              for r in range(out_count[b])] for b in range(n)]
 
@@ -93,8 +102,9 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
 def ctc_prefix_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor, beam_size: int = 10,
                            blank: int = 0, token_topk: int | None = None,
                            token_threshold: float | None = None,
-                           lm: FusionTables | None = None) -> list[list[int]]:
+                           lm: FusionTables | None = None, num_threads: int = 1
+                           ) -> list[list[int]]:
     """The best label sequence per utterance of :func:`ctc_prefix_beam_search_nbest`."""
     nbest = ctc_prefix_beam_search_nbest(log_probs, lengths, beam_size, 1, blank, token_topk,
-                                         token_threshold, lm)
+                                         token_threshold, lm, num_threads)
     return [hyps[0][0] if hyps else [] for hyps in nbest]

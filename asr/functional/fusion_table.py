@@ -16,9 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from asr.functional._beam_kernel import LM_NONE, LM_TOKEN, LM_WORD, hash_insert
+from asr.functional._hash_kernel import hash_find_many, hash_insert_many, trie_walk
 
 __all__ = ["HASH_BASE", "LM_NONE", "LM_TOKEN", "LM_WORD", "OOV_LOGP", "FusionTables",
-           "as_int64", "char_hash", "empty_hash_table", "hash_insert", "no_fusion"]
+           "as_int64", "char_hash", "empty_hash_table", "hash_find_many", "hash_insert",
+           "hash_insert_many", "no_fusion", "trie_walk"]
 
 HASH_BASE = 1_000_003
 MASK64 = (1 << 64) - 1

@@ -2,55 +2,15 @@
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-from torch.func import functional_call
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
 from asr.config.schema import BiLSTMConfig
-from asr.nn.grad_filter import GradientFilter
+from asr.nn.lstm import LSTMStack
 
 
-class BiLSTMEncoder(nn.Module):
+class BiLSTMEncoder(LSTMStack):
     """(N, T, D) -> (N, T, 2 * (projection_size or hidden_size)); lengths unchanged.
 
-    Layers run on packed sequences, so an utterance's output does not depend on the
-    padding of the batch it is in. Each layer is its own nn.LSTM so that the filter sees
-    the layer's input gradient, as icefall's ScaledLSTM does.
+    The :class:`asr.nn.lstm.LSTMStack` with both directions in every layer.
     """
 
     def __init__(self, input_dim: int, cfg: BiLSTMConfig):
-        super().__init__()
-        if cfg.num_layers < 1 or cfg.hidden_size < 1:
-            raise ValueError("encoder.num_layers and encoder.hidden_size must be >= 1")
-        self.lstms = nn.ModuleList()
-        self.filters = nn.ModuleList()
-        dim = input_dim
-        for _ in range(cfg.num_layers):
-            self.lstms.append(nn.LSTM(dim, cfg.hidden_size, batch_first=True, bidirectional=True,
-                                      proj_size=cfg.projection_size))
-            if cfg.grad_filter.enabled:
-                self.filters.append(GradientFilter(batch_dim=0,
-                                                   threshold=cfg.grad_filter.threshold))
-            dim = 2 * (cfg.projection_size or cfg.hidden_size)
-        self.dropout = nn.Dropout(cfg.dropout)
-        self.output_dim = dim
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        total = max(1, x.shape[1])
-        if x.shape[1] == 0:
-            x = x.new_zeros(x.shape[0], 1, x.shape[2])
-        # packing needs >= 1 frame; a zero-length utterance keeps output length 0
-        cpu_lens = lengths.cpu().clamp(min=1)
-        for i, lstm in enumerate(self.lstms):
-            if self.filters:
-                names = lstm._flat_weights_names
-                x, *weights = self.filters[i](x, *(getattr(lstm, n) for n in names))
-                params = dict(zip(names, weights, strict=True))
-            else:
-                params = None
-            packed = pack_padded_sequence(x, cpu_lens, batch_first=True, enforce_sorted=False)
-            out = functional_call(lstm, params, (packed,))[0] if params else lstm(packed)[0]
-            x, _ = pad_packed_sequence(out, batch_first=True, total_length=total)
-            x = self.dropout(x)
-        return x, lengths
+        super().__init__(input_dim, cfg, bidirectional=True)

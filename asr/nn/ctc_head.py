@@ -26,13 +26,14 @@ def min_input_lengths(targets: torch.Tensor, target_lens: torch.Tensor) -> torch
 
 
 def ctc_loss(log_probs: torch.Tensor, out_lens: torch.Tensor, targets: torch.Tensor,
-             target_lens: torch.Tensor) -> tuple[torch.Tensor, int]:
+             target_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed CTC loss over the batch, and how many utterances were zeroed as infeasible.
 
     log_probs (N, T, V) with blank 0; infeasible utterances (too few frames for their
-    targets) contribute 0 instead of inf (``zero_infinity``) and are counted.
+    targets) contribute 0 instead of inf (``zero_infinity``) and are counted. Both are
+    0-dim tensors on the device: reading them is the caller's choice of when to wait.
     """
-    zeroed = int((out_lens < min_input_lengths(targets, target_lens)).sum())
+    zeroed = (out_lens < min_input_lengths(targets, target_lens)).sum()
     loss = F.ctc_loss(log_probs.transpose(0, 1), targets, out_lens, target_lens,  # (T, N, V)
                       blank=0, reduction="sum", zero_infinity=True)
     return loss, zeroed

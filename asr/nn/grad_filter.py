@@ -34,7 +34,9 @@ class _GradientFilterFunction(torch.autograd.Function):
         # divide by eps and blow parameter gradients up by 1e20: leave those unscaled.
         inv_mask = torch.where(cutoff > 0, (cutoff + norm) / (cutoff + _EPS),
                                torch.ones_like(norm))
-        ctx.stats[0] += int((inv_mask + _EPS > 2.0).sum())
+        # a device tensor, summed without reading it: reading it here would make the host
+        # wait for the backward pass in every step (read once per log line, pop_stats)
+        ctx.stats[0] = ctx.stats[0] + (inv_mask + _EPS > 2.0).sum()
         ctx.stats[1] += inv_mask.numel()
         param_scale = 1.0 / (inv_mask.mean() + _EPS)
         scaled = [None if g is None else g * param_scale for g in param_grads]
@@ -58,7 +60,9 @@ class GradientFilter(nn.Module):
             raise ValueError(f"GradientFilter threshold must be positive, got {threshold}")
         self.batch_dim = batch_dim
         self.threshold = threshold
-        self._stats = [0, 0]  # [sequences scaled > 2x, sequences seen] in backward
+        # [sequences scaled > 2x (an int, or a device tensor once a backward ran),
+        #  sequences seen (an int)]
+        self._stats: list = [0, 0]
 
     def forward(self, x: torch.Tensor, *params: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if not torch.is_grad_enabled() or not (x.requires_grad
@@ -69,7 +73,7 @@ class GradientFilter(nn.Module):
 
     def pop_stats(self) -> tuple[int, int]:
         """(sequences scaled by more than 2x, sequences seen) since the last call."""
-        out = (self._stats[0], self._stats[1])
+        out = (int(self._stats[0]), self._stats[1])
         self._stats[0] = self._stats[1] = 0
         return out
 

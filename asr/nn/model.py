@@ -17,10 +17,16 @@ class CTCModel(nn.Module):
         self.encoder = encoder
         self.head = head
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor,
+                chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``chunk_size`` (a Conformer's): 0 full context, C > 0 the C-frame chunk mask that
+        chunked decoding reproduces; None: the encoder's own choice (dynamic chunks in
+        training, full context in eval)."""
         x, lengths = self.frontend(feats, lengths)
-        x, lengths = self.encoder(x, lengths)
+        if chunk_size is None:
+            x, lengths = self.encoder(x, lengths)
+        else:
+            x, lengths = self.encoder(x, lengths, chunk_size=chunk_size)
         return self.head(x), lengths
 
     def output_length(self, num_frames: int) -> int:

@@ -8,11 +8,14 @@ from asr.config.schema import ModelConfig
 from asr.nn.bilstm import BiLSTMEncoder
 from asr.nn.conformer import ConformerEncoder
 from asr.nn.ctc_head import CTCHead
-from asr.nn.frontend import Conv2dFrontend, StackFrontend
+from asr.nn.frontend import Conv2dFrontend, DwStridingFrontend, StackFrontend
+from asr.nn.lstm import LSTMEncoder
 from asr.nn.model import CTCModel
 
-FRONTENDS: dict[str, type[nn.Module]] = {"stack": StackFrontend, "conv2d": Conv2dFrontend}
-ENCODERS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMEncoder, "conformer": ConformerEncoder}
+FRONTENDS: dict[str, type[nn.Module]] = {"stack": StackFrontend, "conv2d": Conv2dFrontend,
+                                         "dw_striding": DwStridingFrontend}
+ENCODERS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMEncoder, "lstm": LSTMEncoder,
+                                        "conformer": ConformerEncoder}
 
 
 def build_model(cfg: ModelConfig, input_dim: int, vocab_size: int) -> CTCModel:

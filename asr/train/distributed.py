@@ -2,18 +2,28 @@
 
 Every decision that must be the same on all ranks (skip a step, save and stop, abort)
 goes through :meth:`Dist.or_over_ranks` so no rank can take a branch the others do not.
+
+A rank that hangs (a stuck file system, a deadlocked data worker) would leave the others
+waiting in their next collective for the process group's timeout, torch's default being
+30 minutes of paid, idle GPUs; ``train.collective_timeout_s`` sets it. A collective of
+:class:`Dist` that times out raises :class:`AsrError` naming the rank and the setting, the
+rank exits non-zero, and torchrun stops the others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as td
+
+from asr.errors import AsrError
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +34,7 @@ class Dist:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")  # where collective tensors live
+    timeout_s: float = 0.0  # the process group's collective timeout (0: alone, none)
 
     @property
     def enabled(self) -> bool:
@@ -45,35 +56,52 @@ class Dist:
         if not self.enabled:
             return [bool(f) for f in flags]
         t = torch.tensor([float(f) for f in flags], device=self.device)
-        td.all_reduce(t, op=td.ReduceOp.MAX)
-        return [bool(v) for v in t.tolist()]
+        with self._collective("all_reduce"):
+            td.all_reduce(t, op=td.ReduceOp.MAX)
+            return [bool(v) for v in t.tolist()]
 
     def sum_over_ranks(self, values: list[float]) -> list[float]:
         """Each value summed over all ranks, in order (one all-reduce for all of them)."""
         if not self.enabled:
             return list(values)
         t = torch.tensor(values, dtype=torch.float64, device=self.device)
-        td.all_reduce(t, op=td.ReduceOp.SUM)
-        return t.tolist()
+        with self._collective("all_reduce"):
+            td.all_reduce(t, op=td.ReduceOp.SUM)
+            return t.tolist()
 
     def gather(self, obj: Any) -> list[Any]:
         """``obj`` of every rank, in rank order, on every rank."""
         if not self.enabled:
             return [obj]
         out: list[Any] = [None] * self.world_size
-        td.all_gather_object(out, obj)
+        with self._collective("all_gather_object"):
+            td.all_gather_object(out, obj)
         return out
 
     def barrier(self) -> None:
         if self.enabled:
-            td.barrier()
+            with self._collective("barrier"):
+                td.barrier()
+
+    @contextlib.contextmanager
+    def _collective(self, name: str) -> Iterator[None]:
+        """Turn a failed collective (a timeout, a peer gone) into an error that says which
+        rank saw it and which setting bounds the wait; the backend's message follows."""
+        try:
+            yield
+        except RuntimeError as e:  # gloo's and NCCL's errors (DistBackendError) are these
+            raise AsrError(f"rank {self.rank} of {self.world_size}: the {name} collective "
+                           f"failed within train.collective_timeout_s={self.timeout_s:g}: "
+                           "another rank is stuck or dead (its own log says which and why). "
+                           f"Backend: {e}") from e
 
 
-def init_from_env(device: str, timeout_s: int = 1800) -> Dist:
+def init_from_env(device: str, timeout_s: float) -> Dist:
     """Join the process group torchrun describes (WORLD_SIZE > 1), else run alone.
 
     ``device`` is the resolved device kind ("cpu" or "cuda"); each rank takes the GPU
-    of its LOCAL_RANK.
+    of its LOCAL_RANK. ``timeout_s`` bounds the rendezvous and every collective, DDP's
+    gradient all-reduce included (NCCL's watchdog aborts the process when it passes).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
@@ -97,7 +125,7 @@ def init_from_env(device: str, timeout_s: int = 1800) -> Dist:
                               store=td.PrefixStore(f"asr/attempt{attempt}", store),
                               rank=rank, world_size=world_size, timeout=timeout)
     log.info("rank %d of %d (local rank %d) on %s", rank, world_size, local_rank, dev)
-    return Dist(rank, world_size, local_rank, dev)
+    return Dist(rank, world_size, local_rank, dev, timeout_s)
 
 
 def shutdown(dist: Dist) -> None:

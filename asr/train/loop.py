@@ -79,25 +79,36 @@ class Trainer:
 
     def train_step(self, group: list[Batch]) -> dict[str, float]:
         """One optimizer step over ``group`` (accum_grad batches): the parameters are
-        untouched when the loss or the all-reduced gradient norm is not finite."""
+        untouched when the loss or the all-reduced gradient norm is not finite.
+
+        The host waits on the device once per step: loss, gradient norm and zeroed count
+        are read together for the finite check, which must decide on the host whether the
+        optimizer steps. Everything else stays on the device, so on CUDA the host queues
+        the next batch's copies and kernels while this one computes. (With amp=fp16 the
+        GradScaler reads its own inf flag in ``step``: one more wait, torch's.)"""
         cfg, state, model = self.cfg.train, self.state, self.model
         self.optimizer.zero_grad(set_to_none=True)
-        loss_sum, utts, frames, zeroed = 0.0, 0, 0, 0
+        losses, zeroed_counts, utts, frames = [], [], 0, 0
         for i, batch in enumerate(group):
+            utts += len(batch.utt_ids)
+            frames += batch.num_frames
+            state.skipped_utts += len(batch.skipped)
             batch = batch.to(self.device)
             last = i == len(group) - 1
             sync = contextlib.nullcontext() if last or not self.dist.enabled else model.no_sync()
             with sync:
                 loss, z = compute_loss(model, batch, cfg.amp)
                 self.scaler.scale(loss / len(batch.utt_ids) / len(group)).backward()
-            loss_sum += float(loss.detach())
-            utts += len(batch.utt_ids)
-            frames += batch.num_frames
-            zeroed += z
-            state.skipped_utts += len(batch.skipped)
+            losses.append(loss.detach())
+            zeroed_counts.append(z)
         self.scaler.unscale_(self.optimizer)
         # DDP has all-reduced the gradients, so this norm is the same on every rank
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm))
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+        # float64: the loss sum as exact as a Python sum; counts exact far beyond a batch
+        loss_sum, grad_norm, zeroed = torch.stack(
+            [torch.stack(losses).double().sum(), norm.to(losses[0].device, torch.float64),
+             torch.stack(zeroed_counts).sum().double()]).tolist()  # the one host sync
+        zeroed = int(zeroed)
         finite = math.isfinite(loss_sum) and math.isfinite(grad_norm)
         bad, stop = self.dist.or_over_ranks(not finite, signals.requested())
         state.zeroed_utts += zeroed

@@ -138,7 +138,7 @@ def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path,
         torch.set_num_threads(cfg.train.num_threads)
     device = resolve_device(cfg.train.device)
     _check_amp(cfg, device)
-    dist = init_from_env(device)
+    dist = init_from_env(device, cfg.train.collective_timeout_s)
     signals.install()  # after joining the group: a rank stuck there can still be stopped
     try:
         trainer = build_trainer(cfg, exp, train_dir, dev_dir, lang_dir, dist)

@@ -18,9 +18,9 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def compute_loss(model: torch.nn.Module, batch: Batch, amp: str = "none"
-                 ) -> tuple[torch.Tensor, int]:
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed CTC loss of a batch (in float32 whatever the autocast dtype) and the number
-    of infeasible (zeroed) utterances."""
+    of infeasible (zeroed) utterances, both 0-dim tensors on the batch's device."""
     with torch.autocast(batch.feats.device.type, dtype=AMP_DTYPES.get(amp),
                         enabled=amp != "none"):
         log_probs, out_lens = model(batch.feats, batch.feat_lens)

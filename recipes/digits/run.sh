@@ -16,6 +16,9 @@ vocab_size=0             # for bpe and unigram
 heldout_speaker=nicolas  # never heard in training: decoded as test_unseen
 train_passes=4           # passes over the training takes when joining them
 speed_perturb=            # e.g. 0.9,1.0,1.1: speed-perturbed training copies (Kaldi sp prefixes)
+rir_dir=                  # RIRs for data.augment.reverb; default: simulated ones in $data/rirs
+noise_dir=                # noise for data.augment.noise (a config that asks for it), e.g.
+                          # Speech Commands' _background_noise_ or MUSAN's noise/
 max_takes=50             # use takes below this index only (tests make small sets)
 decode_sets="dev test test_unseen"
 decode_method=greedy     # one or more of: greedy prefix_beam prefix_beam_lm
@@ -33,6 +36,7 @@ lang=$data/lang_$token_type
 lm=$data/lm/word_${lm_order}gram.arpa
 train_set=train${speed_perturb:+_sp}
 dir=$exp/$exp_name
+rir_dir=${rir_dir:-$data/rirs}
 
 if run_stage 0; then
   if [ -z "$fsdd_dir" ]; then
@@ -50,7 +54,7 @@ if run_stage 1 && [ ! -f "$data/test_unseen/wav.scp" ]; then
   for s in train dev test test_unseen; do asr validate-data "$data/$s"; done
 fi
 
-if run_stage 2; then feature_stage 2 "$train_set" dev test test_unseen; fi
+if run_stage 2; then feature_stage 2 "$train_set" dev test test_unseen && rir_stage 2 8000; fi
 if run_stage 3; then lang_stage 3; fi
 if run_stage 4; then train_stage 4; fi
 

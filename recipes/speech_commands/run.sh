@@ -19,6 +19,8 @@ max_speakers=0           # at most this many speakers per set (tests make small 
 token_type=bpe           # char | bpe | unigram
 vocab_size=140           # bpe 140: every one of the 35 words is a single token (RESULTS.md)
 speed_perturb=           # e.g. 0.9,1.0,1.1: speed-perturbed training copies (Kaldi sp prefixes)
+noise_dir=               # noise for data.augment.noise; default: the corpus's _background_noise_
+rir_dir=                 # RIRs for data.augment.reverb; default: simulated ones in $data/rirs
 decode_sets="dev test"
 decode_method="greedy prefix_beam prefix_beam_lm"  # one or more of these
 beam=10                  # prefix beam size
@@ -36,12 +38,15 @@ lang=$data/lang_$token_type
 lm=$data/lm/word_${lm_order}gram.arpa
 train_set=train${speed_perturb:+_sp}
 dir=$exp/$exp_name
+download=false
+if [ -z "$corpus_dir" ]; then
+  corpus_dir=$(dirname "$data")/downloads/speech_commands_v0.02 download=true
+fi
+noise_dir=${noise_dir:-$corpus_dir/_background_noise_}
+rir_dir=${rir_dir:-$data/rirs}
 
 if run_stage 0; then
-  if [ -z "$corpus_dir" ]; then
-    corpus_dir=$(dirname "$data")/downloads/speech_commands_v0.02
-    local/download_speech_commands.sh "$corpus_dir"
-  fi
+  if $download; then local/download_speech_commands.sh "$corpus_dir"; fi
   [ -d "$corpus_dir" ] || { echo "$0: Speech Commands dir '$corpus_dir' does not exist" \
     "(give --corpus-dir DIR or set SPEECH_COMMANDS_DIR; leave both unset to download)" >&2
     exit 1; }
@@ -55,7 +60,7 @@ if run_stage 1 && [ ! -f "$data/test/wav.scp" ]; then
   for s in train dev test; do asr validate-data "$data/$s"; done
 fi
 
-if run_stage 2; then feature_stage 2 "$train_set" dev test; fi
+if run_stage 2; then feature_stage 2 "$train_set" dev test && rir_stage 2 16000; fi
 if run_stage 3; then lang_stage 3; fi
 if run_stage 4; then train_stage 4; fi
 

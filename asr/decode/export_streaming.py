@@ -1,0 +1,288 @@
+"""Export a streaming model as one step function with its caches as explicit, fixed-shape
+inputs and outputs (TorchScript or ONNX), and a JSON beside it that says how to drive it.
+
+One step takes the next ``S x C`` feature frames (C encoder frames of a chunk, S the
+frontend's stride) and the caches, and gives the chunk's log-probs and the new caches::
+
+    step(feats (1, S*C, D), num_frames (1,), *caches) -> (log_probs (1, C, V),
+                                                           out_frames (1,), *new_caches)
+
+Every shape is static, as in WeNet's and NeMo's cache-aware exports, so a runtime
+allocates the caches once and feeds the new ones back:
+
+- ``feat_cache`` (R - S, D): the frontend's input overlap (R its receptive field). Output
+  frame u reads input frames [S u, S u + R), so a chunk's C frames read the R - S frames
+  before its S*C new ones. It starts as the utterance's first R - S frames (not zeros:
+  the first output frame reads frames 0 .. R - 1); absent when R = S (frame stacking).
+- ``att_k``, ``att_v`` (layers, H, L, d_k), L = left_chunks x C: the attention keys and
+  values of the last L frames, right-aligned; ``att_len`` (1,) how many of them are real
+  (0 at the start, then C more per chunk up to L). The slots before them are masked, and
+  relative positions depend on distances only, so a padded cache attends as the
+  eager one of ``att_len`` frames does.
+- ``conv_cache`` (layers, D, kernel_size - 1): the causal depthwise conv's past input.
+- an LSTM's ``h`` (layers, 1, P) and ``c`` (layers, 1, H).
+
+``num_frames`` counts the real frames in ``feats``: S*C except in the last step, whose
+frames are zero-padded to S*C. ``out_frames`` is how many of the C log-prob frames are
+real (fewer only in the last step). A step with fewer than S*C frames ends the stream:
+its new caches are not the caches of a continuing stream.
+
+An unlimited left context (``left_chunks: -1``) grows the attention cache with the stream
+and has no static shape: refused, unless the export is given a fixed maximum.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from asr.atomic_io import atomic_write
+from asr.data.cmvn import GlobalCmvn, load_stats
+from asr.decode.export import ONNX_OPSET
+from asr.decode.streaming import chunk_frames, streaming_normalizer
+from asr.errors import AsrError
+from asr.exp.experiment import Experiment
+from asr.exp.layout import CMVN
+from asr.nn.conformer import ConformerEncoder, relative_positions
+from asr.nn.lstm import LSTMEncoder
+from asr.nn.model import CTCModel
+from asr.nn.streaming import frontend_window
+
+INPUTS = ("feats", "num_frames")
+OUTPUTS = ("log_probs", "out_frames")
+
+
+class _Step(nn.Module):
+    """The frontend part of a step, shared by both encoders."""
+
+    def __init__(self, model: CTCModel, chunk_size: int):
+        super().__init__()
+        self.frontend, self.head = model.frontend, model.head
+        self.chunk = chunk_size
+        self.field, self.stride = frontend_window(model.frontend)
+        self.overlap = self.field - self.stride  # the feat_cache's frames
+
+    def frontend_step(self, feats: torch.Tensor, num_frames: torch.Tensor,
+                      feat_cache: torch.Tensor | None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """feats (1, S*C, D) -> frames (1, C, D'), out_frames (1,), the next feat_cache."""
+        valid = torch.arange(feats.shape[1], device=feats.device) < num_frames  # (S*C,)
+        feats = feats * valid[None, :, None]  # the last step's padding: zeros, as in eager
+        if feat_cache is None:
+            x, new_cache = feats, None
+        else:
+            x = torch.cat([feat_cache[None], feats], dim=1)  # (1, R - S + S*C, D)
+            new_cache = x[0, x.shape[1] - self.overlap:]
+        y, out_frames = self.frontend(x, num_frames + self.overlap)
+        return y[:, :self.chunk], out_frames.clamp(max=self.chunk), new_cache
+
+
+class ConformerStep(_Step):
+    """One chunk of a causal-conv, chunk-trained Conformer on fixed-shape caches."""
+
+    def __init__(self, model: CTCModel, chunk_size: int, left_chunks: int):
+        super().__init__(model, chunk_size)
+        enc: ConformerEncoder = model.encoder  # type: ignore[assignment]
+        self.encoder = enc
+        self.left = left_chunks * chunk_size  # L: cached attention frames
+        # distances L+C-1 .. -(C-1) of C queries after L keys: the same in every step
+        self.register_buffer("pos_emb", relative_positions(
+            self.left + chunk_size, enc.output_dim, torch.device("cpu"), queries=chunk_size),
+            persistent=False)
+
+    def forward(self, feats: torch.Tensor, num_frames: torch.Tensor, *caches: torch.Tensor
+                ) -> tuple[torch.Tensor, ...]:
+        feat_cache = caches[0] if self.overlap else None
+        att_k, att_v, att_len, conv = caches[1:] if self.overlap else caches
+        y, out_frames, new_feat = self.frontend_step(feats, num_frames, feat_cache)
+        chunk, left = self.chunk, self.left
+        x = self.encoder.input_proj(y) * self.encoder.scale
+        in_chunk = torch.arange(chunk, device=x.device) < out_frames  # (C,) real frames
+        cached = torch.arange(left, device=x.device) >= left - att_len  # (L,) real cache slots
+        key_mask = ~torch.cat([cached, in_chunk])[None, None, None, :]  # (1, 1, 1, L + C)
+        pad_mask = ~in_chunk[None]  # (1, C)
+        ks, vs, convs = [], [], []
+        for i, block in enumerate(self.encoder.blocks):
+            cache = (att_k[i:i + 1], att_v[i:i + 1], conv[i:i + 1])
+            x, (k, v, conv_i) = block.forward_chunk(x, self.pos_emb, cache, key_mask, pad_mask)
+            ks.append(k[:, :, chunk:])  # (1, H, L, d_k): the last L of the L + C frames
+            vs.append(v[:, :, chunk:])
+            convs.append(conv_i)
+        new = (torch.cat(ks), torch.cat(vs), (att_len + out_frames).clamp(max=left),
+               torch.cat(convs))
+        return (self.head(x), out_frames, *((new_feat,) if self.overlap else ()), *new)
+
+    def cache_specs(self) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
+        attn = self.encoder.blocks[0].attn
+        n = len(self.encoder.blocks)
+        kv = (n, attn.heads, self.left, attn.d_k)
+        return [("att_k", kv, torch.float32), ("att_v", kv, torch.float32),
+                ("att_len", (1,), torch.int64),
+                ("conv_cache", (n, self.encoder.output_dim, self.encoder.blocks[0].conv.context),
+                 torch.float32)]
+
+
+class LSTMStep(_Step):
+    """One chunk of a unidirectional LSTM: (h, c) per layer carried between steps."""
+
+    def __init__(self, model: CTCModel, chunk_size: int):
+        super().__init__(model, chunk_size)
+        self.encoder: LSTMEncoder = model.encoder  # type: ignore[assignment]
+
+    def forward(self, feats: torch.Tensor, num_frames: torch.Tensor, *caches: torch.Tensor
+                ) -> tuple[torch.Tensor, ...]:
+        feat_cache = caches[0] if self.overlap else None
+        h, c = caches[1:] if self.overlap else caches
+        x, out_frames, new_feat = self.frontend_step(feats, num_frames, feat_cache)
+        hs, cs = [], []
+        for i, lstm in enumerate(self.encoder.lstms):
+            x, (h_i, c_i) = lstm(x, (h[i:i + 1], c[i:i + 1]))
+            hs.append(h_i)
+            cs.append(c_i)
+        return (self.head(x), out_frames, *((new_feat,) if self.overlap else ()),
+                torch.cat(hs), torch.cat(cs))
+
+    def cache_specs(self) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
+        n = len(self.encoder.lstms)
+        return [("h", (n, 1, self.encoder.output_dim), torch.float32),
+                ("c", (n, 1, self.encoder.hidden_size), torch.float32)]
+
+
+def streaming_step(model: CTCModel, chunk_size: int, left_chunks: int | None = None
+                   ) -> ConformerStep | LSTMStep:
+    """The step module (eval mode) for chunks of ``chunk_size`` encoder frames.
+
+    ``left_chunks`` replaces a Conformer's trained ``chunk.left_chunks``: it must be given
+    (a fixed maximum) when that is -1, unlimited, which has no static cache shape.
+    """
+    if isinstance(model.encoder, LSTMEncoder):
+        return LSTMStep(model.eval(), chunk_size).eval()
+    enc = model.encoder
+    if not isinstance(enc, ConformerEncoder):
+        raise AsrError(f"no streaming export for encoder {type(enc).__name__}")
+    left = enc.chunk.left_chunks if left_chunks is None else left_chunks
+    if left < 0:
+        raise AsrError("the model attends to all of the past (encoder.chunk.left_chunks: -1), "
+                       "which has no fixed-shape cache: train (and decode) with a finite "
+                       "left_chunks, or export with --left-chunks N as a fixed maximum")
+    if left == 0:
+        raise AsrError("encoder.chunk.left_chunks 0 (no attention cache) is not exported: "
+                       "give --left-chunks N >= 1")
+    return ConformerStep(model.eval(), chunk_size, left).eval()
+
+
+def with_left_chunks(model: CTCModel, left_chunks: int) -> CTCModel:
+    """``model`` whose Conformer attends to ``left_chunks`` chunks (the same weights):
+    the eager model a ``--left-chunks`` export is equivalent to."""
+    enc = model.encoder
+    if isinstance(enc, ConformerEncoder):
+        enc.chunk = dataclasses.replace(enc.chunk, left_chunks=left_chunks)
+    return model
+
+
+def cache_specs(step: ConformerStep | LSTMStep, feat_dim: int
+                ) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
+    """(name, shape, dtype) of every cache, in the step's argument order."""
+    feat = [("feat_cache", (step.overlap, feat_dim), torch.float32)] if step.overlap else []
+    return feat + step.cache_specs()
+
+
+def example_step_inputs(step: ConformerStep | LSTMStep, feat_dim: int
+                        ) -> tuple[torch.Tensor, ...]:
+    """A full chunk and zero caches (att_len 0), for tracing."""
+    n = step.stride * step.chunk
+    caches = [torch.zeros(shape, dtype=dtype) for _, shape, dtype in cache_specs(step, feat_dim)]
+    return (torch.randn(1, n, feat_dim), torch.tensor([n]), *caches)
+
+
+def step_metadata(step: ConformerStep | LSTMStep, feat_dim: int, fmt: str,
+                  extra: dict) -> dict:
+    """What a runtime needs to drive the step (the JSON written beside it)."""
+    specs = cache_specs(step, feat_dim)
+    n = step.stride * step.chunk
+    vocab = step.head.proj.out_features
+    return {
+        "format": fmt,
+        "encoder": "conformer" if isinstance(step, ConformerStep) else "lstm",
+        "chunk_frames": step.chunk,
+        "chunk_feature_frames": n,
+        "subsampling": step.stride,
+        "receptive_field": step.field,
+        "left_chunks": step.left // step.chunk if isinstance(step, ConformerStep) else None,
+        "vocab_size": vocab,
+        "blank": 0,
+        "inputs": [{"name": "feats", "shape": [1, n, feat_dim], "dtype": "float32"},
+                   {"name": "num_frames", "shape": [1], "dtype": "int64"}]
+        + [{"name": name, "shape": list(shape), "dtype": str(dtype).removeprefix("torch.")}
+           for name, shape, dtype in specs],
+        "outputs": [{"name": "log_probs", "shape": [1, step.chunk, vocab], "dtype": "float32"},
+                    {"name": "out_frames", "shape": [1], "dtype": "int64"}]
+        + [{"name": "new_" + name, "shape": list(shape),
+            "dtype": str(dtype).removeprefix("torch.")} for name, shape, dtype in specs],
+        "cache_init": {name: ("first_frames" if name == "feat_cache" else "zeros")
+                       for name, _, _ in specs},
+        **extra,
+    }
+
+
+def export_streaming(step: ConformerStep | LSTMStep, feat_dim: int, fmt: str, out: Path,
+                     extra: dict) -> Path:
+    """Write the step to ``out`` (TorchScript or ONNX) and its metadata to ``out``.json;
+    returns the metadata's path."""
+    out = Path(out)
+    names = [name for name, _, _ in cache_specs(step, feat_dim)]
+    inputs = example_step_inputs(step, feat_dim)
+    with torch.no_grad():
+        if fmt == "torchscript":
+            traced = torch.jit.trace(step, inputs)
+            atomic_write(out, lambda f: torch.jit.save(traced, f))
+        else:
+            data = _onnx_bytes(step, inputs, names)
+            atomic_write(out, lambda f: f.write(data))
+    meta_path = out.with_suffix(".json")
+    meta = json.dumps(step_metadata(step, feat_dim, fmt, extra), indent=1) + "\n"
+    atomic_write(meta_path, lambda f: f.write(meta.encode()))
+    return meta_path
+
+
+def _onnx_bytes(step: nn.Module, inputs: tuple[torch.Tensor, ...], names: list[str]) -> bytes:
+    """All shapes are static, so both exporters apply; the current one (torch.export)
+    unrolls an LSTM over the chunk's frames, which is fine at a fixed chunk size."""
+    io_names = {"input_names": [*INPUTS, *names],
+                "output_names": [*OUTPUTS, *("new_" + n for n in names)]}
+    program = torch.onnx.export(step, inputs, dynamo=True, opset_version=ONNX_OPSET,
+                                verbose=False, **io_names)
+    return program.model_proto.SerializeToString()
+
+
+def export_experiment_streaming(exp: Experiment, model: CTCModel, fmt: str, out: Path,
+                                chunk_ms: float, left_chunks: int | None = None) -> Path:
+    """``asr export --streaming``: the step for ``chunk_ms`` chunks (a size the model was
+    trained for) and a JSON with the features, the global CMVN and the tokens; AsrErrors
+    name the exp. Returns the JSON's path."""
+    chunk = chunk_frames(exp, model, chunk_ms)  # refuses non-streaming models and sizes
+    streaming_normalizer(exp)  # refuses per-utterance and per-speaker CMVN
+    if left_chunks is not None:
+        if left_chunks < 1:
+            raise AsrError(f"--left-chunks must be >= 1, got {left_chunks}")
+        if not isinstance(model.encoder, ConformerEncoder):
+            raise AsrError("--left-chunks is for a Conformer; an LSTM has no attention cache")
+    if fmt == "onnx" and isinstance(model.encoder, LSTMEncoder) \
+            and model.encoder.lstms[0].proj_size > 0:
+        raise AsrError("ONNX's LSTM operator has no projections: an LSTM with "
+                       "encoder.projection_size > 0 exports to TorchScript only")
+    try:
+        step = streaming_step(model, chunk, left_chunks)
+    except AsrError as e:
+        raise AsrError(f"{exp.path}: {e}") from None
+    cmvn = None
+    if exp.config.data.cmvn == "global":
+        norm = GlobalCmvn(load_stats(exp.path / CMVN), exp.config.data.norm_vars)
+        cmvn = {"mean": norm.mean.tolist(), "inv_std": norm.inv_std.tolist()}
+    extra = {"chunk_ms": chunk_ms, "features": dataclasses.asdict(exp.feats),
+             "cmvn": cmvn, "tokens": list(exp.tokenizer.tokens)}
+    return export_streaming(step, exp.feats.num_mel_bins, fmt, out, extra)

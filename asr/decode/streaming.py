@@ -1,0 +1,199 @@
+"""Streaming recognition with an experiment: audio in pieces of any size in, the partial
+text after each piece, the final text at the end of the utterance.
+
+Pipeline per piece: streaming fbank (frames equal the whole utterance's) -> global CMVN
+-> the model chunk by chunk with its caches (log-probs equal the full forward under the
+same chunk mask) -> a search that keeps its beam between chunks (its final result equals
+the offline search on the same log-probs). So a stream ends with what ``asr decode
+--streaming`` gives on the same audio, however the audio was cut into pieces.
+
+Only global CMVN streams: per-speaker or per-utterance statistics are means over audio
+that has not arrived yet (the utterance's, or the speaker's whole set), so the first
+frames could not be normalized until the end. Train streaming models with
+``data.cmvn: global`` (the training set's stats, in the exp dir).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from asr.data.cmvn import GlobalCmvn, load_stats
+from asr.data.streaming_fbank import StreamingFbank
+from asr.data.tokenizer import SPACE, UNK
+from asr.decode.data_dir import feature_reader
+from asr.errors import AsrError
+from asr.exp.experiment import Experiment
+from asr.exp.layout import CMVN
+from asr.functional.ctc_streaming_search import StreamingGreedySearch, StreamingPrefixBeamSearch
+from asr.nn.model import CTCModel
+from asr.nn.streaming import ChunkedCTC, NotStreamableError, frontend_window, streamable_chunk_sizes
+
+StreamingSearch = StreamingGreedySearch | StreamingPrefixBeamSearch
+
+
+def make_streaming_search(exp: Experiment, method: str = "greedy", beam: int = 10,
+                          token_topk: int | None = None, lm: Path | None = None,
+                          lm_weight: float = 0.5, lm_bonus: float = 0.0,
+                          lm_level: Literal["word", "token"] = "word") -> StreamingSearch:
+    """The resumable counterpart of :func:`asr.decode.data_dir.make_search` (greedy, or
+    prefix beam with an optional n-gram LM; a closed vocabulary needs the whole
+    utterance and does not stream)."""
+    if method == "greedy":
+        if lm is not None:
+            raise AsrError("an LM needs --method prefix_beam")
+        return StreamingGreedySearch()
+    if method != "prefix_beam":
+        raise AsrError(f"--method {method} does not stream (greedy or prefix_beam)")
+    if beam < 1 or (token_topk is not None and token_topk < 1):
+        raise AsrError(f"--beam and --token-topk must be >= 1, got {beam} and {token_topk}")
+    fusion = None
+    if lm is not None:
+        from asr.lm.compiled_lm import load_lm
+        from asr.lm.fusion import fusion_tables
+
+        fusion = fusion_tables(load_lm(lm), exp.tokenizer.tokens, lm_weight, lm_bonus,
+                               lm_level, word_start=SPACE, unk=UNK)
+    return StreamingPrefixBeamSearch(beam_size=beam, token_topk=token_topk, lm=fusion)
+
+
+def chunk_frames(exp: Experiment, model: CTCModel, chunk_ms: float) -> int:
+    """Encoder frames per chunk of ``chunk_ms``; an AsrError naming the exp when the
+    model cannot stream or was not trained for that chunk size."""
+    try:
+        sizes = streamable_chunk_sizes(model)
+    except NotStreamableError as e:
+        raise AsrError(f"{exp.path}: not a streaming experiment: {e}") from None
+    frame_ms = exp.feats.frame_shift_ms * frontend_window(model.frontend)[1]
+    frames = chunk_ms / frame_ms
+    trained = "any multiple" if sizes is None else \
+        ", ".join(f"{s * frame_ms:g}" for s in sizes)
+    if frames < 1 or abs(frames - round(frames)) > 1e-6 \
+            or sizes is not None and round(frames) not in sizes:
+        raise AsrError(f"{exp.path}: --chunk-ms {chunk_ms:g} is {frames:g} encoder frames of "
+                       f"{frame_ms:g} ms; the model was trained for chunks of {trained} ms")
+    return int(round(frames))
+
+
+def streaming_normalizer(exp: Experiment) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Global CMVN (or none): the only normalization that is causal (module docstring)."""
+    cmvn = exp.config.data.cmvn
+    if cmvn == "none":
+        return lambda x: x
+    if cmvn != "global":
+        raise AsrError(f"{exp.path}: data.cmvn is '{cmvn}', which needs the whole utterance "
+                       "or speaker before the first frame; streaming needs data.cmvn: global")
+    if not (exp.path / CMVN).is_file():
+        raise AsrError(f"{exp.path}/{CMVN} is missing (global CMVN stats; run 'asr cmvn')")
+    norm = GlobalCmvn(load_stats(exp.path / CMVN), exp.config.data.norm_vars)
+    return lambda x: norm(x)
+
+
+class StreamingRecognizer:
+    """``accept_waveform(samples) -> partial text``, ``finalize() -> final text``.
+
+    ``samples``: a float32 numpy array (S,) in [-1, 1] (as ``soundfile.read(...,
+    dtype="float32")`` gives) at the exp's sample rate, in pieces of any length; a
+    finalized recognizer starts the next utterance. ``chunk_ms`` must be a chunk size the
+    model was trained for (``encoder.chunk.sizes`` times the encoder frame: 40 ms for x4
+    subsampling of 10 ms frames); a unidirectional LSTM takes any multiple of its frame.
+    """
+
+    def __init__(self, exp_dir: str | Path | Experiment, chunk_ms: float = 320,
+                 checkpoint: str | None = None, search: StreamingSearch | None = None,
+                 device: str = "cpu"):
+        self.exp = exp_dir if isinstance(exp_dir, Experiment) else Experiment.load(exp_dir)
+        model = self.exp.load_model(checkpoint, device)
+        self.chunk_ms, self.chunk_size = chunk_ms, chunk_frames(self.exp, model, chunk_ms)
+        self.normalize = streaming_normalizer(self.exp)
+        try:
+            self.fbank = StreamingFbank(self.exp.feats)
+        except ValueError as e:
+            raise AsrError(f"{self.exp.path}: {e}") from None
+        self.model = ChunkedCTC(model, self.chunk_size)
+        self.search = search if search is not None else StreamingGreedySearch()
+        self.sample_rate = self.exp.feats.sample_rate
+        self.ids: list[int] = []
+
+    def accept_waveform(self, samples: np.ndarray, sample_rate: int | None = None) -> str:
+        """The next piece of audio (S,) -> the text recognized so far (``sample_rate``, when
+        given, is checked against the exp's)."""
+        if sample_rate is not None and sample_rate != self.sample_rate:
+            raise AsrError(f"audio at {sample_rate} Hz, but {self.exp.path} expects "
+                           f"{self.sample_rate} Hz (resample it first)")
+        x = np.asarray(samples)
+        if x.ndim != 1 or not np.issubdtype(x.dtype, np.floating):
+            raise AsrError(f"accept_waveform takes mono float samples (S,), got {x.dtype} "
+                           f"of shape {x.shape}")
+        # 2, not 1: float audio may overshoot [-1, 1] a little; int16-scale audio is far above
+        peak = float(np.abs(x).max()) if x.size else 0.0
+        if peak > 2.0:
+            raise AsrError(f"samples reach {peak:g}: accept_waveform takes floats in [-1, 1] "
+                           "(divide int16 samples by 32768)")
+        # Kaldi's fbank expects int16-scale values, as asr.data.audio.load_audio gives
+        feats = self.fbank.accept(torch.from_numpy(x.astype(np.float32)) * 32768.0)
+        return self.accept_features(feats)
+
+    def accept_features(self, feats: torch.Tensor) -> str:
+        """The next raw (unnormalized) fbank frames (T, D) -> the text so far."""
+        log_probs = self.model.accept(self.normalize(feats))
+        if log_probs.shape[0]:
+            self.ids = self.search.accept(log_probs)
+        return self.exp.tokenizer.decode(self.ids)
+
+    def finalize(self) -> str:
+        """The final text of the utterance; the recognizer is ready for the next one."""
+        rest = self.model.finalize()
+        if rest.shape[0]:
+            self.search.accept(rest)
+        text = self.exp.tokenizer.decode(self.search.finalize())
+        self.fbank.reset()
+        self.ids = []
+        return text
+
+
+@dataclass
+class StreamingDecodeResult:
+    hyps: dict[str, str]
+    audio_seconds: float
+    decode_seconds: float
+
+    @property
+    def rtf(self) -> float:
+        return self.decode_seconds / max(1e-9, self.audio_seconds)
+
+
+def decode_data_dir_streaming(exp: Experiment, data_dir: Path, chunk_ms: float = 320,
+                              checkpoint: str | None = None, search: StreamingSearch | None = None,
+                              device: str = "cpu", allow_resample: bool = False,
+                              allow_pipes: bool = True) -> StreamingDecodeResult:
+    """Every utterance of a data dir as a stream of ``chunk_ms`` chunks (see
+    :func:`decode_recognizer`)."""
+    recognizer = StreamingRecognizer(exp, chunk_ms, checkpoint, search, device)
+    return decode_recognizer(recognizer, data_dir, allow_resample, allow_pipes)
+
+
+def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
+                      allow_resample: bool = False, allow_pipes: bool = True
+                      ) -> StreamingDecodeResult:
+    """Every utterance of a data dir through ``recognizer``, one after the other, its
+    fbank frames (from feats.scp, or computed from the audio) fed one chunk's worth at a
+    time; streaming fbank gives the same frames from audio pieces (tests hold both)."""
+    exp = recognizer.exp
+    utt_ids, read = feature_reader(exp, data_dir, allow_resample, None, allow_pipes)
+    step = max(1, int(round(recognizer.chunk_ms / exp.feats.frame_shift_ms)))
+    hyps, frames, t0 = {}, 0, time.time()
+    for utt in utt_ids:
+        feats = torch.from_numpy(np.asarray(read(utt), np.float32))
+        for start in range(0, feats.shape[0], step):
+            recognizer.accept_features(feats[start:start + step])
+        hyps[utt] = recognizer.finalize()
+        frames += feats.shape[0]
+    return StreamingDecodeResult(hyps, frames * exp.feats.frame_shift_ms / 1000,
+                                 time.time() - t0)

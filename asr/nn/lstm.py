@@ -1,0 +1,92 @@
+"""LSTM encoders: a stack of nn.LSTM layers on packed sequences, bidirectional
+(:class:`asr.nn.bilstm.BiLSTMEncoder`) or forward in time only (:class:`LSTMEncoder`,
+which streams as it is, one chunk of frames at a time)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from asr.config.schema import LSTMConfig, LSTMStackConfig
+from asr.nn.grad_filter import GradientFilter
+
+# per layer: the hidden state (1, 1, projection_size or hidden_size) and the cell state
+# (1, 1, hidden_size) after the last frame seen
+LSTMState = tuple[torch.Tensor, torch.Tensor]
+
+
+class LSTMStack(nn.Module):
+    """(N, T, D) -> (N, T, output_dim); lengths unchanged.
+
+    Layers run on packed sequences, so an utterance's output does not depend on the
+    padding of the batch it is in. Each layer is its own nn.LSTM so that the filter sees
+    the layer's input gradient, as icefall's ScaledLSTM does.
+    """
+
+    def __init__(self, input_dim: int, cfg: LSTMStackConfig, bidirectional: bool):
+        super().__init__()
+        if cfg.num_layers < 1 or cfg.hidden_size < 1:
+            raise ValueError("encoder.num_layers and encoder.hidden_size must be >= 1")
+        self.lstms = nn.ModuleList()
+        self.filters = nn.ModuleList()
+        dim = input_dim
+        for _ in range(cfg.num_layers):
+            self.lstms.append(nn.LSTM(dim, cfg.hidden_size, batch_first=True,
+                                      bidirectional=bidirectional,
+                                      proj_size=cfg.projection_size))
+            if cfg.grad_filter.enabled:
+                self.filters.append(GradientFilter(batch_dim=0,
+                                                   threshold=cfg.grad_filter.threshold))
+            dim = (2 if bidirectional else 1) * (cfg.projection_size or cfg.hidden_size)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.output_dim = dim
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        total = max(1, x.shape[1])
+        if x.shape[1] == 0:
+            x = x.new_zeros(x.shape[0], 1, x.shape[2])
+        # packing needs >= 1 frame; a zero-length utterance keeps output length 0
+        cpu_lens = lengths.cpu().clamp(min=1)
+        for i, lstm in enumerate(self.lstms):
+            if self.filters:
+                names = lstm._flat_weights_names
+                x, *weights = self.filters[i](x, *(getattr(lstm, n) for n in names))
+                params = dict(zip(names, weights, strict=True))
+            else:
+                params = None
+            packed = pack_padded_sequence(x, cpu_lens, batch_first=True, enforce_sorted=False)
+            out = functional_call(lstm, params, (packed,))[0] if params else lstm(packed)[0]
+            x, _ = pad_packed_sequence(out, batch_first=True, total_length=total)
+            x = self.dropout(x)
+        return x, lengths
+
+
+class LSTMEncoder(LSTMStack):
+    """(N, T, D) -> (N, T, projection_size or hidden_size); lengths unchanged.
+
+    The :class:`LSTMStack` forward in time only, so frame t's output depends on frames
+    <= t and :meth:`forward_chunk` with the carried (h, c) gives what the full forward
+    gives, for chunks of any size.
+    """
+
+    def __init__(self, input_dim: int, cfg: LSTMConfig):
+        super().__init__(input_dim, cfg, bidirectional=False)
+        self.hidden_size = cfg.hidden_size
+
+    def init_state(self, device: torch.device | str = "cpu") -> list[LSTMState]:
+        """Zero (h, c) per layer: what nn.LSTM starts every sequence from."""
+        return [(torch.zeros(1, 1, self.output_dim, device=device),
+                 torch.zeros(1, 1, self.hidden_size, device=device)) for _ in self.lstms]
+
+    def forward_chunk(self, x: torch.Tensor, state: list[LSTMState], chunk_size: int = 0
+                      ) -> tuple[torch.Tensor, list[LSTMState]]:
+        """x (1, C, D), the next frames of one utterance -> (1, C, output_dim) and the
+        state after them. ``chunk_size`` is unused: an LSTM takes chunks of any size."""
+        new_state = []
+        for lstm, hc in zip(self.lstms, state, strict=True):
+            x, hc = lstm(x, hc)
+            x = self.dropout(x)
+            new_state.append(hc)
+        return x, new_state
