@@ -9,16 +9,19 @@ memory at a time, so hours of audio decode in the memory of one batch.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
+import kaldiio
 import numpy as np
 import torch
 
+from asr.data.ark import read_matrix
 from asr.data.cmvn import Normalizer
 from asr.data.features import FEATS_CONFIG, audio_fbank, read_feats_config, utterance_features
 from asr.data.kaldi_dir import DataDir
@@ -185,15 +188,27 @@ def _in_order_batches(utt_ids: list[str], read: Callable[[str], np.ndarray], max
     return batches(), pending.pop
 
 
-def _speaker_stats_pass(data_dir: Path, utt_ids: list[str], read: Callable[[str], np.ndarray]
+def _speaker_stats_pass(data_dir: Path, utt_ids: list[str], read: Callable[[str], np.ndarray],
+                        spool: IO[bytes] | None, offsets: dict[str, int]
                         ) -> Iterator[tuple[str, np.ndarray]]:
     """Every utterance's features for CMVN stats, one at a time; read only if the
-    normalizer asks (per-speaker CMVN without a cmvn.scp), which the log says."""
+    normalizer asks (per-speaker CMVN without a cmvn.scp), which the log says. With a
+    ``spool`` (features computed from audio), each matrix is also appended to it and its
+    offset kept, so the decode pass reads it back instead of computing it again."""
     log.info("%s has no cmvn.scp: a first pass over its features accumulates per-speaker "
              "CMVN stats (after 'asr fbank', 'asr cmvn --per-speaker %s' saves that pass)",
              data_dir, data_dir)
     for u in utt_ids:
-        yield u, read(u)
+        mat = read(u)
+        if spool is not None:
+            start = spool.tell()
+            kaldiio.save_ark(spool, {u: mat})
+            offsets[u] = start + len(u.encode()) + 1  # past "<key> " to the matrix header
+        yield u, mat
+
+
+def _read_spooled(ark: str, offsets: dict[str, int], fds: dict, utt_id: str) -> np.ndarray:
+    return read_matrix(utt_id, f"{ark}:{offsets[utt_id]}", fds)
 
 
 def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = None,
@@ -211,8 +226,16 @@ def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = No
     model = exp.load_model(checkpoint, device)
     t0 = time.time()
     seconds = StageSeconds()
+    # features from audio that a stats pass computes are spooled to a temp ark (float32,
+    # bit-exact) for the decode pass: disk for a second fbank of the whole dir
+    spool = tempfile.NamedTemporaryFile(suffix=".ark") if d.feats_scp is None else None
+    offsets: dict[str, int] = {}
     try:
-        normalize = exp.normalizer(data_dir, _speaker_stats_pass(data_dir, utt_ids, read))
+        normalize = exp.normalizer(
+            data_dir, _speaker_stats_pass(data_dir, utt_ids, read, spool, offsets))
+        if spool is not None and len(offsets) == len(utt_ids):
+            spool.flush()
+            read = partial(_read_spooled, spool.name, offsets, fds)
         seconds.read = time.time() - t0
         frames = estimated_frames(d, exp.feats if d.feats_scp is None else None)
         batches: Iterable[list[str]]
@@ -231,6 +254,8 @@ def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = No
     finally:
         for f in fds.values():
             f.close()
+        if spool is not None:
+            spool.close()
     hyps = {u: exp.tokenizer.decode(ids[u]) for u in utt_ids}
     audio = total_frames * exp.feats.frame_shift_ms / 1000
     return DecodeResult(hyps, audio, time.time() - t0, seconds)
