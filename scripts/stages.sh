@@ -84,33 +84,51 @@ _method_opts() {
 #   is the dir holding MODEL, unless that decode's hyp is newer than MODEL (done already).
 #   OPTIONs go to every asr decode (e.g. --checkpoint MODEL). asr decode itself writes
 #   the decode's wer (%WER line first) when DATA/SET/text exists.
-decode_sets() {
-  local stage_no=$1 model=$2 data_root=$3 methods=$4 sets=$5 exp_dir m s out _opts
-  shift 5
+decode_sets() { _decode_into "" "$@"; }
+
+# stream_sets STAGE MODEL DATA "METHODS" "SETS" "CHUNKS" [OPTION...]
+#   decode_sets as streams (`asr decode --streaming --chunk-ms C`), once per chunk size C
+#   in ms of CHUNKS, into EXP/decode_SET_METHOD_chunkCms. Nothing when CHUNKS is empty.
+stream_sets() {
+  local stage_no=$1 model=$2 data_root=$3 methods=$4 sets=$5 chunks=$6 c
+  shift 6
+  for c in $chunks; do
+    _decode_into "_chunk${c}ms" "$stage_no" "$model" "$data_root" "$methods" "$sets" \
+      --streaming --chunk-ms "$c" "$@" || return 1
+  done
+}
+
+_decode_into() {
+  local tag=$1 stage_no=$2 model=$3 data_root=$4 methods=$5 sets=$6 exp_dir m s out _opts
+  shift 6
   exp_dir=$(dirname "$model")
   for m in $methods; do
     _method_opts "$m" || return 1
     for s in $sets; do
-      out=$exp_dir/decode_${s}_$m
+      out=$exp_dir/decode_${s}_$m$tag
       if [ -f "$out/hyp" ] && [ "$out/hyp" -nt "$model" ]; then continue; fi
-      echo "stage $stage_no: decoding $s ($m) -> $out"
+      echo "stage $stage_no: decoding $s ($m${tag:+, ${tag#_}}) -> $out"
       asr decode --exp-dir "$exp_dir" --data-dir "$data_root/$s" --out "$out" \
         "${_opts[@]}" "$@" || return 1
     done
   done
 }
 
-# print_wers EXP "METHODS" "SETS": the %WER line of each decode (the first line of
-#   EXP/decode_SET_METHOD/wer, as asr decode wrote it) with METHOD and SET appended:
+# print_wers EXP "METHODS" "SETS" ["CHUNKS"]: the %WER line of each decode (the first
+#   line of EXP/decode_SET_METHOD/wer, as asr decode wrote it) with METHOD and SET
+#   appended, then those of the streaming decodes of each chunk size in CHUNKS (ms):
 #   %WER 1.23 [ 12 / 975, 3 ins, 4 del, 5 sub ] greedy test
+#   %WER 1.50 [ 15 / 975, 3 ins, 5 del, 7 sub ] greedy test chunk320ms
 print_wers() {
-  local exp_dir=$1 methods=$2 sets=$3 m s wer line
-  for m in $methods; do
-    for s in $sets; do
-      wer=$exp_dir/decode_${s}_$m/wer
-      [ -f "$wer" ] || { echo "$0: no $wer (decode $s with $m first)" >&2; return 1; }
-      read -r line < "$wer"
-      echo "$line $m $s"
+  local exp_dir=$1 methods=$2 sets=$3 chunks=${4:-} m s c wer line
+  for c in "" $chunks; do
+    for m in $methods; do
+      for s in $sets; do
+        wer=$exp_dir/decode_${s}_$m${c:+_chunk${c}ms}/wer
+        [ -f "$wer" ] || { echo "$0: no $wer (decode $s with $m first)" >&2; return 1; }
+        read -r line < "$wer"
+        echo "$line $m $s${c:+ chunk${c}ms}"
+      done
     done
   done
 }

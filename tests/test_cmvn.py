@@ -144,3 +144,67 @@ def test_make_normalizer_utterance_and_none(feats_dir):
     torch.testing.assert_close(mean_only(x, utt), x - x.mean(0))
     same = make_normalizer(DataConfig(cmvn="none"), None)(x, utt)
     assert torch.equal(same, x)
+
+
+def naive_online(x: np.ndarray, prior: np.ndarray, window: int, prior_frames: int,
+                 norm_vars: bool) -> np.ndarray:
+    """Online CMVN frame by frame, as its definition says: the last ``window`` frames up
+    to t, topped up to ``prior_frames`` with the prior's E[x] and E[x^2]."""
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):
+        past = x[max(0, t + 1 - window):t + 1]
+        extra = max(0, prior_frames - past.shape[0])
+        n = past.shape[0] + extra
+        mean = (past.sum(0) + extra * prior[0]) / n
+        square = ((past ** 2).sum(0) + extra * prior[1]) / n
+        out[t] = x[t] - mean
+        if norm_vars:
+            out[t] /= np.sqrt(np.maximum(square - mean ** 2, 1e-10))
+    return out
+
+
+@pytest.mark.parametrize(("window", "prior_frames", "norm_vars"),
+                         [(600, 200, True), (7, 3, True), (5, 0, False), (1000, 0, True)])
+def test_online_cmvn_is_its_definition_and_any_chunking_gives_the_same_bits(
+        window, prior_frames, norm_vars):
+    rng = np.random.default_rng(window)
+    stats = cmvn.accumulate([rng.normal(2.0, 3.0, (300, 6))])
+    x = rng.normal(-1.0, 0.5, (123, 6)).astype(np.float32)  # another speaker and channel
+    online = cmvn.OnlineCmvn(stats, window, prior_frames, norm_vars)
+    whole = online(torch.from_numpy(x))
+    prior = np.stack([stats[0, :-1], stats[1, :-1]]) / stats[0, -1]
+    np.testing.assert_allclose(whole.numpy(), naive_online(x.astype(np.float64), prior, window,
+                                                           prior_frames, norm_vars),
+                               rtol=1e-5, atol=1e-5)
+    for seed in range(3):
+        stream, pieces, start = online.stream(), [], 0
+        cuts = np.random.default_rng(seed).integers(0, 20, 40)
+        for c in [*cuts, x.shape[0]]:
+            pieces.append(stream(torch.from_numpy(x[start:start + c])))
+            start += c
+        assert torch.equal(torch.cat(pieces), whole)
+        assert stream.prefix.shape[0] <= window + 1  # memory does not grow with the stream
+        stream.reset()
+        assert torch.equal(stream(torch.from_numpy(x)), whole)
+
+
+def test_online_cmvn_starts_from_the_global_stats_and_adapts_to_the_utterance():
+    stats = cmvn.accumulate([np.random.default_rng(0).normal(0.0, 1.0, (5000, 3))])
+    x = torch.full((400, 3), 10.0) + torch.randn(400, 3, generator=torch.Generator().manual_seed(0))
+    out = cmvn.OnlineCmvn(stats, window=600, prior_frames=100)(x)
+    glob = cmvn.GlobalCmvn(stats)(x)
+    assert out[0].mean() > 5  # one frame in, the prior's stats dominate: the offset stays
+    assert out[-50:].mean().abs() < 0.2 and out[-50:].std() == pytest.approx(1.0, abs=0.2)
+    assert glob[-50:].mean() > 5  # global CMVN leaves the offset of this channel
+
+
+def test_make_normalizer_online_and_its_config_checks(feats_dir, tmp_path):
+    d, feats = feats_dir
+    cmvn.save_stats(tmp_path / "cmvn.ark", cmvn.data_dir_stats(d))
+    norm = make_normalizer(DataConfig(cmvn="online", cmvn_window=50, cmvn_prior_frames=10),
+                           tmp_path / "cmvn.ark")
+    assert isinstance(norm, cmvn.OnlineCmvn) and (norm.window, norm.prior_frames) == (50, 10)
+    with pytest.raises(AsrError, match="data.cmvn is 'online' but the CMVN stats"):
+        make_normalizer(DataConfig(cmvn="online"), tmp_path / "missing.ark")
+    with pytest.raises(ValueError, match="cmvn_window must be >= 1"):
+        DataConfig(cmvn="online", cmvn_window=0)

@@ -136,10 +136,21 @@ def test_torchscript_step_matches_eager_streaming(tmp_path, encoder, frontend):
     assert export(exp, "torchscript", tmp_path / "step.pt") == 0
     meta = check_against_eager(exp, exp.load_model(), tmp_path / "step.pt", torchscript_step)
     cmvn = GlobalCmvn(np.array([[10.0] * FEAT_DIM + [10.0], [50.0] * FEAT_DIM + [0.0]]))
-    assert meta["cmvn"]["mean"] == cmvn.mean.tolist() == [1.0] * FEAT_DIM
+    assert meta["cmvn"]["type"] == "global" and meta["cmvn"]["mean"] == cmvn.mean.tolist() == \
+        [1.0] * FEAT_DIM
     assert meta["cmvn"]["inv_std"] == cmvn.inv_std.tolist() == [0.5] * FEAT_DIM
     assert meta["features"]["num_mel_bins"] == FEAT_DIM and len(meta["tokens"]) == \
         meta["vocab_size"]
+
+
+def test_online_cmvn_is_described_in_the_json(tmp_path):
+    """The step takes normalized features: the JSON gives what online CMVN needs."""
+    exp = make_exp(tmp_path / "exp", "lstm", cmvn="online")
+    assert export(exp, "torchscript", tmp_path / "step.pt") == 0
+    meta = json.loads((tmp_path / "step.json").read_text())
+    assert meta["cmvn"] == {"type": "online", "window": 600, "prior_frames": 200,
+                            "norm_vars": True, "prior_mean": [1.0] * FEAT_DIM,
+                            "prior_mean_square": [5.0] * FEAT_DIM}
 
 
 def test_left_chunks_gives_an_unlimited_model_a_fixed_maximum(tmp_path):

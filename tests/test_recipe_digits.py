@@ -182,3 +182,31 @@ def test_transcribe_files_and_decode_with_any_checkpoint_file(recipe_run, fsdd_d
               str(ckpt), "--data-dir", str(work / "data/test"), "--out", str(tmp_path / "o"))
     assert out.returncode == 0, out.stderr
     assert WER_LINE.match((tmp_path / "o" / "wer").read_text().splitlines()[0])
+
+
+@pytest.mark.e2e
+def test_streaming_config_trains_and_stage_5_decodes_whole_and_as_streams(recipe_run):
+    """conf/conformer_streaming.yaml, shrunk, on the fixture's data: stage 5 decodes every
+    set whole and as streams of each --chunk-ms, stage 6 prints both kinds of line."""
+    work, _, _ = recipe_run
+    tiny = work / "tiny_streaming.yaml"
+    tiny.write_text(f"extends: {RECIPE / 'conf' / 'conformer_streaming.yaml'}\n"
+                    "model:\n  frontend: {channels: 8, output_dim: 32}\n"
+                    "  encoder: {num_layers: 1, d_model: 32, num_heads: 2, ff_dim: 64}\n"
+                    "train: {epochs: 1, average_last: 1}\n")
+    out = run("./run.sh", "--stage", "4", "--data", str(work / "data"), "--exp",
+              str(work / "exp"), "--train-config", str(tiny), "--decode-sets", "dev test",
+              "--chunk-ms", "320 160")
+    assert out.returncode == 0, out.stdout + out.stderr
+    exp = work / "exp" / "tiny_streaming"
+    for s, tag in itertools.product(("dev", "test"), ("", " chunk320ms", " chunk160ms")):
+        dec = exp / f"decode_{s}_greedy{tag.replace(' ', '_')}"
+        assert WER_LINE.match((dec / "wer").read_text().splitlines()[0]), dec
+        assert re.search(rf"^%WER .* greedy {s}{tag}$", out.stdout, re.M), (s, tag)
+    # the stream decode is asr decode --streaming, whatever dir it is written to
+    again = run(sys.executable, "-m", "asr", "decode", "--exp-dir", str(exp), "--data-dir",
+                str(work / "data/test"), "--out", str(work / "again"), "--streaming",
+                "--chunk-ms", "320")
+    assert again.returncode == 0, again.stderr
+    assert (work / "again/hyp").read_text() == \
+        (exp / "decode_test_greedy_chunk320ms/hyp").read_text()

@@ -60,6 +60,29 @@ def test_decode_sets_skips_decodes_newer_than_the_model_and_prints_wers(tmp_path
     assert bash(tmp_path, script).stdout.count("stage 5: decoding") == 4
 
 
+def test_stream_sets_decodes_each_chunk_size_into_its_own_dir_and_prints_it(tmp_path):
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp/final.pt").write_text("")
+    os.utime(tmp_path / "exp/final.pt", (1e9, 1e9))
+    out = bash(tmp_path, 'decode_sets 5 exp/final.pt data greedy test\n'
+                         'stream_sets 5 exp/final.pt data greedy test "320 160"\n'
+                         'stream_sets 5 exp/final.pt data greedy test ""\n'
+                         'print_wers exp greedy test "320 160"\n')
+    assert out.returncode == 0, out.stderr
+    log = (tmp_path / "log").read_text().splitlines()
+    assert log == [f"asr decode --exp-dir exp --data-dir data/test --out exp/decode_test_greedy{t} "
+                   f"--method greedy{o}" for t, o in
+                   [("", ""), ("_chunk320ms", " --streaming --chunk-ms 320"),
+                    ("_chunk160ms", " --streaming --chunk-ms 160")]]
+    assert "stage 5: decoding test (greedy, chunk320ms)" in out.stdout
+    wers = [line.split("] ")[1] for line in out.stdout.splitlines() if line.startswith("%WER")]
+    assert wers == ["exp/decode_test_greedy greedy test",
+                    "exp/decode_test_greedy_chunk320ms greedy test chunk320ms",
+                    "exp/decode_test_greedy_chunk160ms greedy test chunk160ms"]
+    missing = bash(tmp_path, 'print_wers exp greedy test "640"')
+    assert missing.returncode == 1 and "no exp/decode_test_greedy_chunk640ms/wer" in missing.stderr
+
+
 def test_unknown_method_and_missing_wer_are_errors(tmp_path):
     out = bash(tmp_path, "decode_sets 5 exp/final.pt data beam_search dev")
     assert out.returncode == 1 and "unknown decode method 'beam_search'" in out.stderr

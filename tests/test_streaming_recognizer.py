@@ -32,18 +32,21 @@ from asr.lm.ngram import train_witten_bell
 from asr.streaming import StreamingRecognizer
 from asr.testing import make_data_dir, make_exp_dir
 
+GLOBAL_CMVN = DataConfig(cmvn="global")
 STREAMING_CONFORMER = ModelConfig(
     frontend=Conv2dFrontendConfig(channels=8, output_dim=32),
     encoder=ConformerConfig(d_model=32, num_layers=2, num_heads=2, ff_dim=64, kernel_size=5,
                             causal_conv=True, chunk=ChunkConfig(sizes=(4, 8), left_chunks=2)))
 
 
-def streaming_exp(root: Path, model: ModelConfig = STREAMING_CONFORMER) -> tuple[Path, Path]:
-    """(exp dir with an untrained streaming model and global CMVN, a data dir of 3 wavs)."""
+def streaming_exp(root: Path, model: ModelConfig = STREAMING_CONFORMER,
+                  data_cfg: DataConfig = GLOBAL_CMVN) -> tuple[Path, Path]:
+    """(exp dir with an untrained streaming model and global CMVN (or ``data_cfg``'s), a
+    data dir of 3 wavs)."""
     data = root / "data"
     make_data_dir(data, num_utts=3, max_digits=4)
     exp = make_exp_dir(root / "exp", model=model)
-    save_config(ExperimentConfig(model=model, data=DataConfig(cmvn="global")), exp / CONFIG)
+    save_config(ExperimentConfig(model=model, data=data_cfg), exp / CONFIG)
     feats = Experiment.load(exp).feats
     write_data_dir_feats(data, feats)
     save_stats(exp / CMVN, data_dir_stats(data))
@@ -119,6 +122,21 @@ def test_prefix_beam_with_lm_equals_offline(setup, tmp_path):
         assert final == offline(exp, wav, 4, beam)
 
 
+def test_online_cmvn_streams_and_restarts_with_each_utterance(tmp_path):
+    """A window shorter than the utterances, so the stats slide within each stream."""
+    online = DataConfig(cmvn="online", cmvn_window=60, cmvn_prior_frames=20)
+    exp, data = streaming_exp(tmp_path, data_cfg=online)
+    recognizer = StreamingRecognizer(exp, chunk_ms=160)
+    decoded = decode_data_dir_streaming(Experiment.load(exp), data, chunk_ms=160)
+    finals = []
+    for i, (utt, wav) in enumerate(wavs(data).items()):
+        samples, _ = soundfile.read(wav, dtype="float32")
+        finals.append(feed(recognizer, samples, 20 + i)[1])
+        assert finals[-1] == offline(exp, wav, 4) == decoded.hyps[utt] != ""
+    global_exp, _ = streaming_exp(tmp_path / "global")
+    assert finals != [offline(global_exp, w, 4) for w in wavs(data).values()]
+
+
 def test_lstm_streams_with_any_chunk(tmp_path):
     model = ModelConfig(frontend=Conv2dFrontendConfig(channels=8, output_dim=32),
                         encoder=LSTMConfig(num_layers=2, hidden_size=24))
@@ -147,7 +165,7 @@ def test_bad_input_is_a_clear_error(setup, tmp_path):
     with pytest.raises(AsrError, match="not a streaming experiment.*BiLSTM"):
         StreamingRecognizer(offline_exp)
     per_utt = make_exp_dir(tmp_path / "utt_cmvn", model=STREAMING_CONFORMER)
-    with pytest.raises(AsrError, match="data.cmvn is 'utterance'.*data.cmvn: global"):
+    with pytest.raises(AsrError, match="data.cmvn is 'utterance'.*data.cmvn: global or online"):
         StreamingRecognizer(per_utt)
 
 

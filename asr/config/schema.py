@@ -45,9 +45,15 @@ class DataConfig:
     max_duration: float = doc(0.0, "seconds; 0 means no bound")
     skip_bad: bool = doc(False, "unreadable utterances: counted and skipped instead of an error")
     allow_pipes: bool = doc(True, "run wav.scp pipe entries (shell commands); false refuses them")
-    cmvn: Literal["global", "speaker", "utterance", "none"] = doc("global", "whose stats: set, "
-                                                                            "spk, utt")
+    cmvn: Literal["global", "speaker", "utterance", "online", "none"] = doc(
+        "global", "whose stats: set, spk, utt; online: the past frames of the utterance "
+                  "(causal: streams), topped up with the set's")
     norm_vars: bool = doc(True, "normalize variances too, not only means")
+    cmvn_window: int = doc(600, "online CMVN: frames of the past a frame's stats cover "
+                                "(Kaldi's --cmn-window)")
+    cmvn_prior_frames: int = doc(200, "online CMVN: the set's stats stand in for the frames "
+                                      "an utterance does not have yet, up to this many "
+                                      "(Kaldi's --global-frames)")
     max_frames: int = doc(20000, "padded input frames per batch (batch size x longest)")
     max_utts: int = doc(128, "utterances per batch at most, whatever the frame budget")
     sortagrad: bool = doc(True, "epoch 1 in ascending length order, as in Deep Speech 2")
@@ -66,6 +72,8 @@ class DataConfig:
                              "the audio (and VTLP the filterbank) that features are computed "
                              "from; for precomputed features make augmented copies with "
                              "'asr augment-data'")
+        if self.cmvn_window < 1 or self.cmvn_prior_frames < 0:
+            raise ValueError("data.cmvn_window must be >= 1 and data.cmvn_prior_frames >= 0")
         if self.max_duration and self.max_duration < self.min_duration:
             raise ValueError("max_duration must be 0 (no bound) or >= min_duration")
 

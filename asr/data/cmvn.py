@@ -150,6 +150,72 @@ class UtteranceCmvn:
         return out
 
 
+class OnlineCmvn:
+    """Causal CMVN, as Kaldi's ``apply-cmvn-online``: frame t is normalized by the stats
+    of the last ``window`` frames up to and including t, topped up with the global
+    ``stats`` to ``prior_frames`` frames while the utterance has fewer. Unlike speaker or
+    utterance CMVN it needs no audio that has not arrived, so a stream normalizes as it
+    goes (:meth:`stream`), and it adapts to a new speaker or channel within seconds."""
+
+    def __init__(self, stats: np.ndarray, window: int = 600, prior_frames: int = 200,
+                 norm_vars: bool = True, var_floor: float = 1e-10):
+        if window < 1 or prior_frames < 0:
+            raise ValueError(f"online CMVN needs window >= 1 and prior_frames >= 0, got "
+                             f"{window} and {prior_frames}")
+        count = stats[0, -1]
+        self.prior = np.stack([stats[0, :-1], stats[1, :-1]]) / count  # (2, D): E[x], E[x^2]
+        self.window, self.prior_frames = window, prior_frames
+        self.norm_vars, self.var_floor = norm_vars, var_floor
+
+    def __call__(self, feats: torch.Tensor, utt_id: str = "") -> torch.Tensor:
+        """(T, D) -> (T, D), a whole utterance: what :meth:`stream` gives chunk by chunk."""
+        return self.stream()(feats)
+
+    def stream(self) -> OnlineCmvnStream:
+        return OnlineCmvnStream(self)
+
+
+class OnlineCmvnStream:
+    """One utterance of :class:`OnlineCmvn`, fed in chunks of any size. It keeps the
+    running (sum, sum of squares) of the last ``window`` frames as float64 prefix sums,
+    each the previous plus one frame, so any chunking gives bit-identical output."""
+
+    def __init__(self, cmvn: OnlineCmvn):
+        self.cmvn = cmvn
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the start of an utterance."""
+        self.frames = 0  # frames seen so far
+        self.first = 0  # frame count of the oldest prefix sum kept
+        self.prefix = np.zeros((1, *self.cmvn.prior.shape))  # (K, 2, D): sums of frames < count
+
+    def __call__(self, feats: torch.Tensor) -> torch.Tensor:
+        """The next frames (C, D) -> normalized (C, D), float32."""
+        c, w = feats.shape[0], self.cmvn.window
+        if c == 0:
+            return feats
+        x = feats.detach().cpu().numpy().astype(np.float64)
+        pairs = np.concatenate([self.prefix[-1:], np.stack([x, x * x], axis=1)])
+        prefix = np.concatenate([self.prefix, np.cumsum(pairs, axis=0)[1:]])
+        count = np.arange(self.frames + 1, self.frames + c + 1)  # frames up to each new one
+        start = np.maximum(count - w, 0)
+        sums = prefix[count - self.first] - prefix[start - self.first]  # (C, 2, D)
+        n = count - start
+        short = np.maximum(self.cmvn.prior_frames - n, 0)
+        sums += short[:, None, None] * self.cmvn.prior
+        n_eff = (n + short)[:, None]
+        mean = sums[:, 0] / n_eff
+        out = x - mean
+        if self.cmvn.norm_vars:
+            out /= np.sqrt(np.maximum(sums[:, 1] / n_eff - mean * mean, self.cmvn.var_floor))
+        self.frames += c
+        keep = max(0, self.frames + 1 - w)  # the next frame's window starts here
+        self.prefix = prefix[keep - self.first:]
+        self.first = keep
+        return torch.from_numpy(out.astype(np.float32)).to(feats.device)
+
+
 class SpeakerCmvn:
     """Normalize with the stats of the utterance's speaker (Kaldi's cmvn.scp semantics)."""
 
@@ -172,13 +238,16 @@ Normalizer = Callable[[torch.Tensor, str], torch.Tensor]  # (feats (T, D), utt_i
 
 def make_normalizer(cfg: DataConfig, stats_path: Path | None, data_dir: Path | None = None,
                     feats: Iterable[tuple[str, np.ndarray]] | None = None) -> Normalizer:
-    """The CMVN of ``cfg.cmvn``. Global uses the training stats at ``stats_path``; speaker
+    """The CMVN of ``cfg.cmvn``. Global and online use the training stats at ``stats_path``; speaker
     uses DATA_DIR/cmvn.scp, or stats accumulated from ``feats`` when it has none (without
     a data dir, each utterance is its own speaker, as in Kaldi without utt2spk)."""
-    if cfg.cmvn == "global":
+    if cfg.cmvn in ("global", "online"):
         if stats_path is None or not Path(stats_path).is_file():
-            raise AsrError(f"data.cmvn is 'global' but the CMVN stats {stats_path} are missing "
-                           "(run 'asr cmvn' on the training data dir)")
+            raise AsrError(f"data.cmvn is '{cfg.cmvn}' but the CMVN stats {stats_path} are "
+                           "missing (run 'asr cmvn' on the training data dir)")
+        if cfg.cmvn == "online":
+            return OnlineCmvn(load_stats(stats_path), cfg.cmvn_window, cfg.cmvn_prior_frames,
+                              cfg.norm_vars)
         return GlobalCmvn(load_stats(stats_path), cfg.norm_vars)
     if cfg.cmvn == "speaker":
         if data_dir is None:

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from asr.atomic_io import atomic_write
-from asr.data.cmvn import GlobalCmvn, load_stats
+from asr.data.cmvn import GlobalCmvn, OnlineCmvn, load_stats
 from asr.decode.export import ONNX_OPSET
 from asr.decode.streaming import chunk_frames, streaming_normalizer
 from asr.errors import AsrError
@@ -280,9 +280,17 @@ def export_experiment_streaming(exp: Experiment, model: CTCModel, fmt: str, out:
     except AsrError as e:
         raise AsrError(f"{exp.path}: {e}") from None
     cmvn = None
-    if exp.config.data.cmvn == "global":
-        norm = GlobalCmvn(load_stats(exp.path / CMVN), exp.config.data.norm_vars)
-        cmvn = {"mean": norm.mean.tolist(), "inv_std": norm.inv_std.tolist()}
+    data = exp.config.data
+    if data.cmvn == "global":
+        norm = GlobalCmvn(load_stats(exp.path / CMVN), data.norm_vars)
+        cmvn = {"type": "global", "mean": norm.mean.tolist(), "inv_std": norm.inv_std.tolist()}
+    elif data.cmvn == "online":  # the caller runs it: docs/streaming.md has the formula
+        online = OnlineCmvn(load_stats(exp.path / CMVN), data.cmvn_window,
+                            data.cmvn_prior_frames, data.norm_vars)
+        cmvn = {"type": "online", "window": data.cmvn_window,
+                "prior_frames": data.cmvn_prior_frames, "norm_vars": data.norm_vars,
+                "prior_mean": online.prior[0].tolist(),
+                "prior_mean_square": online.prior[1].tolist()}
     extra = {"chunk_ms": chunk_ms, "features": dataclasses.asdict(exp.feats),
              "cmvn": cmvn, "tokens": list(exp.tokenizer.tokens)}
     return export_streaming(step, exp.feats.num_mel_bins, fmt, out, extra)

@@ -1,16 +1,18 @@
 """Streaming recognition with an experiment: audio in pieces of any size in, the partial
 text after each piece, the final text at the end of the utterance.
 
-Pipeline per piece: streaming fbank (frames equal the whole utterance's) -> global CMVN
--> the model chunk by chunk with its caches (log-probs equal the full forward under the
+Pipeline per piece: streaming fbank (frames equal the whole utterance's) -> global or
+online CMVN -> the model chunk by chunk with its caches (log-probs equal the full forward under the
 same chunk mask) -> a search that keeps its beam between chunks (its final result equals
 the offline search on the same log-probs). So a stream ends with what ``asr decode
 --streaming`` gives on the same audio, however the audio was cut into pieces.
 
-Only global CMVN streams: per-speaker or per-utterance statistics are means over audio
-that has not arrived yet (the utterance's, or the speaker's whole set), so the first
-frames could not be normalized until the end. Train streaming models with
-``data.cmvn: global`` (the training set's stats, in the exp dir).
+Only global and online CMVN stream: per-speaker or per-utterance statistics are means
+over audio that has not arrived yet (the utterance's, or the speaker's whole set), so the
+first frames could not be normalized until the end. Train streaming models with
+``data.cmvn: global`` (the training set's stats, in the exp dir) or ``online`` (Kaldi's
+online CMVN: the stats of the utterance's past frames, the training set's standing in
+for the first seconds), which adapts to a new speaker or channel as it goes.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from asr.data.cmvn import GlobalCmvn, load_stats
+from asr.data.cmvn import OnlineCmvn, make_normalizer
 from asr.data.streaming_fbank import StreamingFbank
 from asr.data.tokenizer import SPACE, UNK
 from asr.decode.data_dir import feature_reader
@@ -81,18 +83,23 @@ def chunk_frames(exp: Experiment, model: CTCModel, chunk_ms: float) -> int:
     return int(round(frames))
 
 
-def streaming_normalizer(exp: Experiment) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Global CMVN (or none): the only normalization that is causal (module docstring)."""
+def streaming_normalizer(exp: Experiment) -> Callable[[], Callable[[torch.Tensor], torch.Tensor]]:
+    """A maker of one utterance's causal normalizer (frames (C, D) in, chunk after
+    chunk): global CMVN, online CMVN (running stats of the utterance so far) or none;
+    speaker and utterance CMVN are refused (module docstring)."""
     cmvn = exp.config.data.cmvn
     if cmvn == "none":
-        return lambda x: x
-    if cmvn != "global":
+        return lambda: lambda x: x
+    if cmvn not in ("global", "online"):
         raise AsrError(f"{exp.path}: data.cmvn is '{cmvn}', which needs the whole utterance "
-                       "or speaker before the first frame; streaming needs data.cmvn: global")
+                       "or speaker before the first frame; streaming needs data.cmvn: global "
+                       "or online")
     if not (exp.path / CMVN).is_file():
         raise AsrError(f"{exp.path}/{CMVN} is missing (global CMVN stats; run 'asr cmvn')")
-    norm = GlobalCmvn(load_stats(exp.path / CMVN), exp.config.data.norm_vars)
-    return lambda x: norm(x)
+    norm = make_normalizer(exp.config.data, exp.path / CMVN)
+    if isinstance(norm, OnlineCmvn):
+        return norm.stream
+    return lambda: lambda x: norm(x)
 
 
 class StreamingRecognizer:
@@ -111,7 +118,8 @@ class StreamingRecognizer:
         self.exp = exp_dir if isinstance(exp_dir, Experiment) else Experiment.load(exp_dir)
         model = self.exp.load_model(checkpoint, device)
         self.chunk_ms, self.chunk_size = chunk_ms, chunk_frames(self.exp, model, chunk_ms)
-        self.normalize = streaming_normalizer(self.exp)
+        self.new_normalizer = streaming_normalizer(self.exp)
+        self.normalize = self.new_normalizer()
         try:
             self.fbank = StreamingFbank(self.exp.feats)
         except ValueError as e:
@@ -154,6 +162,7 @@ class StreamingRecognizer:
             self.search.accept(rest)
         text = self.exp.tokenizer.decode(self.search.finalize())
         self.fbank.reset()
+        self.normalize = self.new_normalizer()
         self.ids = []
         return text
 

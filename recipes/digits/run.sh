@@ -23,6 +23,8 @@ max_takes=50             # use takes below this index only (tests make small set
 decode_sets="dev test test_unseen"
 decode_method=greedy     # one or more of: greedy prefix_beam prefix_beam_lm
 beam=10                  # prefix beam size
+chunk_ms=""              # also decode as streams of these chunks (ms), e.g. "640 320 160":
+                         # a streaming model (conf/*_streaming.yaml); "": whole utterances only
 lm_order=3               # word n-gram LM trained on the training text (stage 3)
 lm_weight=0.5            # shallow-fusion weight and per-word bonus for prefix_beam_lm
 lm_bonus=0.0
@@ -58,7 +60,11 @@ if run_stage 2; then feature_stage 2 "$train_set" dev test test_unseen && rir_st
 if run_stage 3; then lang_stage 3; fi
 if run_stage 4; then train_stage 4; fi
 
-# stage 5 decodes each set with each method (a decode newer than final.pt is kept);
+# stage 5 decodes each set with each method, whole and as streams of each --chunk-ms
+# (a decode newer than final.pt is kept);
 # stage 6 prints their %WER lines
-if run_stage 5; then decode_sets 5 "$dir/final.pt" "$data" "$decode_method" "$decode_sets"; fi
-if run_stage 6; then print_wers "$dir" "$decode_method" "$decode_sets"; fi
+if run_stage 5; then
+  decode_sets 5 "$dir/final.pt" "$data" "$decode_method" "$decode_sets"
+  stream_sets 5 "$dir/final.pt" "$data" "$decode_method" "$decode_sets" "$chunk_ms"
+fi
+if run_stage 6; then print_wers "$dir" "$decode_method" "$decode_sets" "$chunk_ms"; fi

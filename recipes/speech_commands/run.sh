@@ -24,6 +24,8 @@ rir_dir=                 # RIRs for data.augment.reverb; default: simulated ones
 decode_sets="dev test"
 decode_method="greedy prefix_beam prefix_beam_lm"  # one or more of these
 beam=10                  # prefix beam size
+chunk_ms=""              # also decode as streams of these chunks (ms), e.g. "640 320 160":
+                         # a streaming model (conf/*_streaming.yaml); "": whole utterances only
 lm_order=1               # one word an utterance: a unigram over the training words
 lm_weight=0.3            # shallow-fusion weight and per-word bonus for prefix_beam_lm
 lm_bonus=0.0
@@ -64,7 +66,11 @@ if run_stage 2; then feature_stage 2 "$train_set" dev test && rir_stage 2 16000;
 if run_stage 3; then lang_stage 3; fi
 if run_stage 4; then train_stage 4; fi
 
-# stage 5 decodes each set with each method (a decode newer than final.pt is kept);
+# stage 5 decodes each set with each method, whole and as streams of each --chunk-ms
+# (a decode newer than final.pt is kept);
 # stage 6 prints their %WER lines
-if run_stage 5; then decode_sets 5 "$dir/final.pt" "$data" "$decode_method" "$decode_sets"; fi
-if run_stage 6; then print_wers "$dir" "$decode_method" "$decode_sets"; fi
+if run_stage 5; then
+  decode_sets 5 "$dir/final.pt" "$data" "$decode_method" "$decode_sets"
+  stream_sets 5 "$dir/final.pt" "$data" "$decode_method" "$decode_sets" "$chunk_ms"
+fi
+if run_stage 6; then print_wers "$dir" "$decode_method" "$decode_sets" "$chunk_ms"; fi
