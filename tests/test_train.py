@@ -1,5 +1,6 @@
 """Training on a tiny synthetic data dir: determinism, resume, refusal of a changed model."""
 
+import logging
 import math
 
 import pytest
@@ -12,7 +13,8 @@ from asr.errors import AsrError
 from asr.exp.experiment import Experiment
 from asr.testing import make_train_corpus
 from asr.train.checkpoint import load_checkpoint
-from asr.train.runner import run
+from asr.train.distributed import Dist
+from asr.train.runner import build_trainer, init_parameters, run
 
 pytestmark = pytest.mark.slow  # every test here trains a model or runs a recipe
 
@@ -111,3 +113,30 @@ def test_the_exp_dir_records_how_it_was_made(data, tmp_path):
     (exp / "final.pt").unlink()
     assert main([*argv, "train.log_interval=20"]) == 0  # the default: a new command only
     assert "changed config" not in (exp / "log" / "train.log").read_text()
+
+
+def test_init_from_copies_the_tensors_of_matching_name_and_shape(data, tmp_path, caplog):
+    """A unidirectional LSTM started from a trained BiLSTM: the frontend and the first
+    layer's forward weights fit (same names, same shapes), the rest stays random."""
+    train(data, tmp_path / "bi", "train.epochs=1")
+    source = params(tmp_path / "bi/final.pt")
+    lstm = ["model.encoder.type=lstm", "model.encoder.num_layers=2"]
+    cfg = load_config(ExperimentConfig, None, [*OVERRIDES, *lstm, "train.epochs=1",
+                                               f"train.init_from={tmp_path / 'bi/final.pt'}"])
+    with caplog.at_level(logging.INFO, logger="asr.train.runner"):
+        trainer = build_trainer(cfg, tmp_path / "uni", data / "train", data / "dev",
+                                data / "lang", Dist())
+    got = trainer.model.state_dict()
+    fitting = [k for k in got if k in source and source[k].shape == got[k].shape]
+    assert "encoder.lstms.0.weight_ih_l0" in fitting and any(k.startswith("frontend.")
+                                                            for k in fitting)
+    assert all(torch.equal(got[k], source[k]) for k in fitting)
+    assert "encoder.lstms.1.weight_ih_l0" not in fitting  # the BiLSTM has one layer
+    assert "head.proj.weight" not in fitting  # 2 x 16 BiLSTM outputs against 16
+    assert f"initialized {len(fitting)} of {len(got)} tensors" in caplog.text
+    assert "encoder.lstms.1.weight_ih_l0" in caplog.text  # listed as random
+    with pytest.raises(AsrError, match="no parameter of this model has the same name"):
+        init_parameters(torch.nn.Linear(3, 2), tmp_path / "bi/final.pt")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(AsrError, match="train.init_from: .*bad.pt: refused"):
+        init_parameters(trainer.model, tmp_path / "bad.pt")

@@ -257,6 +257,9 @@ class TrainConfig:
     max_consecutive_skips: int = doc(20, "non-finite steps in a row before training aborts")
     device: Literal["auto", "cpu", "cuda"] = doc("auto", "auto: CUDA when present")
     num_threads: int = doc(0, "torch CPU threads; 0 keeps torch's default")
+    init_from: str = doc("", "a model file (another exp's final.pt or checkpoint) whose "
+                             "parameters of the same name and shape start a new run "
+                             "(ESPnet's --init_param); a resumed run ignores it")
     collective_timeout_s: float = doc(600.0, "DDP: seconds a collective (all-reduce, barrier) "
                                              "waits for every rank before the job fails; "
                                              "longer than the slowest step or checkpoint save")

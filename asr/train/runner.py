@@ -19,8 +19,9 @@ from asr.data.features import read_feats_config
 from asr.data.pipeline import build_datasets
 from asr.data.sampler import BucketBatchSampler
 from asr.device import resolve_device
-from asr.errors import AsrError, ConfigError
+from asr.errors import AsrError, CheckpointError, ConfigError
 from asr.exp import layout
+from asr.exp.checkpoint_file import load_checkpoint
 from asr.exp.experiment import Experiment, populate
 from asr.train import checkpoint as ckpt
 from asr.train import signals
@@ -123,7 +124,31 @@ def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Pa
         trainer.restore(found[1])
         log.info("resumed from %s at epoch %d batch %d (step %d)", found[0],
                  trainer.state.epoch, trainer.state.batches_done, trainer.state.step)
+    elif cfg.train.init_from:
+        init_parameters(model.module if dist.enabled else model, Path(cfg.train.init_from))
     return trainer
+
+
+def init_parameters(model: torch.nn.Module, path: Path) -> None:
+    """Copy into ``model`` the parameters and buffers of the model file ``path`` that have
+    the same name and shape (loaded without running code); the rest keep their random
+    init. Both lists are logged; a file that gives nothing is an error."""
+    try:
+        payload = load_checkpoint(path, require_checksum=False)
+    except CheckpointError as e:
+        raise AsrError(f"train.init_from: {e}") from None
+    source = payload.get("model")
+    if not isinstance(source, dict):
+        raise AsrError(f"train.init_from: {path}: not a model file (no 'model' state dict)")
+    own = model.state_dict()
+    taken = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    if not taken:
+        raise AsrError(f"train.init_from: {path}: no parameter of this model has the same name "
+                       "and shape there")
+    model.load_state_dict(taken, strict=False)
+    left = sorted(k for k in own if k not in taken)
+    log.info("initialized %d of %d tensors from %s; random: %s", len(taken), len(own), path,
+             ", ".join(left) if left else "none")
 
 
 def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path,
