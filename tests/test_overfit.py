@@ -8,6 +8,7 @@ from asr.config.schema import (
     ConformerConfig,
     Conv2dFrontendConfig,
     FbankConfig,
+    LSTMConfig,
     ModelConfig,
 )
 from asr.data.cmvn import UtteranceCmvn
@@ -23,9 +24,10 @@ DIGITS = [[1, 2], [3], [4, 0, 5], [2, 1]]
 
 @pytest.mark.parametrize("encoder", [
     BiLSTMConfig(num_layers=1, hidden_size=48, dropout=0.0),
+    LSTMConfig(num_layers=2, hidden_size=48, dropout=0.0),
     ConformerConfig(d_model=48, num_layers=2, num_heads=2, ff_dim=96, kernel_size=5,
                     dropout=0.0, attention_dropout=0.0),
-], ids=["bilstm", "conformer"])
+], ids=["bilstm", "lstm", "conformer"])
 def test_tiny_model_overfits_four_utterances(encoder):
     torch.manual_seed(0)
     texts = [" ".join(WORDS[d] for d in ds) for ds in DIGITS]
