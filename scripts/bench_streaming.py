@@ -36,8 +36,11 @@ DIGITS = REPO / "recipes/digits/conf"
 
 
 def random_digits_exp(root: Path) -> Path:
-    """An exp dir with the digits streaming model, untrained, and identity global CMVN."""
-    cfg = load_config(ExperimentConfig, DIGITS / "conformer_streaming.yaml")
+    """An exp dir with the digits streaming model, untrained, and identity CMVN stats (the
+    recipe's online CMVN then starts from mean 0, variance 1)."""
+    # the RIR source run.sh adds: decoding never reads it
+    cfg = load_config(ExperimentConfig, DIGITS / "conformer_streaming.yaml",
+                      ["data.augment.reverb.source=rirs"])
     feats = load_config(FbankConfig, DIGITS / "fbank.yaml")
     exp = make_exp_dir(root / "exp", model=cfg.model, feats=feats)
     save_config(cfg, exp / "config.yaml")

@@ -60,7 +60,9 @@ def test_dynamic_chunk_training_is_deterministic_resumable_and_streams(data, tmp
 
 
 def test_the_digits_streaming_config_resolves():
-    cfg = load_config(ExperimentConfig, REPO / "recipes/digits/conf/conformer_streaming.yaml")
+    cfg = load_config(ExperimentConfig, REPO / "recipes/digits/conf/conformer_streaming.yaml",
+                      ["data.augment.reverb.source=rirs"])  # what run.sh adds
     enc = cfg.model.encoder
     assert (enc.type, enc.causal_conv, enc.chunk.sizes) == ("conformer", True, (4, 8, 16))
-    assert cfg.data.cmvn == "global" and cfg.model.frontend.type == "conv2d"
+    assert cfg.data.cmvn == "online" and cfg.model.frontend.type == "conv2d"
+    assert cfg.data.features == "on_the_fly" and cfg.data.augment.vtlp.prob > 0
