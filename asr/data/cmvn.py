@@ -187,8 +187,13 @@ class OnlineCmvnStream:
     def reset(self) -> None:
         """Back to the start of an utterance."""
         self.frames = 0  # frames seen so far
-        self.first = 0  # frame count of the oldest prefix sum kept
-        self.prefix = np.zeros((1, *self.cmvn.prior.shape))  # (K, 2, D): sums of frames < count
+        # (K, 2, D): the sums of the first n frames for n = first, ..., frames
+        self.prefix = np.zeros((1, *self.cmvn.prior.shape))
+
+    @property
+    def first(self) -> int:
+        """Frame count of the oldest prefix sum kept: where the next frame's window starts."""
+        return max(0, self.frames + 1 - self.cmvn.window)
 
     def __call__(self, feats: torch.Tensor) -> torch.Tensor:
         """The next frames (C, D) -> normalized (C, D), float32."""
@@ -198,9 +203,10 @@ class OnlineCmvnStream:
         x = feats.detach().cpu().numpy().astype(np.float64)
         pairs = np.concatenate([self.prefix[-1:], np.stack([x, x * x], axis=1)])
         prefix = np.concatenate([self.prefix, np.cumsum(pairs, axis=0)[1:]])
+        first = self.first
         count = np.arange(self.frames + 1, self.frames + c + 1)  # frames up to each new one
         start = np.maximum(count - w, 0)
-        sums = prefix[count - self.first] - prefix[start - self.first]  # (C, 2, D)
+        sums = prefix[count - first] - prefix[start - first]  # (C, 2, D)
         n = count - start
         short = np.maximum(self.cmvn.prior_frames - n, 0)
         sums += short[:, None, None] * self.cmvn.prior
@@ -210,9 +216,7 @@ class OnlineCmvnStream:
         if self.cmvn.norm_vars:
             out /= np.sqrt(np.maximum(sums[:, 1] / n_eff - mean * mean, self.cmvn.var_floor))
         self.frames += c
-        keep = max(0, self.frames + 1 - w)  # the next frame's window starts here
-        self.prefix = prefix[keep - self.first:]
-        self.first = keep
+        self.prefix = prefix[self.first - first:]
         return torch.from_numpy(out.astype(np.float32)).to(feats.device)
 
 

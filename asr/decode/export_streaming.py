@@ -41,12 +41,11 @@ import torch
 from torch import nn
 
 from asr.atomic_io import atomic_write
-from asr.data.cmvn import GlobalCmvn, OnlineCmvn, load_stats
+from asr.data.cmvn import GlobalCmvn, OnlineCmvn
 from asr.decode.export import ONNX_OPSET
-from asr.decode.streaming import chunk_frames, streaming_normalizer
+from asr.decode.streaming import chunk_frames, streaming_cmvn
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
-from asr.exp.layout import CMVN
 from asr.nn.conformer import ConformerEncoder, relative_positions
 from asr.nn.lstm import LSTMEncoder
 from asr.nn.model import CTCModel
@@ -262,10 +261,10 @@ def _onnx_bytes(step: nn.Module, inputs: tuple[torch.Tensor, ...], names: list[s
 def export_experiment_streaming(exp: Experiment, model: CTCModel, fmt: str, out: Path,
                                 chunk_ms: float, left_chunks: int | None = None) -> Path:
     """``asr export --streaming``: the step for ``chunk_ms`` chunks (a size the model was
-    trained for) and a JSON with the features, the global CMVN and the tokens; AsrErrors
+    trained for) and a JSON with the features, the CMVN and the tokens; AsrErrors
     name the exp. Returns the JSON's path."""
     chunk = chunk_frames(exp, model, chunk_ms)  # refuses non-streaming models and sizes
-    streaming_normalizer(exp)  # refuses per-utterance and per-speaker CMVN
+    norm = streaming_cmvn(exp)  # refuses per-utterance and per-speaker CMVN
     if left_chunks is not None:
         if left_chunks < 1:
             raise AsrError(f"--left-chunks must be >= 1, got {left_chunks}")
@@ -280,17 +279,12 @@ def export_experiment_streaming(exp: Experiment, model: CTCModel, fmt: str, out:
     except AsrError as e:
         raise AsrError(f"{exp.path}: {e}") from None
     cmvn = None
-    data = exp.config.data
-    if data.cmvn == "global":
-        norm = GlobalCmvn(load_stats(exp.path / CMVN), data.norm_vars)
+    if isinstance(norm, GlobalCmvn):
         cmvn = {"type": "global", "mean": norm.mean.tolist(), "inv_std": norm.inv_std.tolist()}
-    elif data.cmvn == "online":  # the caller runs it: docs/streaming.md has the formula
-        online = OnlineCmvn(load_stats(exp.path / CMVN), data.cmvn_window,
-                            data.cmvn_prior_frames, data.norm_vars)
-        cmvn = {"type": "online", "window": data.cmvn_window,
-                "prior_frames": data.cmvn_prior_frames, "norm_vars": data.norm_vars,
-                "prior_mean": online.prior[0].tolist(),
-                "prior_mean_square": online.prior[1].tolist()}
+    elif isinstance(norm, OnlineCmvn):  # the caller runs it: docs/streaming.md has the formula
+        cmvn = {"type": "online", "window": norm.window, "prior_frames": norm.prior_frames,
+                "norm_vars": norm.norm_vars, "prior_mean": norm.prior[0].tolist(),
+                "prior_mean_square": norm.prior[1].tolist()}
     extra = {"chunk_ms": chunk_ms, "features": dataclasses.asdict(exp.feats),
              "cmvn": cmvn, "tokens": list(exp.tokenizer.tokens)}
     return export_streaming(step, exp.feats.num_mel_bins, fmt, out, extra)

@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from asr.data.cmvn import OnlineCmvn, make_normalizer
+from asr.data.cmvn import Normalizer, OnlineCmvn, make_normalizer
 from asr.data.streaming_fbank import StreamingFbank
 from asr.data.tokenizer import SPACE, UNK
 from asr.decode.data_dir import feature_reader
@@ -83,23 +83,30 @@ def chunk_frames(exp: Experiment, model: CTCModel, chunk_ms: float) -> int:
     return int(round(frames))
 
 
-def streaming_normalizer(exp: Experiment) -> Callable[[], Callable[[torch.Tensor], torch.Tensor]]:
-    """A maker of one utterance's causal normalizer (frames (C, D) in, chunk after
-    chunk): global CMVN, online CMVN (running stats of the utterance so far) or none;
-    speaker and utterance CMVN are refused (module docstring)."""
+def streaming_cmvn(exp: Experiment) -> Normalizer | None:
+    """The exp's causal CMVN: global, online (running stats of the utterance so far) or
+    none; speaker and utterance CMVN are refused (module docstring)."""
     cmvn = exp.config.data.cmvn
     if cmvn == "none":
-        return lambda: lambda x: x
+        return None
     if cmvn not in ("global", "online"):
         raise AsrError(f"{exp.path}: data.cmvn is '{cmvn}', which needs the whole utterance "
                        "or speaker before the first frame; streaming needs data.cmvn: global "
                        "or online")
     if not (exp.path / CMVN).is_file():
         raise AsrError(f"{exp.path}/{CMVN} is missing (global CMVN stats; run 'asr cmvn')")
-    norm = make_normalizer(exp.config.data, exp.path / CMVN)
+    return make_normalizer(exp.config.data, exp.path / CMVN)  # a GlobalCmvn or OnlineCmvn
+
+
+def streaming_normalizer(exp: Experiment) -> Callable[[], Callable[[torch.Tensor], torch.Tensor]]:
+    """A maker of one utterance's causal normalizer (frames (C, D) in, chunk after chunk)
+    for :func:`streaming_cmvn`'s CMVN."""
+    norm = streaming_cmvn(exp)
+    if norm is None:
+        return lambda: lambda x: x
     if isinstance(norm, OnlineCmvn):
         return norm.stream
-    return lambda: lambda x: norm(x)
+    return lambda: lambda x: norm(x, "")
 
 
 class StreamingRecognizer:
