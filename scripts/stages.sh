@@ -50,11 +50,13 @@ rir_stage() {
 
 # train_stage STAGE: asr train of $train_config into $dir on $data/$train_set and
 #   $data/dev with $lang; $noise_dir and $rir_dir (when a recipe sets them) become the
-#   sources of data.augment.noise and .reverb; $train_overrides are extra KEY=VALUE words.
+#   sources of data.augment.noise and .reverb, $init_from train.init_from (a model file
+#   to start from); $train_overrides are extra KEY=VALUE words.
 train_stage() {
   local sources=()
   [ -z "${noise_dir:-}" ] || sources+=("data.augment.noise.source=$noise_dir")
   [ -z "${rir_dir:-}" ] || sources+=("data.augment.reverb.source=$rir_dir")
+  [ -z "${init_from:-}" ] || sources+=("train.init_from=$init_from")
   echo "stage $1: training $dir"
   # shellcheck disable=SC2086  # overrides are separate words by design
   asr train --config "$train_config" --exp-dir "$dir" --train-dir "$data/$train_set" \

@@ -10,18 +10,21 @@ import torch
 from asr.cli import main
 from asr.config.schema import (
     BiLSTMConfig,
+    ChunkConfig,
     ConformerConfig,
     Conv2dFrontendConfig,
     DwStridingFrontendConfig,
+    LCBiLSTMConfig,
     ModelConfig,
 )
-from asr.decode.export import reverse_within_lengths
 from asr.exp.experiment import Experiment
+from asr.functional.lengths import reverse_within_lengths
 from asr.testing import make_exp_dir
 
 ENCODERS = {
     "bilstm": BiLSTMConfig(num_layers=2, hidden_size=24),
     "bilstm_proj": BiLSTMConfig(num_layers=2, hidden_size=24, projection_size=16),
+    "lc_bilstm": LCBiLSTMConfig(num_layers=2, hidden_size=12, chunk=ChunkConfig((4,))),
     "conformer": ConformerConfig(d_model=32, num_layers=2, num_heads=4, ff_dim=64,
                                  kernel_size=5),
 }
@@ -57,8 +60,8 @@ def asr_export(exp_dir, fmt, out):
 
 
 @pytest.mark.parametrize(("encoder", "frontend"), [
-    ("bilstm", "conv2d"), ("bilstm_proj", "conv2d"), ("conformer", "conv2d"),
-    ("conformer", "dw_striding")])
+    ("bilstm", "conv2d"), ("bilstm_proj", "conv2d"), ("lc_bilstm", "conv2d"),
+    ("conformer", "conv2d"), ("conformer", "dw_striding")])
 def test_torchscript_export_matches_eager(tmp_path, encoder, frontend):
     exp = make_exp(tmp_path / "exp", encoder, frontend)
     assert asr_export(exp.path, "torchscript", tmp_path / "m.pt") == 0
@@ -73,7 +76,8 @@ def test_torchscript_export_matches_eager(tmp_path, encoder, frontend):
 
 @pytest.mark.slow  # torch.export + the ONNX optimizer passes: ~10 s per Conformer on 2 cores
 @pytest.mark.parametrize(("encoder", "frontend"), [
-    ("bilstm", "conv2d"), ("conformer", "conv2d"), ("conformer", "dw_striding")])
+    ("bilstm", "conv2d"), ("lc_bilstm", "conv2d"), ("conformer", "conv2d"),
+    ("conformer", "dw_striding")])
 def test_onnx_export_matches_eager(tmp_path, encoder, frontend):
     import onnxruntime
 

@@ -1,8 +1,8 @@
 """``asr export --streaming``: an utterance run chunk by chunk through the exported step
 (TorchScript, onnxruntime), its caches fed back as the JSON beside it says, gives the
-eager streaming path's log-probs (atol 1e-4), for a Conformer at a finite left context
-and for a unidirectional LSTM; utterances end in a partial chunk or are shorter than
-one, down to fewer frames than the frontend reads (no output at all)."""
+eager streaming path's log-probs (atol 1e-4), for a Conformer at a finite left context,
+a unidirectional LSTM and a latency-controlled BiLSTM; utterances end in a partial chunk
+or are shorter than one, down to fewer frames than the frontend reads (no output at all)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from asr.config.schema import (
     Conv2dFrontendConfig,
     DataConfig,
     ExperimentConfig,
+    LCBiLSTMConfig,
     LSTMConfig,
     ModelConfig,
     StackFrontendConfig,
@@ -40,7 +41,10 @@ def conformer(left_chunks: int) -> ConformerConfig:
 
 ENCODERS = {"conformer": conformer(2), "conformer_unlimited": conformer(-1),
             "lstm": LSTMConfig(num_layers=2, hidden_size=16),
-            "lstm_proj": LSTMConfig(num_layers=2, hidden_size=16, projection_size=8)}
+            "lstm_proj": LSTMConfig(num_layers=2, hidden_size=16, projection_size=8),
+            "lc_bilstm": LCBiLSTMConfig(num_layers=2, hidden_size=12, chunk=ChunkConfig((4, 8))),
+            "lc_bilstm_proj": LCBiLSTMConfig(num_layers=2, hidden_size=12, projection_size=6,
+                                             chunk=ChunkConfig((4, 8)))}
 FRONTENDS = {"conv2d": Conv2dFrontendConfig(channels=8, output_dim=16),
              "stack": StackFrontendConfig(stack=4)}  # no feat_cache: R = S
 # 150: full chunks then a partial one; 9 and 3: less than one chunk, 3 < the conv2d's 7
@@ -130,7 +134,8 @@ def check_against_eager(exp, model, out, make_step, chunk=4):
 
 
 @pytest.mark.parametrize(("encoder", "frontend"), [
-    ("conformer", "conv2d"), ("conformer", "stack"), ("lstm", "conv2d"), ("lstm_proj", "conv2d")])
+    ("conformer", "conv2d"), ("conformer", "stack"), ("lstm", "conv2d"), ("lstm_proj", "conv2d"),
+    ("lc_bilstm", "conv2d"), ("lc_bilstm_proj", "stack")])
 def test_torchscript_step_matches_eager_streaming(tmp_path, encoder, frontend):
     exp = make_exp(tmp_path / "exp", encoder, frontend)
     assert export(exp, "torchscript", tmp_path / "step.pt") == 0
@@ -163,7 +168,7 @@ def test_left_chunks_gives_an_unlimited_model_a_fixed_maximum(tmp_path):
     assert meta["inputs"][3]["shape"] == [2, 2, 12, 8]  # att_k: layers, heads, 3 x 4, d_k
 
 
-@pytest.mark.parametrize("encoder", ["lstm", "conformer"])  # torch.export: ~3 s each
+@pytest.mark.parametrize("encoder", ["lstm", "lc_bilstm", "conformer"])  # torch.export: ~3 s each
 def test_onnx_step_matches_eager_streaming(tmp_path, encoder):
     exp = make_exp(tmp_path / "exp", encoder)
     assert export(exp, "onnx", tmp_path / "step.onnx") == 0
@@ -176,6 +181,7 @@ def test_onnx_step_matches_eager_streaming(tmp_path, encoder):
     ("conformer", "torchscript", ("--left-chunks", "0"), "global", "--left-chunks must be >= 1"),
     ("lstm", "torchscript", ("--left-chunks", "2"), "global", "an LSTM has no attention cache"),
     ("lstm_proj", "onnx", (), "global", "ONNX's LSTM operator has no projections"),
+    ("lc_bilstm_proj", "onnx", (), "global", "ONNX's LSTM operator has no projections"),
     ("lstm", "torchscript", (), "utterance", "streaming needs data.cmvn: global"),
 ])
 def test_clear_errors(tmp_path, capsys, encoder, fmt, extra, cmvn, expect):

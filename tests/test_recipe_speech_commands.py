@@ -1,6 +1,7 @@
 """The Speech Commands recipe end to end on the real recordings (a few speakers, a tiny
 model), and its data split and download on generated stand-ins in the corpus's layout."""
 
+import itertools
 import os
 import re
 import subprocess
@@ -77,6 +78,26 @@ def test_recipe_runs_every_stage_on_disjoint_speakers(tmp_path, speech_commands_
             assert [h.split()[0] for h in (dec / "hyp").read_text().splitlines()] == ref
             assert WER_LINE.match((dec / "wer").read_text().splitlines()[0])
             assert re.search(rf"^%WER .* {m} {s}$", out.stdout, re.M)
+
+
+    # the streaming config, shrunk as tiny.yaml, starts from that BiLSTM and streams
+    lc = tmp_path / "tiny_lc.yaml"
+    lc.write_text(f"extends: {RECIPE / 'conf' / 'lc_bilstm_streaming.yaml'}\n"
+                  "model:\n  frontend: {channels: 8}\n"
+                  "  encoder: {num_layers: 1, hidden_size: 32}\n"
+                  "train: {epochs: 1, average_last: 1}\n")
+    out = run("./run.sh", "--stage", "4", "--corpus-dir", str(speech_commands_dir), "--data",
+              str(data), "--exp", str(tmp_path / "exp"), "--train-config", str(lc),
+              "--vocab-size", "40", "--init-from", str(exp / "final.pt"),
+              "--decode-method", "greedy", "--chunk-ms", "320")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+    lc_exp = tmp_path / "exp" / "tiny_lc"
+    log = (lc_exp / "log" / "train.log").read_text()
+    assert re.search(r"initialized (\d+) of \1 tensors from .*final.pt; random: none", log)
+    for s, tag in itertools.product(("dev", "test"), ("", " chunk320ms")):
+        dec = lc_exp / f"decode_{s}_greedy{tag.replace(' ', '_')}"
+        assert WER_LINE.match((dec / "wer").read_text().splitlines()[0]), dec
+        assert re.search(rf"^%WER .* greedy {s}{tag}$", out.stdout, re.M), (s, tag)
 
 
 def make_corpus(root: Path, lists: bool) -> None:

@@ -92,18 +92,19 @@ def test_unknown_method_and_missing_wer_are_errors(tmp_path):
     assert out.returncode == 1 and "no exp/decode_dev_greedy/wer" in out.stderr
 
 
-def test_train_stage_passes_the_augmentation_sources_and_rir_stage_runs_once(tmp_path):
+def test_train_stage_passes_sources_and_init_from_and_rir_stage_runs_once(tmp_path):
     base = ('train_config=c.yaml; dir=exp/m; data=data; train_set=train; lang=data/lang\n'
             'train_overrides="train.epochs=2"\n')
     assert bash(tmp_path, base + "train_stage 4").returncode == 0
-    assert bash(tmp_path, base + "noise_dir=/n; rir_dir=data/rirs\ntrain_stage 4\n"
-                                 "rir_stage 2 8000").returncode == 0
+    assert bash(tmp_path, base + "noise_dir=/n; rir_dir=data/rirs; init_from=exp/b/final.pt\n"
+                                 "train_stage 4\nrir_stage 2 8000").returncode == 0
     plain, with_sources, rirs = (tmp_path / "log").read_text().splitlines()
     args = ("asr train --config c.yaml --exp-dir exp/m --train-dir data/train --dev-dir "
             "data/dev --lang-dir data/lang")
     assert plain == f"{args} train.epochs=2"
     assert with_sources == (f"{args} data.augment.noise.source=/n "
-                            "data.augment.reverb.source=data/rirs train.epochs=2")
+                            "data.augment.reverb.source=data/rirs "
+                            "train.init_from=exp/b/final.pt train.epochs=2")
     assert rirs == "asr make-rirs data/rirs --sample-rate 8000 --seed 0"
     (tmp_path / "data/rirs").mkdir(parents=True)
     (tmp_path / "data/rirs/wav.scp").write_text("")

@@ -135,6 +135,24 @@ def test_init_from_copies_the_tensors_of_matching_name_and_shape(data, tmp_path,
     assert "head.proj.weight" not in fitting  # 2 x 16 BiLSTM outputs against 16
     assert f"initialized {len(fitting)} of {len(got)} tensors" in caplog.text
     assert "encoder.lstms.1.weight_ih_l0" in caplog.text  # listed as random
+    lc = ["model.encoder.type=lc_bilstm", "model.encoder.num_layers=1",
+          "model.encoder.chunk.sizes=[2]"]
+    cfg = load_config(ExperimentConfig, None, [*OVERRIDES, *lc, "train.epochs=1",
+                                               f"train.init_from={tmp_path / 'bi/final.pt'}"])
+    lc_model = build_trainer(cfg, tmp_path / "lc", data / "train", data / "dev",
+                             data / "lang", Dist()).model.eval()
+    lc_got = lc_model.state_dict()  # a BiLSTM's directions: the LC layer's two LSTMs
+    assert all(torch.equal(lc_got[k], v) for k, v in source.items() if not k.startswith("encoder"))
+    assert torch.equal(lc_got["encoder.forward_lstms.0.weight_hh_l0"],
+                       source["encoder.lstms.0.weight_hh_l0"])
+    assert torch.equal(lc_got["encoder.backward_lstms.0.bias_ih_l0"],
+                       source["encoder.lstms.0.bias_ih_l0_reverse"])
+    feats, lens = torch.randn(2, 40, 23), torch.tensor([40, 31])
+    feats[1, 31:] = 0.0
+    bi_model = Experiment.load(tmp_path / "bi").load_model()
+    with torch.no_grad():  # so at full context it is that BiLSTM
+        torch.testing.assert_close(lc_model(feats, lens)[0], bi_model(feats, lens)[0],
+                                   atol=1e-5, rtol=0)
     with pytest.raises(AsrError, match="no parameter of this model has the same name"):
         init_parameters(torch.nn.Linear(3, 2), tmp_path / "bi/final.pt")
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")

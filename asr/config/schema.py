@@ -137,8 +137,9 @@ class DwStridingFrontendConfig:
 
 @dataclass(frozen=True)
 class LSTMStackConfig:
-    """The keys of both LSTM encoders (:class:`BiLSTMConfig`, :class:`LSTMConfig`); each
-    gives ``type``, ``num_layers`` and ``hidden_size`` its own default and doc."""
+    """The keys of the LSTM encoders (:class:`BiLSTMConfig`, :class:`LSTMConfig`,
+    :class:`LCBiLSTMConfig`); each gives ``type``, ``num_layers`` and ``hidden_size`` its
+    own default and doc."""
 
     type: str
     num_layers: int
@@ -189,6 +190,24 @@ class ChunkConfig:
 
 
 @dataclass(frozen=True)
+class LCBiLSTMConfig(LSTMStackConfig):
+    """Latency-controlled BiLSTM (Kaldi's chunked BLSTM, Zhang et al. 2016): per layer a
+    forward LSTM over all of the past and a backward LSTM within each chunk, so a chunk's
+    output waits for that chunk only. Trains on dynamic chunks as the Conformer does; at
+    full context it is the BiLSTM."""
+
+    type: Literal["lc_bilstm"] = doc("lc_bilstm", "picks this variant")
+    num_layers: int = doc(2, "layers")
+    hidden_size: int = doc(192, "per direction")
+    chunk: ChunkConfig = field(default_factory=ChunkConfig)
+
+    def __post_init__(self) -> None:
+        if self.chunk.left_chunks != -1:
+            raise ValueError("encoder.chunk.left_chunks is for a Conformer's attention: an "
+                             "lc_bilstm's forward LSTM carries all of the past (leave it -1)")
+
+
+@dataclass(frozen=True)
 class ConformerConfig:
     type: Literal["conformer"] = doc("conformer", "picks this variant")
     d_model: int = doc(144, "attention and feed-forward width")
@@ -212,11 +231,12 @@ class ConformerConfig:
 class ModelConfig:
     frontend: StackFrontendConfig | Conv2dFrontendConfig | DwStridingFrontendConfig = field(
         default_factory=StackFrontendConfig)
-    encoder: BiLSTMConfig | LSTMConfig | ConformerConfig = field(default_factory=BiLSTMConfig)
+    encoder: BiLSTMConfig | LSTMConfig | LCBiLSTMConfig | ConformerConfig = field(
+        default_factory=BiLSTMConfig)
 
     def __post_init__(self) -> None:
-        if isinstance(self.encoder, ConformerConfig) and self.encoder.chunk.sizes \
-                and self.frontend.type == "dw_striding":
+        if isinstance(self.encoder, ConformerConfig | LCBiLSTMConfig) \
+                and self.encoder.chunk.sizes and self.frontend.type == "dw_striding":
             raise ValueError("a streaming encoder (encoder.chunk.sizes) needs a frontend "
                              "that runs on chunks: conv2d or stack (dw_striding pads in time)")
 

@@ -25,9 +25,10 @@ from torch import nn
 
 from asr.atomic_io import atomic_write
 from asr.errors import AsrError
-from asr.functional.lengths import make_pad_mask
+from asr.functional.lengths import make_pad_mask, reverse_within_lengths
 from asr.nn.bilstm import BiLSTMEncoder
 from asr.nn.conformer import ConformerEncoder
+from asr.nn.lc_bilstm import LCBiLSTMEncoder
 from asr.nn.model import CTCModel
 
 
@@ -41,18 +42,16 @@ def _direction(lstm: nn.LSTM, suffix: str) -> nn.LSTM:
     return one
 
 
-def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """(N, T, D): frames 0..len-1 of each utterance reversed; padding stays in place."""
-    t = torch.arange(x.shape[1], device=x.device)[None, :]  # (1, T)
-    idx = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # (N, T)
-    return x.gather(1, idx[..., None].expand_as(x))
-
-
 class PaddedBiLSTM(nn.Module):
-    """The inference graph of :class:`BiLSTMEncoder` on padded batches (same weights)."""
+    """The inference graph of :class:`BiLSTMEncoder` on padded batches (same weights), and
+    of :class:`LCBiLSTMEncoder` at full context (its forward and backward LSTMs as they are:
+    whole utterances are one chunk)."""
 
-    def __init__(self, encoder: BiLSTMEncoder):
+    def __init__(self, encoder: BiLSTMEncoder | LCBiLSTMEncoder):
         super().__init__()
+        if isinstance(encoder, LCBiLSTMEncoder):
+            self.forward_lstms, self.backward_lstms = encoder.forward_lstms, encoder.backward_lstms
+            return
         self.forward_lstms = nn.ModuleList(_direction(m, "") for m in encoder.lstms)
         self.backward_lstms = nn.ModuleList(_direction(m, "_reverse") for m in encoder.lstms)
 
@@ -68,7 +67,8 @@ class PaddedBiLSTM(nn.Module):
 def inference_model(model: CTCModel) -> CTCModel:
     """An exportable copy of ``model`` (eval mode) computing the same log-probs."""
     # the Conformer traces as it is: its GradientFilters stand aside without gradients
-    encoders = {BiLSTMEncoder: PaddedBiLSTM, ConformerEncoder: lambda e: e}
+    encoders = {BiLSTMEncoder: PaddedBiLSTM, LCBiLSTMEncoder: PaddedBiLSTM,
+                ConformerEncoder: lambda e: e}
     make = encoders.get(type(model.encoder))
     if make is None:
         raise AsrError(f"no export path for encoder {type(model.encoder).__name__}")
@@ -97,12 +97,13 @@ ONNX_NAMES = {"input_names": ["feats", "lengths"], "output_names": ["log_probs",
 def export_onnx(model: CTCModel, feat_dim: int, out: Path) -> None:
     """ONNX with dynamic batch and time axes: feats (N, T, D), lengths (N,) -> log_probs
     (N, T', V), out_lengths (N,)."""
-    if isinstance(model.encoder, BiLSTMEncoder) and model.encoder.lstms[0].proj_size > 0:
+    if isinstance(model.encoder, BiLSTMEncoder | LCBiLSTMEncoder) \
+            and model.encoder.state_dim != model.encoder.hidden_size:
         raise AsrError("ONNX's LSTM operator has no projections: a BiLSTM with "
                        "encoder.projection_size > 0 exports to TorchScript only")
     net = inference_model(model)
     with torch.no_grad():
-        if isinstance(model.encoder, BiLSTMEncoder):
+        if isinstance(model.encoder, BiLSTMEncoder | LCBiLSTMEncoder):
             data = _torchscript_onnx(net, feat_dim)
         else:
             batch, time = torch.export.Dim("batch"), torch.export.Dim("time")

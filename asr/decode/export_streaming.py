@@ -20,7 +20,8 @@ allocates the caches once and feeds the new ones back:
   relative positions depend on distances only, so a padded cache attends as the
   eager one of ``att_len`` frames does.
 - ``conv_cache`` (layers, D, kernel_size - 1): the causal depthwise conv's past input.
-- an LSTM's ``h`` (layers, 1, P) and ``c`` (layers, 1, H).
+- an LSTM's ``h`` (layers, 1, P) and ``c`` (layers, 1, H) (of the forward LSTMs of a
+  latency-controlled BiLSTM, whose backward LSTMs start afresh in every chunk).
 
 ``num_frames`` counts the real frames in ``feats``: S*C except in the last step, whose
 frames are zero-padded to S*C. ``out_frames`` is how many of the C log-prob frames are
@@ -47,11 +48,13 @@ from asr.decode.streaming import chunk_frames, streaming_cmvn
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
 from asr.nn.conformer import ConformerEncoder, relative_positions
+from asr.nn.lc_bilstm import LCBiLSTMEncoder
 from asr.nn.lstm import LSTMEncoder
 from asr.nn.model import CTCModel
 from asr.nn.streaming import frontend_window
 
 INPUTS = ("feats", "num_frames")
+ENCODER_NAMES = {ConformerEncoder: "conformer", LSTMEncoder: "lstm", LCBiLSTMEncoder: "lc_bilstm"}
 OUTPUTS = ("log_probs", "out_frames")
 
 
@@ -125,41 +128,41 @@ class ConformerStep(_Step):
                  torch.float32)]
 
 
-class LSTMStep(_Step):
-    """One chunk of a unidirectional LSTM: (h, c) per layer carried between steps."""
+class RecurrentStep(_Step):
+    """One chunk of an LSTM encoder, unidirectional or latency-controlled (whose backward
+    direction runs within the chunk's real frames): (h, c) of each layer's forward LSTM
+    carried between steps."""
 
     def __init__(self, model: CTCModel, chunk_size: int):
         super().__init__(model, chunk_size)
-        self.encoder: LSTMEncoder = model.encoder  # type: ignore[assignment]
+        self.encoder: LSTMEncoder | LCBiLSTMEncoder = model.encoder  # type: ignore[assignment]
 
     def forward(self, feats: torch.Tensor, num_frames: torch.Tensor, *caches: torch.Tensor
                 ) -> tuple[torch.Tensor, ...]:
         feat_cache = caches[0] if self.overlap else None
         h, c = caches[1:] if self.overlap else caches
         x, out_frames, new_feat = self.frontend_step(feats, num_frames, feat_cache)
-        hs, cs = [], []
-        for i, lstm in enumerate(self.encoder.lstms):
-            x, (h_i, c_i) = lstm(x, (h[i:i + 1], c[i:i + 1]))
-            hs.append(h_i)
-            cs.append(c_i)
+        state = [(h[i:i + 1], c[i:i + 1]) for i in range(h.shape[0])]
+        x, state = self.encoder.forward_chunk(x, state, self.chunk, out_frames)
         return (self.head(x), out_frames, *((new_feat,) if self.overlap else ()),
-                torch.cat(hs), torch.cat(cs))
+                torch.cat([h_i for h_i, _ in state]), torch.cat([c_i for _, c_i in state]))
 
     def cache_specs(self) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
-        n = len(self.encoder.lstms)
-        return [("h", (n, 1, self.encoder.output_dim), torch.float32),
-                ("c", (n, 1, self.encoder.hidden_size), torch.float32)]
+        state = self.encoder.init_state()
+        h, c = state[0]
+        return [("h", (len(state), *h.shape[1:]), torch.float32),
+                ("c", (len(state), *c.shape[1:]), torch.float32)]
 
 
 def streaming_step(model: CTCModel, chunk_size: int, left_chunks: int | None = None
-                   ) -> ConformerStep | LSTMStep:
+                   ) -> ConformerStep | RecurrentStep:
     """The step module (eval mode) for chunks of ``chunk_size`` encoder frames.
 
     ``left_chunks`` replaces a Conformer's trained ``chunk.left_chunks``: it must be given
     (a fixed maximum) when that is -1, unlimited, which has no static cache shape.
     """
-    if isinstance(model.encoder, LSTMEncoder):
-        return LSTMStep(model.eval(), chunk_size).eval()
+    if isinstance(model.encoder, LSTMEncoder | LCBiLSTMEncoder):
+        return RecurrentStep(model.eval(), chunk_size).eval()
     enc = model.encoder
     if not isinstance(enc, ConformerEncoder):
         raise AsrError(f"no streaming export for encoder {type(enc).__name__}")
@@ -183,14 +186,14 @@ def with_left_chunks(model: CTCModel, left_chunks: int) -> CTCModel:
     return model
 
 
-def cache_specs(step: ConformerStep | LSTMStep, feat_dim: int
+def cache_specs(step: ConformerStep | RecurrentStep, feat_dim: int
                 ) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
     """(name, shape, dtype) of every cache, in the step's argument order."""
     feat = [("feat_cache", (step.overlap, feat_dim), torch.float32)] if step.overlap else []
     return feat + step.cache_specs()
 
 
-def example_step_inputs(step: ConformerStep | LSTMStep, feat_dim: int
+def example_step_inputs(step: ConformerStep | RecurrentStep, feat_dim: int
                         ) -> tuple[torch.Tensor, ...]:
     """A full chunk and zero caches (att_len 0), for tracing."""
     n = step.stride * step.chunk
@@ -198,7 +201,7 @@ def example_step_inputs(step: ConformerStep | LSTMStep, feat_dim: int
     return (torch.randn(1, n, feat_dim), torch.tensor([n]), *caches)
 
 
-def step_metadata(step: ConformerStep | LSTMStep, feat_dim: int, fmt: str,
+def step_metadata(step: ConformerStep | RecurrentStep, feat_dim: int, fmt: str,
                   extra: dict) -> dict:
     """What a runtime needs to drive the step (the JSON written beside it)."""
     specs = cache_specs(step, feat_dim)
@@ -206,7 +209,7 @@ def step_metadata(step: ConformerStep | LSTMStep, feat_dim: int, fmt: str,
     vocab = step.head.proj.out_features
     return {
         "format": fmt,
-        "encoder": "conformer" if isinstance(step, ConformerStep) else "lstm",
+        "encoder": ENCODER_NAMES[type(step.encoder)],
         "chunk_frames": step.chunk,
         "chunk_feature_frames": n,
         "subsampling": step.stride,
@@ -228,7 +231,7 @@ def step_metadata(step: ConformerStep | LSTMStep, feat_dim: int, fmt: str,
     }
 
 
-def export_streaming(step: ConformerStep | LSTMStep, feat_dim: int, fmt: str, out: Path,
+def export_streaming(step: ConformerStep | RecurrentStep, feat_dim: int, fmt: str, out: Path,
                      extra: dict) -> Path:
     """Write the step to ``out`` (TorchScript or ONNX) and its metadata to ``out``.json;
     returns the metadata's path."""
@@ -270,8 +273,8 @@ def export_experiment_streaming(exp: Experiment, model: CTCModel, fmt: str, out:
             raise AsrError(f"--left-chunks must be >= 1, got {left_chunks}")
         if not isinstance(model.encoder, ConformerEncoder):
             raise AsrError("--left-chunks is for a Conformer; an LSTM has no attention cache")
-    if fmt == "onnx" and isinstance(model.encoder, LSTMEncoder) \
-            and model.encoder.lstms[0].proj_size > 0:
+    if fmt == "onnx" and isinstance(model.encoder, LSTMEncoder | LCBiLSTMEncoder) \
+            and model.encoder.state_dim != model.encoder.hidden_size:
         raise AsrError("ONNX's LSTM operator has no projections: an LSTM with "
                        "encoder.projection_size > 0 exports to TorchScript only")
     try:

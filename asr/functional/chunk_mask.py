@@ -1,4 +1,4 @@
-"""Chunked self-attention masks for streaming encoders (WeNet's U2 chunk masks)."""
+"""Chunks for streaming encoders: WeNet's U2 attention masks and dynamic chunk draws."""
 
 from __future__ import annotations
 
@@ -21,3 +21,14 @@ def chunk_attention_mask(length: int, chunk_size: int, left_chunks: int = -1,
     if left_chunks < 0:
         return ahead
     return ahead | (chunk[None, :] < chunk[:, None] - left_chunks)
+
+
+def draw_chunk_size(sizes: tuple[int, ...], full_context_prob: float) -> int:
+    """A training batch's chunk size, 0 for full context (WeNet's dynamic chunk training).
+
+    From the torch CPU RNG, which training seeds from (seed, epoch, rank) and checkpoints
+    (asr.train.rng), so the draws replay on resume.
+    """
+    if not sizes or float(torch.rand(())) < full_context_prob:
+        return 0
+    return sizes[int(torch.randint(len(sizes), ()))]

@@ -23,7 +23,7 @@ from torch import nn
 from torch.func import functional_call
 
 from asr.config.schema import ConformerConfig
-from asr.functional.chunk_mask import chunk_attention_mask
+from asr.functional.chunk_mask import chunk_attention_mask, draw_chunk_size
 from asr.functional.lengths import make_pad_mask
 from asr.nn.grad_filter import GradientFilter
 
@@ -231,13 +231,6 @@ class ConformerEncoder(nn.Module):
             for _ in range(cfg.num_layers)) if cfg.grad_filter.enabled else None
         self.output_dim = cfg.d_model
 
-    def draw_chunk_size(self) -> int:
-        """A training batch's chunk size, 0 for full context: from the torch CPU RNG, which
-        training seeds from (seed, epoch, rank) and checkpoints (asr.train.rng)."""
-        if not self.chunk.sizes or float(torch.rand(())) < self.chunk.full_context_prob:
-            return 0
-        return self.chunk.sizes[int(torch.randint(len(self.chunk.sizes), ()))]
-
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, chunk_size: int | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """x (N, T, D_in), lengths (N,) -> (N, T, d_model), lengths. ``chunk_size``: 0 for
@@ -245,7 +238,8 @@ class ConformerEncoder(nn.Module):
         None draws it per batch in training (dynamic chunks) and is full context otherwise.
         """
         if chunk_size is None:
-            chunk_size = self.draw_chunk_size() if self.training else 0
+            chunk_size = draw_chunk_size(self.chunk.sizes, self.chunk.full_context_prob) \
+                if self.training else 0
         x = self.dropout(self.input_proj(x) * self.scale)
         pad_mask = make_pad_mask(lengths, x.shape[1])  # (N, T), True at padding
         chunk_mask = chunk_attention_mask(x.shape[1], chunk_size, self.chunk.left_chunks,

@@ -42,6 +42,8 @@ class LSTMStack(nn.Module):
             dim = (2 if bidirectional else 1) * (cfg.projection_size or cfg.hidden_size)
         self.dropout = nn.Dropout(cfg.dropout)
         self.output_dim = dim
+        self.hidden_size = cfg.hidden_size
+        self.state_dim = cfg.projection_size or cfg.hidden_size  # h's size, per direction
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         total = max(1, x.shape[1])
@@ -73,17 +75,18 @@ class LSTMEncoder(LSTMStack):
 
     def __init__(self, input_dim: int, cfg: LSTMConfig):
         super().__init__(input_dim, cfg, bidirectional=False)
-        self.hidden_size = cfg.hidden_size
 
     def init_state(self, device: torch.device | str = "cpu") -> list[LSTMState]:
         """Zero (h, c) per layer: what nn.LSTM starts every sequence from."""
-        return [(torch.zeros(1, 1, self.output_dim, device=device),
+        return [(torch.zeros(1, 1, self.state_dim, device=device),
                  torch.zeros(1, 1, self.hidden_size, device=device)) for _ in self.lstms]
 
-    def forward_chunk(self, x: torch.Tensor, state: list[LSTMState], chunk_size: int = 0
+    def forward_chunk(self, x: torch.Tensor, state: list[LSTMState], chunk_size: int = 0,
+                      num_frames: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, list[LSTMState]]:
         """x (1, C, D), the next frames of one utterance -> (1, C, output_dim) and the
-        state after them. ``chunk_size`` is unused: an LSTM takes chunks of any size."""
+        state after them. ``chunk_size`` and ``num_frames`` are unused: an LSTM takes
+        chunks of any size, and its real frames never read the padding after them."""
         new_state = []
         for lstm, hc in zip(self.lstms, state, strict=True):
             x, hc = lstm(x, hc)

@@ -9,12 +9,14 @@ from asr.nn.bilstm import BiLSTMEncoder
 from asr.nn.conformer import ConformerEncoder
 from asr.nn.ctc_head import CTCHead
 from asr.nn.frontend import Conv2dFrontend, DwStridingFrontend, StackFrontend
+from asr.nn.lc_bilstm import LCBiLSTMEncoder
 from asr.nn.lstm import LSTMEncoder
 from asr.nn.model import CTCModel
 
 FRONTENDS: dict[str, type[nn.Module]] = {"stack": StackFrontend, "conv2d": Conv2dFrontend,
                                          "dw_striding": DwStridingFrontend}
 ENCODERS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMEncoder, "lstm": LSTMEncoder,
+                                        "lc_bilstm": LCBiLSTMEncoder,
                                         "conformer": ConformerEncoder}
 
 

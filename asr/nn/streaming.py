@@ -16,6 +16,7 @@ from torch import nn
 
 from asr.nn.conformer import ConformerEncoder
 from asr.nn.frontend import Conv2dFrontend, StackFrontend
+from asr.nn.lc_bilstm import LCBiLSTMEncoder
 from asr.nn.lstm import LSTMEncoder
 from asr.nn.model import CTCModel
 
@@ -48,9 +49,12 @@ def streamable_chunk_sizes(model: CTCModel) -> tuple[int, ...] | None:
         return None
     if isinstance(encoder, ConformerEncoder) and encoder.chunk.sizes and encoder.causal_conv:
         return encoder.chunk.sizes
+    if isinstance(encoder, LCBiLSTMEncoder) and encoder.chunk.sizes:
+        return encoder.chunk.sizes
     raise NotStreamableError(
         f"the {type(encoder).__name__} was not trained for streaming: a Conformer needs "
-        "encoder.chunk.sizes and encoder.causal_conv: true, or use encoder type lstm")
+        "encoder.chunk.sizes and encoder.causal_conv: true, an lc_bilstm encoder.chunk.sizes; "
+        "or use encoder type lstm")
 
 
 class ChunkedCTC:

@@ -23,6 +23,7 @@ from asr.errors import AsrError, CheckpointError, ConfigError
 from asr.exp import layout
 from asr.exp.checkpoint_file import load_checkpoint
 from asr.exp.experiment import Experiment, populate
+from asr.nn.lc_bilstm import LCBiLSTMEncoder
 from asr.train import checkpoint as ckpt
 from asr.train import signals
 from asr.train.distributed import Dist, init_from_env, shutdown
@@ -132,7 +133,8 @@ def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Pa
 def init_parameters(model: torch.nn.Module, path: Path) -> None:
     """Copy into ``model`` the parameters and buffers of the model file ``path`` that have
     the same name and shape (loaded without running code); the rest keep their random
-    init. Both lists are logged; a file that gives nothing is an error."""
+    init. A BiLSTM's layers go to a latency-controlled BiLSTM's two directions. Both lists
+    are logged; a file that gives nothing is an error."""
     try:
         payload = load_checkpoint(path, require_checksum=False)
     except CheckpointError as e:
@@ -141,6 +143,8 @@ def init_parameters(model: torch.nn.Module, path: Path) -> None:
     if not isinstance(source, dict):
         raise AsrError(f"train.init_from: {path}: not a model file (no 'model' state dict)")
     own = model.state_dict()
+    if isinstance(getattr(model, "encoder", None), LCBiLSTMEncoder):
+        source = {**source, **LCBiLSTMEncoder.from_bilstm(source)}  # a BiLSTM's directions
     taken = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     if not taken:
         raise AsrError(f"train.init_from: {path}: no parameter of this model has the same name "
