@@ -5,6 +5,8 @@ import pytest
 from asr.config import config_from_dict, config_to_dict, dump_config, load_config
 from asr.config.schema import Conv2dFrontendConfig, ExperimentConfig, StackFrontendConfig
 from asr.errors import ConfigError
+from asr.nn.registry import build_model
+from asr.nn.streaming import streamable_chunk_sizes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,11 +98,18 @@ def test_configs_are_frozen_and_round_trip(tmp_path):
     assert config_from_dict(ExperimentConfig, config_to_dict(cfg)) == cfg
 
 
-def test_every_shipped_config_loads():
+def test_every_shipped_config_loads_and_streaming_ones_stream():
+    streaming = []
     for path in [*REPO.glob("conf/*ctc*.yaml"), *REPO.glob("recipes/*/conf/*.yaml")]:
         if "fbank" not in path.name:  # run.sh gives augmentation sources (its corpus, RIRs)
-            load_config(ExperimentConfig, path, ["data.augment.noise.source=noise",
-                                                 "data.augment.reverb.source=rirs"])
+            cfg = load_config(ExperimentConfig, path, ["data.augment.noise.source=noise",
+                                                       "data.augment.reverb.source=rirs"])
+            if "streaming" in path.name:
+                assert cfg.data.cmvn in ("global", "online"), path  # causal CMVN
+                model = build_model(cfg.model, 80, 10)
+                assert streamable_chunk_sizes(model) == (4, 8, 16), path
+                streaming.append(path.parent.parent.name)
+    assert sorted(streaming) == ["digits", "librispeech", "speech_commands"]
 
 
 def test_partial_variant_section_keeps_the_default_type():

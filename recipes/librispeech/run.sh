@@ -23,6 +23,8 @@ launcher=torchrun      # local (one process) | torchrun | slurm (sbatch --wait)
 nproc=1                # ranks per node: GPUs, or CPU processes (gloo) without GPUs
 average=10             # the last N epoch checkpoints averaged for decoding
 decode_methods="greedy prefix_beam"
+chunk_ms=""            # also decode as streams of these chunks (ms), e.g. "640 320 160":
+                       # a streaming model (conf/conformer_streaming.yaml)
 train_overrides=""     # e.g. "train.epochs=30 data.max_frames=40000"
 help_message="Usage: $0 [options]   (LibriSpeech recipe: stages 0-7)"
 . ../../scripts/parse_options.sh
@@ -87,7 +89,10 @@ if run_stage 5; then
   asr average --exp-dir "$dir" --last "$average" --out "$avg"
 fi
 
-# stage 6 decodes the test sets with the averaged model (a decode newer than it is kept);
-# stage 7 prints their %WER lines
-if run_stage 6; then decode_sets 6 "$avg" "$data" "$decode_methods" "$tests" --checkpoint "$avg"; fi
-if run_stage 7; then print_wers "$dir" "$decode_methods" "$tests"; fi
+# stage 6 decodes the test sets with the averaged model, whole and as streams of each
+# --chunk-ms (a decode newer than it is kept); stage 7 prints their %WER lines
+if run_stage 6; then
+  decode_sets 6 "$avg" "$data" "$decode_methods" "$tests" --checkpoint "$avg"
+  stream_sets 6 "$avg" "$data" "$decode_methods" "$tests" "$chunk_ms" --checkpoint "$avg"
+fi
+if run_stage 7; then print_wers "$dir" "$decode_methods" "$tests" "$chunk_ms"; fi
