@@ -109,7 +109,7 @@ def test_every_shipped_config_loads_and_streaming_ones_stream():
                 model = build_model(cfg.model, 80, 10)
                 assert streamable_chunk_sizes(model) == (4, 8, 16), path
                 streaming.append(path.parent.parent.name)
-    assert sorted(streaming) == ["digits", "librispeech", "speech_commands"]
+    assert set(streaming) == {"digits", "librispeech", "speech_commands"}
 
 
 def test_partial_variant_section_keeps_the_default_type():

@@ -12,7 +12,7 @@ frames see the rest of their chunk; trained on dynamic chunks with full context 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +54,8 @@ class LCBiLSTMEncoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.output_dim = dim
 
-    def _directions(self, i: int, x: torch.Tensor):
+    def _directions(self, i: int, x: torch.Tensor
+                    ) -> tuple[torch.Tensor, Callable[..., tuple], Callable[..., tuple]]:
         """Layer i's input and its two LSTMs as callables (x, state) -> (y, state), their
         weights passed through the layer's GradientFilter when training with one."""
         fwd, bwd = self.forward_lstms[i], self.backward_lstms[i]

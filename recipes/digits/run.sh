@@ -29,7 +29,8 @@ lm_order=3               # word n-gram LM trained on the training text (stage 3)
 lm_weight=0.5            # shallow-fusion weight and per-word bonus for prefix_beam_lm
 lm_bonus=0.0
 train_overrides=""       # e.g. "train.epochs=2 optim.lr=1e-3"
-init_from=               # start from this model file's matching tensors (train.init_from)
+init_from=               # start from this model file's matching tensors (train.init_from),
+                         # e.g. exp/bilstm/final.pt for conf/lc_bilstm_streaming.yaml
 help_message="Usage: $0 [options]   (FSDD digits recipe: stages 0-6)"
 . ../../scripts/parse_options.sh
 . ../../scripts/stages.sh
