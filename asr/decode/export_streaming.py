@@ -51,10 +51,10 @@ from asr.nn.conformer import ConformerEncoder, relative_positions
 from asr.nn.lc_bilstm import LCBiLSTMEncoder
 from asr.nn.lstm import LSTMEncoder
 from asr.nn.model import CTCModel
+from asr.nn.registry import ENCODERS
 from asr.nn.streaming import frontend_window
 
 INPUTS = ("feats", "num_frames")
-ENCODER_NAMES = {ConformerEncoder: "conformer", LSTMEncoder: "lstm", LCBiLSTMEncoder: "lc_bilstm"}
 OUTPUTS = ("log_probs", "out_frames")
 
 
@@ -209,7 +209,7 @@ def step_metadata(step: ConformerStep | RecurrentStep, feat_dim: int, fmt: str,
     vocab = step.head.proj.out_features
     return {
         "format": fmt,
-        "encoder": ENCODER_NAMES[type(step.encoder)],
+        "encoder": next(name for name, cls in ENCODERS.items() if type(step.encoder) is cls),
         "chunk_frames": step.chunk,
         "chunk_feature_frames": n,
         "subsampling": step.stride,

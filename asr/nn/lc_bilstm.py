@@ -12,18 +12,17 @@ frames see the rest of their chunk; trained on dynamic chunks with full context 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from asr.config.schema import LCBiLSTMConfig
 from asr.functional.chunk_mask import draw_chunk_size
 from asr.functional.lengths import make_pad_mask, reverse_within_lengths
 from asr.nn.grad_filter import GradientFilter
-from asr.nn.lstm import LSTMState
+from asr.nn.lstm import LSTMState, filtered_lstms
 
 
 class LCBiLSTMEncoder(nn.Module):
@@ -54,22 +53,6 @@ class LCBiLSTMEncoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.output_dim = dim
 
-    def _directions(self, i: int, x: torch.Tensor
-                    ) -> tuple[torch.Tensor, Callable[..., tuple], Callable[..., tuple]]:
-        """Layer i's input and its two LSTMs as callables (x, state) -> (y, state), their
-        weights passed through the layer's GradientFilter when training with one."""
-        fwd, bwd = self.forward_lstms[i], self.backward_lstms[i]
-        if not self.filters or not torch.is_grad_enabled():
-            return x, fwd, bwd
-        names = fwd._flat_weights_names
-        x, *weights = self.filters[i](x, *(getattr(m, n) for m in (fwd, bwd) for n in names))
-        k = len(names)
-
-        def call(m: nn.LSTM, w: list[torch.Tensor]):
-            params = dict(zip(names, w, strict=True))
-            return lambda inp, hc=None: functional_call(m, params, (inp, hc))
-        return x, call(fwd, weights[:k]), call(bwd, weights[k:])
-
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, chunk_size: int | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """x (N, T, D), lengths (N,) -> (N, T, output_dim), lengths. ``chunk_size``: 0 for
@@ -84,8 +67,8 @@ class LCBiLSTMEncoder(nn.Module):
         starts = torch.arange(k, device=lengths.device) * c
         chunk_lens = (lengths[:, None] - starts[None]).clamp(0, c).reshape(-1)  # (N*K,)
         valid = ~make_pad_mask(lengths, t)[..., None]  # (N, T, 1)
-        for i in range(len(self.forward_lstms)):
-            x, fwd, bwd = self._directions(i, x)
+        for i, lstms in enumerate(zip(self.forward_lstms, self.backward_lstms, strict=True)):
+            x, (fwd, bwd) = filtered_lstms(self.filters[i] if self.filters else None, x, lstms)
             ahead = fwd(x)[0]  # padding follows the frames: a forward LSTM never reads it
             z = F.pad(x, (0, 0, 0, k * c - t)).reshape(n * k, c, x.shape[2])  # (N*K, C, D)
             back = reverse_within_lengths(bwd(reverse_within_lengths(z, chunk_lens))[0],
@@ -120,7 +103,7 @@ class LCBiLSTMEncoder(nn.Module):
         last chunk) -> (1, C', output_dim) and the forward LSTMs' state after it: what the
         full forward with ``chunk_size`` gives for these frames. ``num_frames`` (1,): how
         many of the C' frames are real (an export's padded last chunk); default all."""
-        lens = torch.tensor([x.shape[1]]) if num_frames is None else num_frames
+        lens = torch.tensor([x.shape[1]], device=x.device) if num_frames is None else num_frames
         new_state = []
         for fwd, bwd, hc in zip(self.forward_lstms, self.backward_lstms, state, strict=True):
             ahead, hc = fwd(x, hc)

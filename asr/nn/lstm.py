@@ -4,6 +4,8 @@ which streams as it is, one chunk of frames at a time)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from torch import nn
 from torch.func import functional_call
@@ -15,6 +17,25 @@ from asr.nn.grad_filter import GradientFilter
 # per layer: the hidden state (1, 1, projection_size or hidden_size) and the cell state
 # (1, 1, hidden_size) after the last frame seen
 LSTMState = tuple[torch.Tensor, torch.Tensor]
+LSTMCall = Callable[..., tuple]  # (input, state=None) -> (output, state), as nn.LSTM
+
+
+def filtered_lstms(grad_filter: nn.Module | None, x: torch.Tensor, lstms: Sequence[nn.LSTM]
+                   ) -> tuple[torch.Tensor, list[LSTMCall]]:
+    """A layer's input ``x`` and the LSTMs that read it, passed through the layer's
+    GradientFilter together (icefall's ScaledLSTM: the filter sees the input's and the
+    weights' gradients), as callables on the filtered weights. Without a filter, or
+    without gradients (the filter is an identity in forward), the LSTMs as they are."""
+    if grad_filter is None or not torch.is_grad_enabled():
+        return x, list(lstms)
+    names = lstms[0]._flat_weights_names
+    x, *weights = grad_filter(x, *(getattr(m, n) for m in lstms for n in names))
+    k = len(names)
+
+    def call(m: nn.LSTM, w: list[torch.Tensor]) -> LSTMCall:
+        params = dict(zip(names, w, strict=True))
+        return lambda inp, hc=None: functional_call(m, params, (inp, hc))
+    return x, [call(m, weights[j * k:(j + 1) * k]) for j, m in enumerate(lstms)]
 
 
 class LSTMStack(nn.Module):
@@ -52,15 +73,9 @@ class LSTMStack(nn.Module):
         # packing needs >= 1 frame; a zero-length utterance keeps output length 0
         cpu_lens = lengths.cpu().clamp(min=1)
         for i, lstm in enumerate(self.lstms):
-            if self.filters:
-                names = lstm._flat_weights_names
-                x, *weights = self.filters[i](x, *(getattr(lstm, n) for n in names))
-                params = dict(zip(names, weights, strict=True))
-            else:
-                params = None
+            x, (run,) = filtered_lstms(self.filters[i] if self.filters else None, x, [lstm])
             packed = pack_padded_sequence(x, cpu_lens, batch_first=True, enforce_sorted=False)
-            out = functional_call(lstm, params, (packed,))[0] if params else lstm(packed)[0]
-            x, _ = pad_packed_sequence(out, batch_first=True, total_length=total)
+            x, _ = pad_packed_sequence(run(packed)[0], batch_first=True, total_length=total)
             x = self.dropout(x)
         return x, lengths
 
