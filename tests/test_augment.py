@@ -33,7 +33,7 @@ from asr.data.torchaudio_lib import kaldi
 from asr.errors import ConfigError, DataError
 from asr.testing import make_data_dir
 
-CFG = FbankConfig(sample_rate=8000, num_mel_bins=23)
+CFG = FbankConfig(sample_rate=8000, num_mel_bins=23, noise_floor=0.0)  # Kaldi-exact
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ or are shorter than one, down to fewer frames than the frontend reads (no output
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from asr.config.schema import (
     StackFrontendConfig,
 )
 from asr.data.cmvn import GlobalCmvn, save_stats
+from asr.data.features import log_noise_floor
 from asr.decode.export_streaming import with_left_chunks
 from asr.exp.experiment import Experiment
 from asr.nn.streaming import ChunkedCTC
@@ -153,9 +155,12 @@ def test_online_cmvn_is_described_in_the_json(tmp_path):
     exp = make_exp(tmp_path / "exp", "lstm", cmvn="online")
     assert export(exp, "torchscript", tmp_path / "step.pt") == 0
     meta = json.loads((tmp_path / "step.json").read_text())
+    floor = log_noise_floor(Experiment.load(tmp_path / "exp").feats)
     assert meta["cmvn"] == {"type": "online", "window": 600, "prior_frames": 200,
                             "norm_vars": True, "prior_mean": [1.0] * FEAT_DIM,
-                            "prior_mean_square": [5.0] * FEAT_DIM}
+                            "prior_mean_square": [5.0] * FEAT_DIM,
+                            "speech_floor": floor.tolist(), "speech_margin": math.log(2.0)}
+    assert meta["features"]["noise_floor"] == 0.1 and meta["features"]["silence_frames"] == 20
 
 
 def test_left_chunks_gives_an_unlimited_model_a_fixed_maximum(tmp_path):

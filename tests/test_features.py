@@ -11,12 +11,17 @@ import torchaudio.compliance.kaldi as kaldi
 from asr.config.schema import FbankConfig
 from asr.data.ark import read_matrix
 from asr.data.audio import load_audio
-from asr.data.features import compute_fbank, read_feats_config, write_data_dir_feats
+from asr.data.features import (
+    compute_fbank,
+    log_noise_floor,
+    read_feats_config,
+    write_data_dir_feats,
+)
 from asr.data.kaldi_dir import DataDir
 from asr.errors import DataError
 from asr.testing import make_data_dir, synth_utterance
 
-CFG = FbankConfig(sample_rate=8000, num_mel_bins=23)
+CFG = FbankConfig(sample_rate=8000, num_mel_bins=23, noise_floor=0.0)  # Kaldi-exact
 
 
 def test_data_dir_features_match_torchaudio_kaldi(tmp_path):
@@ -147,7 +152,8 @@ def test_on_the_fly_equals_precomputed(tmp_path):
 def test_our_cached_fbank_is_bit_identical_to_torchaudio_kaldi(options):
     """asr.data.kaldi_fbank caches the filterbank and window itself, changing no number
     and leaving torchaudio unpatched."""
-    cfg = FbankConfig(**{"sample_rate": 8000, "num_mel_bins": 23, **options})
+    cfg = FbankConfig(**{"sample_rate": 8000, "num_mel_bins": 23, "noise_floor": 0.0,
+                         **options})
     for n in (cfg.sample_rate // 4, 12345):
         samples = torch.from_numpy(synth_utterance([3, 1, 4], rate=cfg.sample_rate)[:n]
                                    .astype(np.float32))
@@ -162,6 +168,47 @@ def test_our_cached_fbank_is_bit_identical_to_torchaudio_kaldi(options):
                           snip_edges=cfg.snip_edges)
         assert torch.equal(ours, ref), (options, n)
     assert not hasattr(kaldi.get_mel_banks, "cache_info")
+
+
+def test_noise_floor_is_the_expected_energy_of_kaldi_dither():
+    """noise_floor adds what dither adds on average (measured over 20 s of dithered zeros),
+    deterministically: digital silence lands on the floor, not on log(FLT_EPSILON)."""
+    cfg = FbankConfig(sample_rate=8000, num_mel_bins=23, noise_floor=2.0,
+                      silence_frames=-1)
+    zeros = torch.zeros(8000 * 20)
+    floored = compute_fbank(zeros, 8000, cfg)
+    np.testing.assert_allclose(floored.numpy(), np.broadcast_to(log_noise_floor(cfg),
+                                                                floored.shape), atol=1e-5)
+    torch.manual_seed(0)
+    dithered = compute_fbank(zeros, 8000, FbankConfig(sample_rate=8000, num_mel_bins=23,
+                                                      noise_floor=0.0, dither=2.0))
+    ratio = dithered.exp().mean(dim=0) / floored[0].exp()
+    assert torch.all((ratio - 1).abs() < 0.05), ratio
+    exact = compute_fbank(zeros, 8000, CFG)
+    # what the floor replaces: log(FLT_EPSILON) = -15.94 in every bin
+    assert torch.equal(exact, torch.full_like(exact, torch.finfo(torch.float32).eps).log())
+
+
+def test_noise_floor_adds_to_the_kaldi_energies_and_is_deterministic():
+    samples = torch.from_numpy(synth_utterance([3, 1, 4], rate=8000).astype(np.float32))
+    cfg = FbankConfig(sample_rate=8000, num_mel_bins=23)
+    assert cfg.noise_floor == 0.1  # on by default
+    ours = compute_fbank(samples, 8000, cfg)
+    assert torch.equal(ours, compute_fbank(samples, 8000, cfg))
+    exact = compute_fbank(samples, 8000, CFG)
+    expected = torch.log(exact.exp() + torch.from_numpy(np.exp(log_noise_floor(cfg))).float())
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-4)
+    assert torch.all(ours >= exact - 1e-6)
+
+
+def test_feats_yaml_without_noise_floor_means_kaldi_exact(tmp_path):
+    """A feats.yaml written before noise_floor existed describes Kaldi-exact features: an
+    exp dir trained then decodes exactly as it did."""
+    (tmp_path / "feats.yaml").write_text("sample_rate: 8000\nnum_mel_bins: 23\n")
+    assert read_feats_config(tmp_path).noise_floor == 0.0
+    assert read_feats_config(tmp_path).silence_frames == -1
+    (tmp_path / "feats.yaml").write_text("sample_rate: 8000\nnoise_floor: 1.5\n")
+    assert read_feats_config(tmp_path).noise_floor == 1.5
 
 
 @pytest.mark.slow

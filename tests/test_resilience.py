@@ -237,7 +237,8 @@ def test_average_best_and_last(corpus, baseline, tmp_path):
 
 
 def test_gradient_accumulation_takes_one_step_per_group(corpus, tmp_path):
-    trainer = make_trainer(corpus, tmp_path / "accum", "train.accum_grad=2", "train.epochs=1")
+    trainer = make_trainer(corpus, tmp_path / "accum", "train.accum_grad=2", "train.epochs=1",
+                           "train.average_last=1")
     batches = len(trainer.sampler.batches(1))
     trainer.train_one_epoch()
     assert trainer.state.batches_done == batches

@@ -56,7 +56,8 @@ def transcribe_main(args: argparse.Namespace) -> int:
     _, recognizer = _recognizer_from_args(args)
     step = max(1, int(recognizer.sample_rate * args.chunk_ms / 1000))
     for path in args.audio:
-        samples, rate = load_audio(str(path), str(path), allow_pipes=False)
+        samples, rate = load_audio(str(path), str(path), allow_pipes=False,
+                                   channel=getattr(args, "channel", None))
         if rate != recognizer.sample_rate and args.allow_resample:
             samples, rate = resample(samples, rate, recognizer.sample_rate), \
                 recognizer.sample_rate

@@ -1,7 +1,10 @@
 """Transcribe audio files with an experiment: prints '<file> <text>' per file.
 
-Features, CMVN and tokens come from the exp dir; with per-speaker CMVN each file is
-normalized by its own statistics. Search options are those of 'asr decode'.
+Features, CMVN and tokens come from the exp dir. With per-speaker CMVN each file is its
+own speaker, its statistics topped up with the training set's to data.cmvn_prior_frames
+frames (a short file's own are too noisy), or, with --one-speaker, the files are one
+speaker's, pooled as 'asr decode' pools a speaker's utterances. Search options are those
+of 'asr decode'.
 """
 
 from __future__ import annotations
@@ -16,6 +19,16 @@ from asr.bin.streaming import add_streaming_arguments
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_search_arguments(p)
     p.add_argument("audio", nargs="+", type=Path, help="wav, flac, ... files (mono)")
+    p.add_argument("--one-speaker", action="store_true",
+                   help="per-speaker CMVN: the files are one speaker's (stats pooled over "
+                        "them all); default: each file its own, topped up with the "
+                        "training statistics")
+    p.add_argument("--channel", type=int, default=None,
+                   help="the channel of multi-channel files to recognize, from 0 (without "
+                        "it such a file is an error: a two-speaker call is never downmixed)")
+    p.add_argument("--max-seconds", type=float, default=600.0,
+                   help="refuse longer files before reading them: a file goes through the "
+                        "model in one piece (default 600; 0: no limit)")
     add_streaming_arguments(p)
 
 
@@ -33,7 +46,8 @@ def main(args: argparse.Namespace) -> int:
         return transcribe_main(args)
     exp, search, device = search_from_args(args)
     result = transcribe_files(exp, args.audio, args.checkpoint, search, device,
-                              args.allow_resample)
+                              args.allow_resample, args.one_speaker, args.max_seconds,
+                              args.channel)
     for path in args.audio:
         print(f"{path} {result.hyps[str(path)]}".rstrip())
     return 0

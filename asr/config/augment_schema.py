@@ -94,10 +94,43 @@ class VtlpConfig:
 
 
 @dataclass(frozen=True)
+class SilenceConfig:
+    """Digital silence: exact zeros before and after the speech, as padded or concatenated
+    clips, TTS output and VAD-gated audio have them."""
+
+    prob: float = doc(0.0, "chance per utterance and epoch; 0: off")
+    seconds: tuple[float, float] = doc((0.1, 1.0), "[low, high] s of zeros, drawn uniformly "
+                                                  "for each side")
+
+    def __post_init__(self) -> None:
+        _check_augment(self.prob, {"seconds": self.seconds})
+        if self.seconds[0] < 0:
+            raise ValueError(f"seconds: [{self.seconds[0]:g}, {self.seconds[1]:g}] must be >= 0")
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """A noise gate: every 10 ms of the utterance quieter than ``threshold_db`` below its
+    loudest 10 ms becomes exact zeros, as VAD-gated telephony, editors that cut to zero and
+    tools that join clips with digital silence leave the pauses between words."""
+
+    prob: float = doc(0.0, "chance per utterance and epoch; 0: off")
+    threshold_db: tuple[float, float] = doc((-50.0, -30.0), "[low, high] dB below the loudest "
+                                                           "10 ms, drawn uniformly")
+
+    def __post_init__(self) -> None:
+        _check_augment(self.prob, {"threshold_db": self.threshold_db})
+        if self.threshold_db[1] > 0:
+            raise ValueError(f"threshold_db: [{self.threshold_db[0]:g}, "
+                             f"{self.threshold_db[1]:g}] must be <= 0 (below the loudest)")
+
+
+@dataclass(frozen=True)
 class AugmentConfig:
     """Waveform augmentation of training utterances, seeded per (seed, epoch, utterance).
 
-    After data.speed_perturb, in this order: tempo, reverb, noise, volume; VTLP in fbank.
+    After data.speed_perturb, in this order: tempo, reverb, noise, volume, gate, silence;
+    VTLP in fbank.
     """
 
     tempo: TempoConfig = field(default_factory=TempoConfig)
@@ -105,6 +138,8 @@ class AugmentConfig:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     volume: VolumeConfig = field(default_factory=VolumeConfig)
     vtlp: VtlpConfig = field(default_factory=VtlpConfig)
+    silence: SilenceConfig = field(default_factory=SilenceConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
     start_epoch: int = doc(1, "augment from this epoch on (1-based): a few clean epochs first let "
                               "CTC leave its all-blank plateau on small, noisy data")
 
@@ -115,4 +150,4 @@ class AugmentConfig:
     @property
     def active(self) -> bool:
         return any(s.prob > 0 for s in (self.tempo, self.reverb, self.noise, self.volume,
-                                         self.vtlp))
+                                         self.vtlp, self.silence, self.gate))

@@ -27,11 +27,24 @@ class FbankConfig:
     low_freq: float = doc(20.0, "Hz, lowest mel bin edge")
     high_freq: float = doc(0.0, "<= 0 means offset from Nyquist, as in Kaldi")
     energy_floor: float = doc(0.0, "floor on the frame energy")
+    noise_floor: float = doc(0.1, "std (int16 scale) of white noise whose expected mel energy "
+                                  "is added before the log: Kaldi's dither, deterministic, so "
+                                  "digital silence sits just under any recording's "
+                                  "quantization noise; 0: Kaldi-exact")
+    silence_frames: int = doc(20, "keep at most this many frames of each run of digital "
+                                  "silence (exact zeros: nothing was recorded), so that how "
+                                  "much of it surrounds or interrupts the speech cannot "
+                                  "change the text; -1 keeps all (Kaldi)")
     snip_edges: bool = doc(True, "frames fit inside the signal (Kaldi's default)")
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.num_mel_bins <= 0:
             raise ValueError("sample_rate and num_mel_bins must be positive")
+        if self.noise_floor < 0:
+            raise ValueError(f"noise_floor must be >= 0, got {self.noise_floor:g}")
+        if self.silence_frames < -1:
+            raise ValueError(f"silence_frames must be >= 0, or -1 to keep every frame, got "
+                             f"{self.silence_frames}")
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,11 @@ class DataConfig:
         if self.speed_perturb and self.features != "on_the_fly":
             raise ValueError("speed_perturb on the fly needs features: on_the_fly (or use "
                              "the 'asr speed-perturb' data-dir stage)")
+        if self.speed_perturb and self.source != "kaldi":
+            raise ValueError(f"data.speed_perturb is {list(self.speed_perturb)} but data.source "
+                             f"is {self.source!r}: speed perturbation on the fly reads Kaldi data "
+                             "dirs only (a CutSet would train unperturbed); set data.source: "
+                             "kaldi, or data.speed_perturb: [] and perturb the cuts with lhotse")
         if self.augment.active and (self.features, self.source) != ("on_the_fly", "kaldi"):
             raise ValueError("augment needs features: on_the_fly and source: kaldi: it changes "
                              "the audio (and VTLP the filterbank) that features are computed "
@@ -222,6 +240,11 @@ class ConformerConfig:
     chunk: ChunkConfig = field(default_factory=ChunkConfig)
 
     def __post_init__(self) -> None:
+        if self.num_heads < 1 or self.d_model % self.num_heads:
+            raise ValueError(f"encoder.d_model is {self.d_model} but encoder.num_heads is "
+                             f"{self.num_heads}: each head takes d_model / num_heads "
+                             "dimensions; pick num_heads >= 1 dividing d_model (or a d_model "
+                             "that num_heads divides)")
         if self.chunk.sizes and not self.causal_conv:
             raise ValueError("encoder.chunk.sizes needs encoder.causal_conv: true (a centred "
                              "depthwise kernel reads frames of the next chunk)")
@@ -294,8 +317,21 @@ class TrainConfig:
         if min(self.save_every_steps, self.keep_best, self.keep_last_steps) < 0:
             raise ValueError("save_every_steps, keep_best and keep_last_steps must be >= 0")
         if self.average_last > self.keep_last:
-            raise ValueError("average_last cannot exceed keep_last (averaged checkpoints "
-                             "must still exist)")
+            raise ValueError(f"train.average_last is {self.average_last} but train.keep_last is "
+                             f"{self.keep_last}: average_last cannot exceed keep_last (averaged "
+                             f"checkpoints must still exist); set train.keep_last >= "
+                             f"{self.average_last} or train.average_last <= {self.keep_last}")
+        if self.average_last > self.epochs:
+            raise ValueError(f"train.average_last is {self.average_last} but train.epochs is "
+                             f"{self.epochs}: a run makes one epoch checkpoint per epoch; set "
+                             f"train.average_last <= {self.epochs} (e.g. "
+                             f"train.average_last={self.epochs} beside train.epochs="
+                             f"{self.epochs}) or train.epochs >= {self.average_last}")
+        if self.save_every_steps and not self.keep_last_steps:
+            raise ValueError(f"train.save_every_steps is {self.save_every_steps} but "
+                             "train.keep_last_steps is 0: every step checkpoint would be "
+                             "deleted as soon as it is written; set train.keep_last_steps >= 1, "
+                             "or train.save_every_steps: 0 for epoch checkpoints only")
 
 
 @dataclass(frozen=True)
@@ -320,3 +356,11 @@ class ExperimentConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        start, epochs = self.data.augment.start_epoch, self.train.epochs
+        if self.data.augment.active and start > epochs:
+            raise ValueError(f"data.augment.start_epoch is {start} but train.epochs is {epochs}: "
+                             "augmentation would never run; set data.augment.start_epoch <= "
+                             f"{epochs}, train.epochs >= {start}, or every data.augment prob "
+                             "to 0")

@@ -7,6 +7,7 @@ by Kaldi's ``compute-cmvn-stats`` loads the same way.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -17,40 +18,81 @@ import torch
 from asr.atomic_io import atomic_write
 from asr.config.schema import DataConfig
 from asr.data.ark import write_ark_scp
-from asr.data.features import FEATS_CONFIG, read_feats_config, utterance_features
+from asr.data.features import (
+    FEATS_CONFIG,
+    log_noise_floor,
+    read_feats_config,
+    utterance_features,
+)
 from asr.data.kaldi_dir import DataDir, read_kv
 from asr.errors import AsrError, DataError
 
+# A frame whose mel energies lie on average within 3 dB of the fbank's noise floor holds
+# (nearly) nothing but the floor: digital silence, or a recording quieter than Kaldi's
+# dither. Such frames are left out of CMVN stats, so that how much silence surrounds the
+# speech cannot move the mean and variance that every other frame is normalized with.
+SILENCE_MARGIN = math.log(2.0)
 
-def _add(stats: np.ndarray | None, m: np.ndarray) -> np.ndarray:
-    """``stats`` (created on the first matrix) plus the sums of ``m`` (T, D)."""
-    m = np.asarray(m, dtype=np.float64)
-    if stats is None:
-        stats = np.zeros((2, m.shape[1] + 1), dtype=np.float64)
+
+def speech_mask(feats: np.ndarray, floor: np.ndarray | None) -> np.ndarray | None:
+    """(T,) bool: the frames of ``feats`` (T, D) above the noise ``floor`` (D,) by
+    :data:`SILENCE_MARGIN`; None without a floor (Kaldi-exact features: every frame)."""
+    if floor is None:
+        return None
+    return (np.asarray(feats, dtype=np.float64) - floor).mean(axis=1) >= SILENCE_MARGIN
+
+
+class StatsAccumulator:
+    """Kaldi CMVN stats of the speech frames added (:func:`speech_mask`); of all frames
+    when none was speech (an all-silent speaker still gets finite stats)."""
+
+    def __init__(self, floor: np.ndarray | None = None):
+        self.floor = floor
+        self.speech: np.ndarray | None = None
+        self.every: np.ndarray | None = None
+
+    def add(self, m: np.ndarray) -> None:
+        m = np.asarray(m, dtype=np.float64)
+        if self.every is None:
+            self.every = np.zeros((2, m.shape[1] + 1), dtype=np.float64)
+            self.speech = self.every.copy()
+        _add_rows(self.every, m)
+        mask = speech_mask(m, self.floor)
+        _add_rows(self.speech, m if mask is None else m[mask])
+
+    def stats(self) -> np.ndarray:
+        """The 2 x (D+1) stats matrix."""
+        if self.every is None:
+            raise DataError("no features to accumulate CMVN stats from")
+        return self.speech if self.speech[0, -1] > 0 else self.every
+
+
+def _add_rows(stats: np.ndarray, m: np.ndarray) -> None:
     stats[0, :-1] += m.sum(axis=0)
     stats[1, :-1] += (m * m).sum(axis=0)
     stats[0, -1] += m.shape[0]
-    return stats
 
 
-def accumulate(feats: Iterable[np.ndarray]) -> np.ndarray:
-    stats: np.ndarray | None = None
+def accumulate(feats: Iterable[np.ndarray], floor: np.ndarray | None = None) -> np.ndarray:
+    """Stats over every matrix (T, D) of ``feats``: their speech frames given a ``floor``."""
+    acc = StatsAccumulator(floor)
     for m in feats:
-        stats = _add(stats, m)
-    if stats is None:
-        raise DataError("no features to accumulate CMVN stats from")
-    return stats
+        acc.add(m)
+    return acc.stats()
 
 
 def _data_dir_feats(data_dir: Path, allow_pipes: bool = True
-                    ) -> tuple[DataDir, Iterator[tuple[str, np.ndarray]]]:
-    """Features of every utterance: from feats.scp, or computed from audio with the options
-    in feats.yaml when the dir is set up for on-the-fly features ('asr fbank --on-the-fly')."""
+                    ) -> tuple[DataDir, np.ndarray | None, Iterator[tuple[str, np.ndarray]]]:
+    """Features of every utterance, and the noise floor of its feats.yaml: from feats.scp,
+    or computed from audio with the options in feats.yaml when the dir is set up for
+    on-the-fly features ('asr fbank --on-the-fly')."""
 
     d = DataDir.load(data_dir, allow_pipes)
-    on_the_fly = d.feats_scp is None and (Path(data_dir) / FEATS_CONFIG).is_file()
+    has_config = (Path(data_dir) / FEATS_CONFIG).is_file()
+    cfg = read_feats_config(data_dir) if has_config else None
+    on_the_fly = d.feats_scp is None and has_config
     fds: dict = {}
-    read = utterance_features(d, read_feats_config(data_dir) if on_the_fly else None, fds=fds)
+    read = utterance_features(d, cfg if on_the_fly else None, fds=fds)
 
     def feats() -> Iterator[tuple[str, np.ndarray]]:
         try:
@@ -59,30 +101,32 @@ def _data_dir_feats(data_dir: Path, allow_pipes: bool = True
             for f in fds.values():
                 f.close()
 
-    return d, feats()
+    return d, log_noise_floor(cfg) if cfg is not None else None, feats()
 
 
 def data_dir_stats(data_dir: Path, allow_pipes: bool = True) -> np.ndarray:
-    """Global stats over every utterance of DATA_DIR: its feats.scp matrices, or fbank
-    computed from its audio with its feats.yaml when features are made on the fly."""
-    _, feats = _data_dir_feats(data_dir, allow_pipes)
-    return accumulate(m for _, m in feats)
+    """Global stats over every utterance of DATA_DIR (speech frames, when its features
+    have a noise floor): its feats.scp matrices, or fbank computed from its audio with its
+    feats.yaml when features are made on the fly."""
+    _, floor, feats = _data_dir_feats(data_dir, allow_pipes)
+    return accumulate((m for _, m in feats), floor)
 
 
-def speaker_stats(feats: Iterable[tuple[str, np.ndarray]], utt2spk: Mapping[str, str] | None
-                  ) -> dict[str, np.ndarray]:
-    """Stats per speaker; without utt2spk each utterance is its own speaker (as Kaldi)."""
-    stats: dict[str, np.ndarray] = {}  # running sums: one matrix in memory at a time
+def speaker_stats(feats: Iterable[tuple[str, np.ndarray]], utt2spk: Mapping[str, str] | None,
+                  floor: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Stats per speaker (of speech frames, given a ``floor``); without utt2spk each
+    utterance is its own speaker (as Kaldi)."""
+    acc: dict[str, StatsAccumulator] = {}  # running sums: one matrix in memory at a time
     for utt, m in feats:
         spk = utt2spk[utt] if utt2spk is not None else utt
-        stats[spk] = _add(stats.get(spk), m)
-    return stats
+        acc.setdefault(spk, StatsAccumulator(floor)).add(m)
+    return {spk: a.stats() for spk, a in acc.items()}
 
 
 def write_speaker_stats(data_dir: Path, allow_pipes: bool = True) -> int:
     """DATA_DIR/cmvn.scp (speaker -> stats in data/cmvn_<dir>.ark), Kaldi's layout."""
-    d, feats = _data_dir_feats(data_dir, allow_pipes)
-    stats = speaker_stats(feats, d.utt2spk)
+    d, floor, feats = _data_dir_feats(data_dir, allow_pipes)
+    stats = speaker_stats(feats, d.utt2spk, floor)
     ark = Path(data_dir) / "data" / f"cmvn_{Path(data_dir).name}.ark"
     write_ark_scp(ark, Path(data_dir) / "cmvn.scp", sorted(stats.items()))
     return len(stats)
@@ -136,16 +180,23 @@ class GlobalCmvn:
 
 
 class UtteranceCmvn:
-    """Normalize each utterance by its own mean (and std): speaker and channel agnostic."""
+    """Normalize each utterance by its own mean (and std) over its speech frames (all frames
+    without a noise ``floor``, or when none is speech): speaker and channel agnostic."""
 
-    def __init__(self, norm_vars: bool = True, var_floor: float = 1e-10):
+    def __init__(self, norm_vars: bool = True, var_floor: float = 1e-10,
+                 floor: np.ndarray | None = None):
         self.norm_vars = norm_vars
         self.var_floor = var_floor
+        self.floor = floor
 
     def __call__(self, feats: torch.Tensor, utt_id: str = "") -> torch.Tensor:
-        out = feats - feats.mean(dim=0, keepdim=True)
-        if self.norm_vars and feats.shape[0] > 1:
-            var = out.var(dim=0, unbiased=False, keepdim=True)
+        mask = speech_mask(feats.detach().cpu().numpy(), self.floor)
+        ref = feats if mask is None or not mask.any() else feats[torch.from_numpy(mask)]
+        mean = ref.mean(dim=0, keepdim=True)
+        out = feats - mean
+        if self.norm_vars and ref.shape[0] > 1:
+            centred = out if ref is feats else ref - mean
+            var = centred.var(dim=0, unbiased=False, keepdim=True)
             out = out * var.clamp_min(self.var_floor).rsqrt()
         return out
 
@@ -155,10 +206,14 @@ class OnlineCmvn:
     of the last ``window`` frames up to and including t, topped up with the global
     ``stats`` to ``prior_frames`` frames while the utterance has fewer. Unlike speaker or
     utterance CMVN it needs no audio that has not arrived, so a stream normalizes as it
-    goes (:meth:`stream`), and it adapts to a new speaker or channel within seconds."""
+    goes (:meth:`stream`), and it adapts to a new speaker or channel within seconds.
+
+    Given the fbank's noise ``floor``, only speech frames (:func:`speech_mask`) count in
+    the window's stats: silence before the speech leaves the prior in charge."""
 
     def __init__(self, stats: np.ndarray, window: int = 600, prior_frames: int = 200,
-                 norm_vars: bool = True, var_floor: float = 1e-10):
+                 norm_vars: bool = True, var_floor: float = 1e-10,
+                 floor: np.ndarray | None = None):
         if window < 1 or prior_frames < 0:
             raise ValueError(f"online CMVN needs window >= 1 and prior_frames >= 0, got "
                              f"{window} and {prior_frames}")
@@ -166,6 +221,7 @@ class OnlineCmvn:
         self.prior = np.stack([stats[0, :-1], stats[1, :-1]]) / count  # (2, D): E[x], E[x^2]
         self.window, self.prior_frames = window, prior_frames
         self.norm_vars, self.var_floor = norm_vars, var_floor
+        self.floor = floor
 
     def __call__(self, feats: torch.Tensor, utt_id: str = "") -> torch.Tensor:
         """(T, D) -> (T, D), a whole utterance: what :meth:`stream` gives chunk by chunk."""
@@ -177,8 +233,9 @@ class OnlineCmvn:
 
 class OnlineCmvnStream:
     """One utterance of :class:`OnlineCmvn`, fed in chunks of any size. It keeps the
-    running (sum, sum of squares) of the last ``window`` frames as float64 prefix sums,
-    each the previous plus one frame, so any chunking gives bit-identical output."""
+    running (sum, sum of squares, count of frames that count) of the last ``window``
+    frames as float64 prefix sums, each the previous plus one frame, so any chunking
+    gives bit-identical output."""
 
     def __init__(self, cmvn: OnlineCmvn):
         self.cmvn = cmvn
@@ -187,8 +244,9 @@ class OnlineCmvnStream:
     def reset(self) -> None:
         """Back to the start of an utterance."""
         self.frames = 0  # frames seen so far
-        # (K, 2, D): the sums of the first n frames for n = first, ..., frames
+        # (K, 2, D) and (K,): the sums and counts of the first n frames, n = first..frames
         self.prefix = np.zeros((1, *self.cmvn.prior.shape))
+        self.counts = np.zeros(1)
 
     @property
     def first(self) -> int:
@@ -201,32 +259,57 @@ class OnlineCmvnStream:
         if c == 0:
             return feats
         x = feats.detach().cpu().numpy().astype(np.float64)
-        pairs = np.concatenate([self.prefix[-1:], np.stack([x, x * x], axis=1)])
+        mask = speech_mask(x, self.cmvn.floor)
+        weight = np.ones(c) if mask is None else mask.astype(np.float64)  # (C,)
+        pairs = np.concatenate([self.prefix[-1:],
+                                np.stack([x, x * x], axis=1) * weight[:, None, None]])
         prefix = np.concatenate([self.prefix, np.cumsum(pairs, axis=0)[1:]])
+        counts = np.concatenate([self.counts, self.counts[-1] + np.cumsum(weight)])
         first = self.first
         count = np.arange(self.frames + 1, self.frames + c + 1)  # frames up to each new one
         start = np.maximum(count - w, 0)
         sums = prefix[count - first] - prefix[start - first]  # (C, 2, D)
-        n = count - start
+        n = counts[count - first] - counts[start - first]  # frames that count, per window
         short = np.maximum(self.cmvn.prior_frames - n, 0)
         sums += short[:, None, None] * self.cmvn.prior
-        n_eff = (n + short)[:, None]
+        n_eff = np.maximum(n + short, 1.0)[:, None]  # prior_frames 0 and all silence: 1
         mean = sums[:, 0] / n_eff
         out = x - mean
         if self.cmvn.norm_vars:
             out /= np.sqrt(np.maximum(sums[:, 1] / n_eff - mean * mean, self.cmvn.var_floor))
         self.frames += c
         self.prefix = prefix[self.first - first:]
+        self.counts = counts[self.first - first:]
         return torch.from_numpy(out.astype(np.float32)).to(feats.device)
 
 
+def _identity(feats: torch.Tensor, utt_id: str = "") -> torch.Tensor:
+    return feats
+
+
+def top_up(stats: np.ndarray, prior: np.ndarray | None, prior_frames: int) -> np.ndarray:
+    """``stats`` with the ``prior`` stats' moments standing in for the frames it lacks up to
+    ``prior_frames`` (what online CMVN does at an utterance's start): one short file's
+    own stats are too noisy to normalize it with."""
+    count = stats[0, -1]
+    if prior is None or count >= prior_frames:
+        return stats
+    scaled = prior * ((prior_frames - count) / prior[0, -1])
+    return stats + scaled
+
+
 class SpeakerCmvn:
-    """Normalize with the stats of the utterance's speaker (Kaldi's cmvn.scp semantics)."""
+    """Normalize with the stats of the utterance's speaker (Kaldi's cmvn.scp semantics),
+    topped up with the ``prior`` (training) stats to ``prior_frames`` frames when given."""
 
     def __init__(self, utt2spk: Mapping[str, str] | None, stats: Mapping[str, np.ndarray],
-                 norm_vars: bool = True):
+                 norm_vars: bool = True, prior: np.ndarray | None = None,
+                 prior_frames: int = 0):
         self.utt2spk = utt2spk
-        self.by_speaker = {spk: GlobalCmvn(s, norm_vars) for spk, s in stats.items()}
+        stats = {spk: top_up(s, prior, prior_frames) for spk, s in stats.items()}
+        # a speaker of digital silence only has no frames, so nothing to normalize
+        self.by_speaker = {spk: GlobalCmvn(s, norm_vars) if s[0, -1] > 0 else _identity
+                           for spk, s in stats.items()}
 
     def __call__(self, feats: torch.Tensor, utt_id: str = "") -> torch.Tensor:
         spk = self.utt2spk.get(utt_id) if self.utt2spk is not None else utt_id
@@ -241,34 +324,46 @@ Normalizer = Callable[[torch.Tensor, str], torch.Tensor]  # (feats (T, D), utt_i
 
 
 def make_normalizer(cfg: DataConfig, stats_path: Path | None, data_dir: Path | None = None,
-                    feats: Iterable[tuple[str, np.ndarray]] | None = None) -> Normalizer:
-    """The CMVN of ``cfg.cmvn``. Global and online use the training stats at ``stats_path``; speaker
-    uses DATA_DIR/cmvn.scp, or stats accumulated from ``feats`` when it has none (without
-    a data dir, each utterance is its own speaker, as in Kaldi without utt2spk)."""
+                    feats: Iterable[tuple[str, np.ndarray]] | None = None,
+                    floor: np.ndarray | None = None,
+                    utt2spk: Mapping[str, str] | None = None) -> Normalizer:
+    """The CMVN of ``cfg.cmvn``. Global and online use the training stats at ``stats_path``;
+    speaker uses DATA_DIR/cmvn.scp, or stats accumulated from ``feats`` when it has none.
+    Without a data dir the speakers are those of ``utt2spk``, or each utterance is its own
+    (as in Kaldi without utt2spk).
+
+    ``floor`` (:func:`asr.data.features.log_noise_floor`; None for Kaldi-exact features)
+    makes the stats computed here speech-only (:func:`speech_mask`), and tops up a
+    speaker's stats with the training stats to ``cfg.cmvn_prior_frames`` frames
+    (:func:`top_up`): one short file's own stats are too noisy to normalize it with.
+    Exp dirs from before the noise floor (Kaldi-exact features) keep Kaldi's CMVN."""
     if cfg.cmvn in ("global", "online"):
         if stats_path is None or not Path(stats_path).is_file():
             raise AsrError(f"data.cmvn is '{cfg.cmvn}' but the CMVN stats {stats_path} are "
                            "missing (run 'asr cmvn' on the training data dir)")
         if cfg.cmvn == "online":
             return OnlineCmvn(load_stats(stats_path), cfg.cmvn_window, cfg.cmvn_prior_frames,
-                              cfg.norm_vars)
+                              cfg.norm_vars, floor=floor)
         return GlobalCmvn(load_stats(stats_path), cfg.norm_vars)
     if cfg.cmvn == "speaker":
+        prior = load_stats(stats_path) if floor is not None and stats_path is not None \
+            and Path(stats_path).is_file() else None
         if data_dir is None:
             if feats is None:
                 raise AsrError("data.cmvn is 'speaker' but no data dir gives the speakers")
-            return SpeakerCmvn(None, speaker_stats(feats, None), cfg.norm_vars)
+            return SpeakerCmvn(utt2spk, speaker_stats(feats, utt2spk, floor), cfg.norm_vars,
+                               prior, cfg.cmvn_prior_frames)
         # the callers have loaded and checked the dir already: only the speakers are needed
         spk_file = Path(data_dir) / "utt2spk"
         utt2spk = read_kv(spk_file, what="speaker") if spk_file.is_file() else None
         if (Path(data_dir) / "cmvn.scp").is_file():
             stats = load_speaker_stats(data_dir)
         elif feats is not None:
-            stats = speaker_stats(feats, utt2spk)
+            stats = speaker_stats(feats, utt2spk, floor)
         else:
             raise AsrError(f"data.cmvn is 'speaker' but {data_dir}/cmvn.scp is missing "
                            f"(run 'asr cmvn --per-speaker {data_dir}')")
-        return SpeakerCmvn(utt2spk, stats, cfg.norm_vars)
+        return SpeakerCmvn(utt2spk, stats, cfg.norm_vars, prior, cfg.cmvn_prior_frames)
     if cfg.cmvn == "utterance":
-        return UtteranceCmvn(cfg.norm_vars)
-    return lambda x, utt_id="": x
+        return UtteranceCmvn(cfg.norm_vars, floor=floor)
+    return _identity

@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 
 def at_feature_rate(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: str,
-                     allow_resample: bool) -> torch.Tensor:
-    """``samples`` at cfg.sample_rate (resampled only when allowed), at least one frame."""
+                     allow_resample: bool, allow_short: bool = False) -> torch.Tensor:
+    """``samples`` at cfg.sample_rate (resampled only when allowed), at least one frame
+    (shorter is an error naming the utterance, or returned as is with ``allow_short``)."""
     if rate != cfg.sample_rate:
         if not allow_resample:
             raise DataError(f"utterance '{utt_id}': audio is {rate} Hz but the features are "
@@ -43,21 +44,28 @@ def at_feature_rate(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: 
                             "--allow-resample where the command offers it)")
         samples = resample(samples, rate, cfg.sample_rate)
     window = int(cfg.sample_rate * cfg.frame_length_ms / 1000)
-    if samples.numel() < window:
+    if samples.numel() < window and not allow_short:
         raise DataError(f"utterance '{utt_id}': {samples.numel()} samples is shorter than one "
                         f"{cfg.frame_length_ms} ms frame")
     return samples
 
 
 def compute_fbank(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: str = "?",
-                  allow_resample: bool = False, vtln_warp: float = 1.0) -> torch.Tensor:
+                  allow_resample: bool = False, vtln_warp: float = 1.0,
+                  allow_short: bool = False) -> torch.Tensor:
     """Log mel filterbank of mono ``samples`` (S,) in int16 scale -> (T, num_mel_bins);
-    ``vtln_warp`` != 1 warps the filterbank's frequency axis (Kaldi's VTLN, used for VTLP)."""
-    samples = at_feature_rate(samples, rate, cfg, utt_id, allow_resample)
+    ``vtln_warp`` != 1 warps the filterbank's frequency axis (Kaldi's VTLN, used for VTLP).
+    Audio shorter than one frame is an error, or (0, num_mel_bins) with ``allow_short``
+    (decoding: an empty hypothesis rather than no result for the whole set)."""
+    samples = at_feature_rate(samples, rate, cfg, utt_id, allow_resample, allow_short)
+    if num_frames(samples.numel(), cfg) == 0:
+        log.warning("utterance '%s': %d samples make no %g ms frame: no features", utt_id,
+                    samples.numel(), cfg.frame_length_ms)
+        return torch.zeros(0, cfg.num_mel_bins)
     return kaldi_fbank.fbank(samples.to(torch.float32), cfg.sample_rate, cfg.num_mel_bins,
                              cfg.frame_length_ms, cfg.frame_shift_ms, cfg.dither,
                              cfg.preemphasis, cfg.low_freq, cfg.high_freq, cfg.snip_edges,
-                             vtln_warp)
+                             vtln_warp, cfg.noise_floor, cfg.silence_frames)
 
 
 def num_frames(num_samples: int, cfg: FbankConfig) -> int:
@@ -70,20 +78,22 @@ def num_frames(num_samples: int, cfg: FbankConfig) -> int:
 
 
 def audio_fbank(rx: str, utt: str, cfg: FbankConfig, allow_resample: bool = False,
-                start: float = 0.0, end: float = -1.0, allow_pipes: bool = True
+                start: float = 0.0, end: float = -1.0, allow_pipes: bool = True,
+                allow_short: bool = False, channel: int | None = None
                 ) -> tuple[np.ndarray, float]:
     """(features (T, D) float32, duration in seconds) of audio at ``rx`` (a wav.scp value
-    or a file path), cut to [start, end) seconds."""
-    samples, rate = load_audio(rx, utt, start, end, allow_pipes)
-    feats = compute_fbank(samples, rate, cfg, utt, allow_resample).numpy()
+    or a file path), cut to [start, end) seconds; ``channel`` picks one of several."""
+    samples, rate = load_audio(rx, utt, start, end, allow_pipes, channel=channel)
+    feats = compute_fbank(samples, rate, cfg, utt, allow_resample,
+                          allow_short=allow_short).numpy()
     return feats.astype(np.float32, copy=False), samples.numel() / rate
 
 
-def utterance_fbank(d: DataDir, utt: str, cfg: FbankConfig, allow_resample: bool = False
-                    ) -> tuple[np.ndarray, float]:
+def utterance_fbank(d: DataDir, utt: str, cfg: FbankConfig, allow_resample: bool = False,
+                    allow_short: bool = False) -> tuple[np.ndarray, float]:
     """(features (T, D) float32, duration in seconds) of one utterance of a data dir."""
     rx, start, end = d.audio_of(utt)
-    return audio_fbank(rx, utt, cfg, allow_resample, start, end)
+    return audio_fbank(rx, utt, cfg, allow_resample, start, end, allow_short=allow_short)
 
 
 def read_feats_config(data_dir: Path) -> FbankConfig:
@@ -104,7 +114,26 @@ def read_feats_config(data_dir: Path) -> FbankConfig:
     if data is not None and not isinstance(data, dict):
         raise DataError(f"{path}: expected a mapping of fbank options, got "
                         f"{type(data).__name__}; re-run 'asr fbank --force {data_dir}'")
-    return config_from_dict(FbankConfig, data or {}, str(path))
+    data = dict(data or {})
+    # feats.yaml written before these keys existed describes Kaldi-exact features: keep
+    # them so (an old exp dir decodes as it did), rather than take today's defaults
+    data.setdefault("noise_floor", 0.0)
+    data.setdefault("silence_frames", -1)
+    return config_from_dict(FbankConfig, data, str(path))
+
+
+def log_noise_floor(cfg: FbankConfig) -> np.ndarray | None:
+    """(num_mel_bins,) the features of digital silence (log of the noise floor's mel
+    energies, unwarped), or None when cfg has no noise floor (Kaldi-exact features)."""
+    if cfg.noise_floor <= 0:
+        return None
+    size = int(cfg.sample_rate * cfg.frame_length_ms * 0.001)
+    fft_size = 2 ** (size - 1).bit_length()
+    banks = kaldi_fbank.mel_filterbank(cfg.num_mel_bins, fft_size, cfg.sample_rate,
+                                       cfg.low_freq, cfg.high_freq)
+    energies = kaldi_fbank.noise_floor_energies(cfg.noise_floor, size, fft_size,
+                                                cfg.preemphasis, banks)
+    return energies.log().numpy().astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -221,12 +250,14 @@ def write_data_dir_feats(data_dir: Path, cfg: FbankConfig, feats_dir: Path | Non
 
 
 def utterance_features(d: DataDir, cfg: FbankConfig | None, allow_resample: bool = False,
-                       fds: dict[str, IO[bytes]] | None = None) -> Callable[[str], np.ndarray]:
+                       fds: dict[str, IO[bytes]] | None = None, allow_short: bool = False
+                       ) -> Callable[[str], np.ndarray]:
     """A reader of each utterance's raw features (T, D): from feats.scp, or computed from
-    the audio with ``cfg`` when the dir has none (and ``cfg`` is given)."""
+    the audio with ``cfg`` when the dir has none (and ``cfg`` is given); ``allow_short``:
+    see :func:`compute_fbank`."""
     if d.feats_scp is not None:
         scp = d.feats_scp
         return lambda utt: read_matrix(utt, scp[utt], fds)
     if cfg is None:
         d.require("feats.scp")
-    return lambda utt: utterance_fbank(d, utt, cfg, allow_resample)[0]
+    return lambda utt: utterance_fbank(d, utt, cfg, allow_resample, allow_short)[0]

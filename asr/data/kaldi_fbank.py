@@ -20,6 +20,10 @@ import torch.nn.functional as F
 from asr.data.torchaudio_lib import kaldi
 
 _EPSILON = torch.tensor(torch.finfo(torch.float).eps)  # torchaudio's floor before the log
+# Mel energy (int16 scale squared) under which a frame holds digital silence: white noise of
+# 1 LSB std gives every bin more than 0.2 (noise_floor_energies at 8 and 16 kHz), so only
+# frames of exact zeros (or float audio a hundredth of an LSB loud) stay under 0.01.
+DIGITAL_SILENCE_ENERGY = 0.01
 
 
 @functools.lru_cache(maxsize=32)
@@ -36,6 +40,47 @@ def mel_filterbank(num_bins: int, fft_size: int, rate: float, low: float, high: 
     banks, _ = kaldi.get_mel_banks(num_bins, fft_size, rate, low, high, 100.0, -500.0,
                                    vtln_warp)
     return F.pad(banks.to(dtype=torch.float32), (0, 1), mode="constant", value=0)
+
+
+@functools.lru_cache(maxsize=32)
+def noise_power_spectrum(size: int, fft_size: int, preemphasis: float) -> torch.Tensor:
+    """(fft_size // 2 + 1,) expected power per FFT bin of unit-variance white noise after
+    the frame pipeline below (DC removal, pre-emphasis, povey window, zero padding).
+
+    The pipeline is linear, y = W P D x, so for white x the expected |X_f|^2 is the squared
+    norm of row f of (FFT W P D): exact, with no noise drawn.
+    """
+    eye = torch.eye(size, dtype=torch.float64)
+    d = eye - 1.0 / size  # DC removal: x - mean(x)
+    p = eye - preemphasis * torch.diag(torch.ones(size - 1, dtype=torch.float64), -1)
+    p[0, 0] = 1.0 - preemphasis  # replicate padding: y_0 = x_0 - p x_0
+    a = povey_window(size).to(torch.float64).T * (p @ d)  # (size, size): sample n <- input m
+    return torch.fft.rfft(a.T, n=fft_size).abs().pow(2.0).sum(dim=0).to(torch.float32)
+
+
+def noise_floor_energies(sigma: float, size: int, fft_size: int, preemphasis: float,
+                         banks: torch.Tensor) -> torch.Tensor:
+    """(num_bins,) expected mel energies of white noise with std ``sigma`` (int16 scale):
+    what Kaldi's dither of ``sigma`` adds to each mel bin on average (``banks`` from
+    :func:`mel_filterbank`, warped or not)."""
+    return sigma * sigma * (banks @ noise_power_spectrum(size, fft_size, preemphasis))
+
+
+def keep_in_silence(silent: torch.Tensor, limit: int, run: int = 0) -> torch.Tensor:
+    """(T,) bool: the frames to keep given which are ``silent``: every other frame, and the
+    first ``limit`` of each run of silent ones (``run`` silent frames came before)."""
+    t = silent.numel()
+    index = torch.arange(t)
+    # position of each frame's run start: the last non-silent index before it, plus one
+    last_loud = torch.where(~silent, index, torch.full_like(index, -1)).cummax(dim=0).values
+    run_length = torch.where(last_loud >= 0, index - last_loud, index + 1 + run)
+    return ~silent | (run_length <= limit)
+
+
+def silent_run_after(silent: torch.Tensor, run: int = 0) -> int:
+    """Silent frames at the end of ``silent`` (T,) bool, counting ``run`` before it."""
+    loud = torch.nonzero(~silent).flatten()
+    return silent.numel() - 1 - int(loud[-1]) if loud.numel() else run + silent.numel()
 
 
 def frames(samples: torch.Tensor, size: int, shift: int, snip_edges: bool) -> torch.Tensor:
@@ -60,9 +105,36 @@ def frames(samples: torch.Tensor, size: int, shift: int, snip_edges: bool) -> to
 
 def fbank(samples: torch.Tensor, rate: float, num_mel_bins: int, frame_length_ms: float,
           frame_shift_ms: float, dither: float, preemphasis: float, low_freq: float,
-          high_freq: float, snip_edges: bool, vtln_warp: float = 1.0) -> torch.Tensor:
-    """Log mel filterbank energies (T, num_mel_bins) of mono float32 ``samples`` (S,) in
-    int16 scale. ``dither`` draws from torch's global RNG, as torchaudio's does."""
+          high_freq: float, snip_edges: bool, vtln_warp: float = 1.0,
+          noise_floor: float = 0.0, silence_frames: int = -1) -> torch.Tensor:
+    """Log mel filterbank energies (T, num_mel_bins): :func:`fbank_piece` of a whole
+    utterance."""
+    return fbank_piece(samples, rate, num_mel_bins, frame_length_ms, frame_shift_ms, dither,
+                       preemphasis, low_freq, high_freq, snip_edges, vtln_warp, noise_floor,
+                       silence_frames)[0]
+
+
+def fbank_piece(samples: torch.Tensor, rate: float, num_mel_bins: int,
+                frame_length_ms: float, frame_shift_ms: float, dither: float,
+                preemphasis: float, low_freq: float, high_freq: float, snip_edges: bool,
+                vtln_warp: float = 1.0, noise_floor: float = 0.0, silence_frames: int = -1,
+                silent_run: int = 0) -> tuple[torch.Tensor, int]:
+    """(log mel filterbank energies (T, num_mel_bins), silent frames at its end) of mono
+    float32 ``samples`` (S,) in int16 scale. ``dither`` draws from torch's global RNG, as
+    torchaudio's does.
+
+    ``noise_floor`` > 0 adds to every mel energy the expected energy of white noise of that
+    std (int16 scale) before the log: Kaldi's dither in expectation, without its randomness.
+    Digital silence (exact zeros) then gives the features of a very quiet recording instead
+    of log(FLT_EPSILON) in every bin, far below anything real audio has.
+
+    ``silence_frames`` >= 0 keeps at most that many frames of each run of digital silence
+    (frames whose every mel energy is under :data:`DIGITAL_SILENCE_ENERGY`: nothing was
+    recorded there), so the features, and the transcript, do not depend on how much of it
+    surrounds or interrupts the speech; ``silent_run`` is how many silent frames came just
+    before ``samples`` (a stream's earlier pieces), and the count after them is returned
+    with the features. -1 keeps every frame.
+    """
     shift = int(rate * frame_shift_ms * 0.001)
     size = int(rate * frame_length_ms * 0.001)
     fft_size = 1 if size == 0 else 2 ** (size - 1).bit_length()
@@ -77,6 +149,12 @@ def fbank(samples: torch.Tensor, rate: float, num_mel_bins: int, frame_length_ms
     if fft_size != size:
         x = F.pad(x.unsqueeze(0), (0, fft_size - size), mode="constant", value=0).squeeze(0)
     power = torch.fft.rfft(x).abs().pow(2.0)  # (T, fft_size // 2 + 1)
-    mel = torch.mm(power, mel_filterbank(num_mel_bins, fft_size, rate, low_freq, high_freq,
-                                         vtln_warp).T)
-    return torch.max(mel, _EPSILON).log()
+    banks = mel_filterbank(num_mel_bins, fft_size, rate, low_freq, high_freq, vtln_warp)
+    mel = torch.mm(power, banks.T)
+    if silence_frames >= 0:
+        silent = mel.amax(dim=1) < DIGITAL_SILENCE_ENERGY
+        mel = mel[keep_in_silence(silent, silence_frames, silent_run)]
+        silent_run = silent_run_after(silent, silent_run)
+    if noise_floor > 0.0:
+        mel = mel + noise_floor_energies(noise_floor, size, fft_size, preemphasis, banks)
+    return torch.max(mel, _EPSILON).log(), silent_run

@@ -23,6 +23,7 @@ from asr.data.dataset import (
     filter_feasible,
     load_utterances,
 )
+from asr.data.features import log_noise_floor
 from asr.data.tokenizer import Tokenizer
 from asr.errors import ConfigError
 
@@ -69,7 +70,7 @@ def build_split(cfg: ExperimentConfig, cmvn_stats: Path, data_dir: Path, tokeniz
     min_frames = source.min_frames if isinstance(source, OnTheFlyFbank) else (lambda n: n)
     kept = filter_feasible(utts, out_length, str(data_dir), *(bounds if train else (0, 0)),
                            min_speed_frames=min_frames)
-    normalize = make_normalizer(cfg.data, cmvn_stats, data_dir)
+    normalize = make_normalizer(cfg.data, cmvn_stats, data_dir, floor=log_noise_floor(feats))
     dataset = FeatsDataset(kept, normalize, cfg.specaug if train else None, cfg.train.seed,
                            source, cfg.data.skip_bad)
     return DataSplit(dataset, [u.num_frames for u in kept])

@@ -4,7 +4,9 @@ With ``snip_edges`` (Kaldi's default and ours) frame m covers samples [m * shift
 m * shift + window), and every step after framing (DC removal, pre-emphasis, window, FFT,
 mel) works inside one frame. So a frame is computed as soon as its last sample arrives,
 from a buffer that starts on the frame grid, and the frames of all pieces are those of
-the whole utterance. Without ``snip_edges`` Kaldi reflects the signal at its end and
+the whole utterance (a run of digital silence is cut to fbank.silence_frames frames as
+offline: the length of the run so far is carried from piece to piece).
+Without ``snip_edges`` Kaldi reflects the signal at its end and
 derives the frame count from the total length, which a stream does not know yet: refused.
 """
 
@@ -31,6 +33,7 @@ class StreamingFbank:
         self.window = int(cfg.sample_rate * cfg.frame_length_ms * 0.001)
         self.shift = int(cfg.sample_rate * cfg.frame_shift_ms * 0.001)
         self.buffer = torch.zeros(0)  # samples from the next frame's start on
+        self.silent_run = 0  # frames of digital silence just before the next one
 
     def accept(self, samples: torch.Tensor) -> torch.Tensor:
         """samples (S,) float32, int16 scale -> the (T, num_mel_bins) frames now complete."""
@@ -41,9 +44,10 @@ class StreamingFbank:
             return torch.zeros(0, self.cfg.num_mel_bins)
         used = self.buffer[:(count - 1) * self.shift + self.window]
         c = self.cfg
-        feats = kaldi_fbank.fbank(used, c.sample_rate, c.num_mel_bins, c.frame_length_ms,
-                                  c.frame_shift_ms, c.dither, c.preemphasis, c.low_freq,
-                                  c.high_freq, c.snip_edges)
+        feats, self.silent_run = kaldi_fbank.fbank_piece(
+            used, c.sample_rate, c.num_mel_bins, c.frame_length_ms, c.frame_shift_ms, c.dither,
+            c.preemphasis, c.low_freq, c.high_freq, c.snip_edges, noise_floor=c.noise_floor,
+            silence_frames=c.silence_frames, silent_run=self.silent_run)
         self.buffer = self.buffer[count * self.shift:].clone()  # no view pinning the past
         return feats
 
@@ -51,3 +55,4 @@ class StreamingFbank:
         """Drop the samples held: the next ones start a new utterance (samples after the
         last whole frame make no frame, as offline)."""
         self.buffer = torch.zeros(0)
+        self.silent_run = 0

@@ -1,5 +1,6 @@
-"""Waveform augmentation (data.augment): tempo, reverberation, additive noise, volume, and the
-VTLP warp factor the fbank applies. docs/augmentation.md says what each is for.
+"""Waveform augmentation (data.augment): tempo, reverberation, additive noise, volume, a noise
+gate, digital silence, and the VTLP warp factor the fbank applies. docs/augmentation.md says
+what each is for.
 
 Every draw comes from :func:`utterance_generator` with its own salt (``"noise/" + utt``),
 so it depends on (seed, epoch, utterance) only: not on the DataLoader worker, the order,
@@ -86,6 +87,29 @@ def reverberate(samples: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
     return wet[peak:peak + samples.numel()]
 
 
+def pad_with_silence(samples: torch.Tensor, rate: int, g: torch.Generator,
+                     seconds: tuple[float, float]) -> torch.Tensor:
+    """(S,) -> (B + S + A,): B and A samples of exact zeros (digital silence) before and
+    after, each drawn uniformly from ``seconds``."""
+    before, after = (round(uniform(g, *seconds) * rate) for _ in range(2))
+    return F.pad(samples, (before, after))
+
+
+def noise_gate(samples: torch.Tensor, rate: int, threshold_db: float) -> torch.Tensor:
+    """(S,) with every 10 ms block whose energy is ``threshold_db`` (<= 0) or more below the
+    loudest block's set to exact zeros (a hard gate, as VAD-gated audio has it)."""
+    block = max(1, rate // 100)
+    n = samples.numel() // block * block
+    energy = np.square(samples[:n].numpy().astype(np.float64)).reshape(-1, block).sum(axis=1)
+    if energy.size == 0 or energy.max() == 0.0:
+        return samples
+    quiet = energy < energy.max() * 10.0 ** (threshold_db / 10.0)  # (S // block,)
+    mask = torch.from_numpy(np.repeat(~quiet, block))
+    out = samples.clone()
+    out[:n] = out[:n] * mask
+    return out
+
+
 def check_vtlp(cfg: FbankConfig) -> None:
     """VTLP needs the filterbank to span Kaldi's VTLN cutoffs (else torchaudio asserts)."""
     nyquist = cfg.sample_rate / 2
@@ -135,6 +159,10 @@ class WaveAugment:
             samples = mix_at_snr(samples, noise, uniform(g, *cfg.noise.snr_db))
         if (g := self._draw("volume", cfg.volume.prob, epoch, utt_id)) is not None:
             samples = samples * 10.0 ** (uniform(g, *cfg.volume.gain_db) / 20.0)
+        if (g := self._draw("gate", cfg.gate.prob, epoch, utt_id)) is not None:
+            samples = noise_gate(samples, self.rate, uniform(g, *cfg.gate.threshold_db))
+        if (g := self._draw("silence", cfg.silence.prob, epoch, utt_id)) is not None:
+            samples = pad_with_silence(samples, self.rate, g, cfg.silence.seconds)
         g = self._draw("vtlp", cfg.vtlp.prob, epoch, utt_id)
         return samples, uniform(g, *cfg.vtlp.warp) if g is not None else 1.0
 

@@ -19,6 +19,7 @@ from typing import IO, Literal
 
 import kaldiio
 import numpy as np
+import soundfile
 import torch
 
 from asr.data.ark import read_matrix
@@ -69,7 +70,7 @@ def feature_reader(exp: Experiment, data_dir: Path, allow_resample: bool,
             and read_feats_config(data_dir) != exp.feats:
         raise AsrError(f"{data_dir}/feats.scp was made with other fbank options than "
                        f"{exp.path}/{FEATS_CONFIG}; remove it to compute features from audio")
-    return d.utt_ids, utterance_features(d, exp.feats, allow_resample, fds)
+    return d.utt_ids, utterance_features(d, exp.feats, allow_resample, fds, allow_short=True)
 
 
 Search = Callable[[torch.Tensor, torch.Tensor], list[list[int]]]  # (N, T, V), (N,) -> ids
@@ -126,7 +127,18 @@ def decode_batches(model: CTCModel, batches: Iterable[list[str]],
     seconds = seconds if seconds is not None else StageSeconds()
     for batch in batches:
         t0 = time.perf_counter()
-        xs = [normalize(torch.from_numpy(np.asarray(read(u), np.float32)), u) for u in batch]
+        raw = [(u, np.asarray(read(u), np.float32)) for u in batch]
+        # audio too short for one model output frame has nothing to recognize
+        for u, m in raw:
+            if model.output_length(m.shape[0]) < 1:
+                log.warning("utterance '%s': %d feature frames give the model no output "
+                            "frame: empty hypothesis", u, m.shape[0])
+                yield u, [], m.shape[0]
+        raw = [(u, m) for u, m in raw if model.output_length(m.shape[0]) >= 1]
+        if not raw:
+            continue
+        batch = [u for u, _ in raw]
+        xs = [normalize(torch.from_numpy(m), u) for u, m in raw]
         x = torch.nn.utils.rnn.pad_sequence(xs, batch_first=True).to(device)
         lens = torch.tensor([f.shape[0] for f in xs], device=device)
         t1 = time.perf_counter()
@@ -261,16 +273,45 @@ def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = No
     return DecodeResult(hyps, audio, time.time() - t0, seconds)
 
 
+def check_duration(path: Path, max_seconds: float) -> None:
+    """Refuse, before reading it, an audio file longer than ``max_seconds``: one piece of
+    audio goes through the model at once, and its memory grows with the length
+    (attention's quadratically)."""
+    try:
+        info = soundfile.info(str(path))
+    except (RuntimeError, OSError):  # not readable by soundfile: load_audio says why
+        return
+    if max_seconds > 0 and info.duration > max_seconds:
+        raise AsrError(f"{path}: {info.duration:.1f} s of audio, over the limit of "
+                       f"--max-seconds {max_seconds:g} (a whole file goes through the model "
+                       "at once, in memory that grows with its length): cut it at pauses "
+                       "first (e.g. sox IN.wav OUT.wav trim 0 300 : newfile : restart), use "
+                       "--streaming with a streaming model (bounded memory), or raise "
+                       "--max-seconds if the memory is there")
+
+
 def transcribe_files(exp: Experiment, paths: list[Path], checkpoint: str | None = None,
                      search: Search = ctc_greedy_search, device: str = "cpu",
-                     allow_resample: bool = False) -> DecodeResult:
-    """Decode audio files; hyps are keyed by the path as given. Per-speaker CMVN treats
-    each file as its own speaker, as Kaldi does without an utt2spk. The paths are files,
-    never ``cmd |`` pipes: a file name ending in '|' (from a glob, say) must not run."""
+                     allow_resample: bool = False, one_speaker: bool = False,
+                     max_seconds: float = 0.0, channel: int | None = None) -> DecodeResult:
+    """Decode audio files; hyps are keyed by the path as given. The paths are files,
+    never ``cmd |`` pipes: a file name ending in '|' (from a glob, say) must not run.
+
+    Per-speaker CMVN: by default each file is its own speaker (Kaldi without an utt2spk),
+    its statistics topped up with the exp's training statistics to data.cmvn_prior_frames
+    frames, since a short file's own are too noisy to normalize it with; with
+    ``one_speaker`` the files are one speaker's, pooled, as 'asr decode' does for a
+    speaker of a data dir. Files longer than ``max_seconds`` (> 0) are refused;
+    ``channel`` (0-based) picks one channel of multi-channel files (never a downmix)."""
+    for path in paths:
+        check_duration(path, max_seconds)
     model = exp.load_model(checkpoint, device)
     t0 = time.time()
     raw = {}
     for path in paths:
         raw[str(path)] = audio_fbank(str(path), str(path), exp.feats, allow_resample,
-                                     allow_pipes=False)[0]
-    return _decode(exp, model, raw, exp.normalizer(None, raw.items()), search, 20000, device, t0)
+                                     allow_pipes=False, allow_short=True,
+                                     channel=channel)[0]
+    utt2spk = {u: "speaker" for u in raw} if one_speaker else None
+    return _decode(exp, model, raw, exp.normalizer(None, raw.items(), utt2spk), search, 20000,
+                   device, t0)

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from asr.atomic_io import atomic_write
-from asr.data.cmvn import GlobalCmvn, OnlineCmvn
+from asr.data.cmvn import SILENCE_MARGIN, GlobalCmvn, OnlineCmvn
 from asr.decode.export import ONNX_OPSET
 from asr.decode.streaming import chunk_frames, streaming_cmvn
 from asr.errors import AsrError
@@ -287,7 +287,9 @@ def export_experiment_streaming(exp: Experiment, model: CTCModel, fmt: str, out:
     elif isinstance(norm, OnlineCmvn):  # the caller runs it: docs/streaming.md has the formula
         cmvn = {"type": "online", "window": norm.window, "prior_frames": norm.prior_frames,
                 "norm_vars": norm.norm_vars, "prior_mean": norm.prior[0].tolist(),
-                "prior_mean_square": norm.prior[1].tolist()}
+                "prior_mean_square": norm.prior[1].tolist(),
+                "speech_floor": None if norm.floor is None else norm.floor.tolist(),
+                "speech_margin": SILENCE_MARGIN}
     extra = {"chunk_ms": chunk_ms, "features": dataclasses.asdict(exp.feats),
              "cmvn": cmvn, "tokens": list(exp.tokenizer.tokens)}
     return export_streaming(step, exp.feats.num_mel_bins, fmt, out, extra)

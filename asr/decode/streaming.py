@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from asr.data.cmvn import Normalizer, OnlineCmvn, make_normalizer
+from asr.data.cmvn import Normalizer, OnlineCmvn
 from asr.data.streaming_fbank import StreamingFbank
 from asr.data.tokenizer import SPACE, UNK
 from asr.decode.data_dir import feature_reader
@@ -95,7 +95,7 @@ def streaming_cmvn(exp: Experiment) -> Normalizer | None:
                        "or online")
     if not (exp.path / CMVN).is_file():
         raise AsrError(f"{exp.path}/{CMVN} is missing (global CMVN stats; run 'asr cmvn')")
-    return make_normalizer(exp.config.data, exp.path / CMVN)  # a GlobalCmvn or OnlineCmvn
+    return exp.normalizer()  # a GlobalCmvn or OnlineCmvn
 
 
 def streaming_normalizer(exp: Experiment) -> Callable[[], Callable[[torch.Tensor], torch.Tensor]]:

@@ -6,7 +6,7 @@ Decoding a data dir or a wav file needs nothing but this dir.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import numpy as np
 from asr.config import load_config
 from asr.config.schema import ExperimentConfig, FbankConfig
 from asr.data.cmvn import Normalizer, make_normalizer
-from asr.data.features import FEATS_CONFIG, read_feats_config
+from asr.data.features import FEATS_CONFIG, log_noise_floor, read_feats_config
 from asr.data.tokenizer import SP_MODEL, TOKENS_FILE, Tokenizer, load_tokenizer
 from asr.errors import AsrError
 from asr.exp.checkpoint_file import load_checkpoint
@@ -54,8 +54,13 @@ class Experiment:
                    load_tokenizer(path / LANG))
 
     def normalizer(self, data_dir: Path | None = None,
-                   feats: Iterable[tuple[str, np.ndarray]] | None = None) -> Normalizer:
-        return make_normalizer(self.config.data, self.path / CMVN, data_dir, feats)
+                   feats: Iterable[tuple[str, np.ndarray]] | None = None,
+                   utt2spk: Mapping[str, str] | None = None) -> Normalizer:
+        """The exp's CMVN for ``data_dir`` (or the utterances of ``feats``, their speakers
+        in ``utt2spk``), its silent frames known from the exp's noise floor
+        (:func:`asr.data.cmvn.make_normalizer`)."""
+        return make_normalizer(self.config.data, self.path / CMVN, data_dir, feats,
+                               log_noise_floor(self.feats), utt2spk)
 
     def build_model(self) -> CTCModel:
         return build_model(self.config.model, self.feats.num_mel_bins, self.tokenizer.vocab_size)

@@ -23,7 +23,7 @@ from asr.exp.layout import EPOCH_RE, epoch_checkpoints, step_checkpoints
 __all__ = ["CheckpointInfo", "average_state_dicts", "best_epochs", "epoch_checkpoints",
            "exists", "infos_by_progress", "latest_valid", "load_checkpoint", "prune",
            "read_info", "remove_temp_files", "save_checkpoint", "select_for_average",
-           "step_checkpoints", "write_average"]
+           "step_checkpoints", "write_average", "write_final_average"]
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +87,15 @@ def latest_valid(ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:
     return None
 
 
-def prune(ckpt_dir: Path, keep_last: int, keep_best: int, keep_last_steps: int) -> None:
-    """Keep the last ``keep_last`` epoch checkpoints, the ``keep_best`` of lowest dev loss
-    and the last ``keep_last_steps`` step checkpoints; delete the others."""
+def prune(ckpt_dir: Path, keep_last: int, keep_best: int, keep_last_steps: int,
+          protect: Path | None = None) -> None:
+    """Keep the last ``keep_last`` epoch checkpoints, the ``keep_best`` of lowest dev loss,
+    the last ``keep_last_steps`` step checkpoints and ``protect`` (the file just written: a
+    preemption checkpoint must survive ``keep_last_steps: 0``); delete the others."""
     epochs = epoch_checkpoints(ckpt_dir)
     keep = {p for _, p in epochs[-keep_last:]}
+    if protect is not None:
+        keep.add(Path(protect))
     keep |= {f.path for f in best_epochs(ckpt_dir, keep_best)}
     steps = step_checkpoints(ckpt_dir)
     keep |= {p for _, p in steps[len(steps) - keep_last_steps:]} if keep_last_steps else set()
@@ -128,18 +132,58 @@ def select_for_average(ckpt_dir: Path, last: int = 0, best: int = 0) -> list[Pat
 
 def average_state_dicts(paths: list[Path]) -> dict[str, torch.Tensor]:
     """Element-wise mean of the models in ``paths`` (integer buffers taken from the last)."""
+    return _average(paths, skip_unreadable=False)[0]
+
+
+def _average(paths: list[Path], skip_unreadable: bool
+             ) -> tuple[dict[str, torch.Tensor], list[Path]]:
+    """The mean of the models in ``paths`` and the paths it is the mean of: with
+    ``skip_unreadable`` a file that does not load and verify is warned of and left out."""
     avg: dict[str, torch.Tensor] = {}
+    used = []
     for path in paths:
-        sd = load_checkpoint(path)["model"]
+        try:
+            sd = load_checkpoint(path)["model"]
+        except CheckpointError as e:
+            if not skip_unreadable:
+                raise
+            log.warning("not averaging %s", e)  # e names the file
+            continue
+        used.append(path)
         for k, v in sd.items():
             if v.is_floating_point():
                 avg[k] = avg[k] + v.double() if k in avg else v.double()
             else:
                 avg[k] = v.clone()
-    return {k: (v / len(paths)).float() if v.is_floating_point() else v for k, v in avg.items()}
+    return ({k: (v / len(used)).float() if v.is_floating_point() else v
+             for k, v in avg.items()}, used)
 
 
 def write_average(out: Path, paths: list[Path]) -> None:
     """An averaged model file in the layout ``asr decode --checkpoint`` reads."""
     save_checkpoint(out, {"model": average_state_dicts(paths), "averaged": [p.name for p in paths]})
     log.info("wrote %s (average of %s)", out, ", ".join(p.name for p in paths))
+
+
+def write_final_average(out: Path, ckpt_dir: Path, last_epoch: int, last: int,
+                        fallback: dict[str, torch.Tensor]) -> list[Path]:
+    """``out`` (final.pt) as the average of epochs ``last_epoch - last + 1 .. last_epoch``,
+    never failing for want of them. The config guarantees that many are made and kept
+    (train.average_last <= epochs and keep_last), so a missing or unreadable one was deleted
+    or lost to a resume, which only the end of the run can know: the others are averaged,
+    with a warning; with none left, ``fallback`` (the model in memory, the last epoch's) is
+    written. Returns the checkpoints averaged."""
+    wanted = range(max(1, last_epoch - last + 1), last_epoch + 1)
+    on_disk = dict(epoch_checkpoints(ckpt_dir))
+    avg, used = _average([on_disk[e] for e in wanted if e in on_disk], skip_unreadable=True)
+    if len(used) < len(wanted):
+        log.warning("train.average_last is %d, but of epoch-%d.pt .. epoch-%d.pt %s holds %s "
+                    "readable: %s averages %s", last, wanted[0], wanted[-1], ckpt_dir,
+                    ", ".join(p.name for p in used) or "none", out.name,
+                    "those" if used else "the model in memory (the last epoch's) alone")
+    if not used:
+        avg = {k: v.detach().cpu().clone() for k, v in fallback.items()}
+    save_checkpoint(out, {"model": avg, "averaged": [p.name for p in used]})
+    log.info("wrote %s (average of %s)", out,
+             ", ".join(p.name for p in used) or "none: the model in memory")
+    return used

@@ -228,7 +228,7 @@ class Trainer:
                              "numpy": np.__version__, "python": platform.python_version()},
             })
             c = self.cfg.train
-            ckpt.prune(self.ckpt_dir, c.keep_last, c.keep_best, c.keep_last_steps)
+            ckpt.prune(self.ckpt_dir, c.keep_last, c.keep_best, c.keep_last_steps, path)
         self.dist.barrier()
 
     def restore(self, payload: dict) -> None:
@@ -298,6 +298,7 @@ class Trainer:
             self.write_final()
 
     def write_final(self) -> None:
-        """final.pt: the average of the last ``average_last`` epoch models."""
-        paths = ckpt.select_for_average(self.ckpt_dir, last=self.cfg.train.average_last)
-        ckpt.write_average(self.exp / layout.FINAL, paths)
+        """final.pt: the average of the last ``average_last`` epoch models; fewer left on
+        disk are averaged with a warning, so a finished run always leaves final.pt."""
+        ckpt.write_final_average(self.exp / layout.FINAL, self.ckpt_dir, self.state.epoch - 1,
+                                 self.cfg.train.average_last, self.core.state_dict())

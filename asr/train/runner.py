@@ -98,6 +98,7 @@ def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Pa
     if batches_per_epoch == 0:
         raise AsrError(f"{train_dir}: fewer batches than the {dist.world_size} ranks")
     steps_per_epoch = math.ceil(batches_per_epoch / cfg.train.accum_grad)
+    _check_warmup(cfg, steps_per_epoch)
 
     if dist.enabled:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -123,11 +124,37 @@ def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Pa
     found = ckpt.latest_valid(exp / layout.CKPT_DIR)
     if found is not None:
         trainer.restore(found[1])
-        log.info("resumed from %s at epoch %d batch %d (step %d)", found[0],
-                 trainer.state.epoch, trainer.state.batches_done, trainer.state.step)
+        log.info("resumed from %s at epoch %d batch %d (step %d)%s", found[0],
+                 trainer.state.epoch, trainer.state.batches_done, trainer.state.step,
+                 f"; train.init_from ({cfg.train.init_from}) starts a new run only: not "
+                 "applied again"
+                 if cfg.train.init_from else "")
     elif cfg.train.init_from:
         init_parameters(model.module if dist.enabled else model, Path(cfg.train.init_from))
     return trainer
+
+
+def _check_warmup(cfg: ExperimentConfig, steps_per_epoch: int) -> None:
+    """Warn when the warmup outlasts the run: the lr never reaches optim.lr (and a
+    warmup_cosine never decays). The step count needs the data, so this is no config error."""
+    total = steps_per_epoch * cfg.train.epochs
+    if cfg.scheduler.warmup_steps >= total:
+        log.warning("scheduler.warmup_steps is %d but the run has %d optimizer steps "
+                    "(train.epochs %d x %d per epoch with train.accum_grad %d): the lr never "
+                    "reaches optim.lr %g%s; lower scheduler.warmup_steps (e.g. to %d) or train "
+                    "longer", cfg.scheduler.warmup_steps, total, cfg.train.epochs,
+                    steps_per_epoch, cfg.train.accum_grad, cfg.optim.lr,
+                    " and the cosine never decays" if cfg.scheduler.name == "warmup_cosine"
+                    else "", max(1, total // 10))
+
+
+def _check_init_from(cfg: ExperimentConfig, exp: Path) -> None:
+    """A new run's train.init_from file must exist: checked before any data is read."""
+    path = cfg.train.init_from
+    if path and not ckpt.exists(exp / layout.CKPT_DIR) and not Path(path).is_file():
+        raise ConfigError(f"train.init_from: {path}: no such file (relative paths start at "
+                          f"{Path.cwd()}); give a model file such as another exp's final.pt, "
+                          "or train.init_from='' to start from random parameters")
 
 
 def init_parameters(model: torch.nn.Module, path: Path) -> None:
@@ -170,6 +197,7 @@ def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path,
     torch.set_flush_denormal(True)
     device = resolve_device(cfg.train.device)
     _check_amp(cfg, device)
+    _check_init_from(cfg, exp)
     dist = init_from_env(device, cfg.train.collective_timeout_s)
     signals.install()  # after joining the group: a rank stuck there can still be stopped
     try:

@@ -46,12 +46,18 @@ def scan(fsdd_dir: Path) -> dict[str, list[tuple[int, int, Path]]]:
     return found
 
 
-def join(takes: list[tuple[int, int, Path]], rng: random.Random) -> tuple[np.ndarray, str]:
-    """Concatenate takes with 50-300 ms noise pauses; 50-200 ms of noise at both ends."""
+def join(takes: list[tuple[int, int, Path]], rng: random.Random,
+         noise_std: float = NOISE_STD) -> tuple[np.ndarray, str]:
+    """Concatenate takes with 50-300 ms noise pauses; 50-200 ms of noise at both ends.
+
+    ``noise_std`` 0 makes the pauses exact digital silence; the pause lengths (and every
+    other draw of ``rng``) are the same for any ``noise_std``.
+    """
 
     def pause(lo: float, hi: float) -> np.ndarray:
         n = int(RATE * rng.uniform(lo, hi))
-        return np.random.default_rng(rng.getrandbits(32)).normal(0, NOISE_STD, n)
+        noise = np.random.default_rng(rng.getrandbits(32))
+        return noise.normal(0, noise_std, n) if noise_std > 0 else np.zeros(n)
 
     parts = [pause(0.05, 0.2)]
     for i, (_, _, path) in enumerate(takes):
@@ -68,7 +74,8 @@ def join(takes: list[tuple[int, int, Path]], rng: random.Random) -> tuple[np.nda
 
 
 def make_set(name: str, by_spk: dict[str, list[tuple[int, int, Path]]], passes: int,
-             out: Path, rng: random.Random, max_digits: int) -> None:
+             out: Path, rng: random.Random, max_digits: int,
+             noise_std: float = NOISE_STD) -> None:
     wav_dir = (out / "wav" / name).resolve()
     wav_dir.mkdir(parents=True, exist_ok=True)
     wav_scp, text, utt2spk = {}, {}, {}
@@ -80,7 +87,7 @@ def make_set(name: str, by_spk: dict[str, list[tuple[int, int, Path]]], passes: 
             while order:
                 k = rng.randint(1, max_digits)
                 group, order = order[:k], order[k:]
-                audio, words = join(group, rng)
+                audio, words = join(group, rng, noise_std)
                 utt = f"{spk}-{name}-{n:05d}"
                 path = wav_dir / f"{utt}.wav"
                 soundfile.write(path, audio, RATE, subtype="PCM_16")
@@ -104,8 +111,13 @@ def main() -> int:
     p.add_argument("--max-takes", type=int, default=50,
                    help="use takes below this index only (small runs for tests)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pause-noise-std", type=float, default=NOISE_STD,
+                   help="std (int16 units) of the noise in the pauses and at both ends; 0 "
+                   "gives exact digital silence, as a tool joining clips with zeros would")
     args = p.parse_args()
     try:
+        if not args.pause_noise_std >= 0:
+            raise AsrError(f"--pause-noise-std must be >= 0, got {args.pause_noise_std}")
         wanted = set(args.speakers.split(","))
         found = {s: t for s, t in scan(args.fsdd_dir).items() if s in wanted}
         if not found:
@@ -120,11 +132,14 @@ def main() -> int:
             return {s: [x for x in t if lo <= x[1] < hi] for s, t in spk_takes.items()}
 
         rng = random.Random(args.seed)
-        make_set("train", takes(seen, 10, 50), args.train_passes, args.out, rng, args.max_digits)
-        make_set("dev", takes(seen, 5, 10), 1, args.out, rng, args.max_digits)
-        make_set("test", takes(seen, 0, 5), 1, args.out, rng, args.max_digits)
+        make_set("train", takes(seen, 10, 50), args.train_passes, args.out, rng, args.max_digits,
+                 args.pause_noise_std)
+        make_set("dev", takes(seen, 5, 10), 1, args.out, rng, args.max_digits,
+                 args.pause_noise_std)
+        make_set("test", takes(seen, 0, 5), 1, args.out, rng, args.max_digits,
+                 args.pause_noise_std)
         make_set("test_unseen", takes({args.heldout_speaker: found[args.heldout_speaker]}, 0, 50),
-                 1, args.out, rng, args.max_digits)
+                 1, args.out, rng, args.max_digits, args.pause_noise_std)
     except AsrError as e:
         print(f"prepare_fsdd.py: error: {e}", file=sys.stderr)
         return 2
