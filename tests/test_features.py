@@ -222,7 +222,7 @@ def test_fbank_killed_with_sigkill_resumes_to_the_same_features(tmp_path):
     import time
 
     make_data_dir(tmp_path / "ref", num_utts=120, seed=3)
-    write_data_dir_feats(tmp_path / "ref", CFG)
+    write_data_dir_feats(tmp_path / "ref", FbankConfig(sample_rate=8000, num_mel_bins=23))
     make_data_dir(tmp_path / "d", num_utts=120, seed=3)
     (tmp_path / "fbank.yaml").write_text("sample_rate: 8000\nnum_mel_bins: 23\n")
     cmd = [sys.executable, "-m", "asr", "fbank", "--nj", "2", "--config",
