@@ -1,6 +1,6 @@
-"""The yesno and LibriSpeech recipes, every stage, on stand-ins generated on the fly in
-each corpus's own layout (waves_yesno/*.wav; LibriSpeech/<part>/<spk>/<chapter>/*.flac
-with *.trans.txt). Real corpora are never downloaded in tests."""
+"""The LibriSpeech recipe, every stage, on a stand-in generated in its layout
+(LibriSpeech/<part>/<spk>/<chapter>/*.flac with *.trans.txt). Real corpora are never
+downloaded in tests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from asr.testing.fixtures import make_librispeech_corpus, make_yesno_corpus
+from asr.testing.fixtures import make_librispeech_corpus
 
 pytestmark = pytest.mark.slow  # every test here trains a model or runs a recipe
 
@@ -26,23 +26,6 @@ def run_recipe(name: str, *args: str) -> str:
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
     return out.stdout
-
-
-@pytest.mark.e2e
-def test_yesno_recipe_runs_every_stage(tmp_path):
-    corpus = make_yesno_corpus(tmp_path / "waves_yesno")
-    tiny = tmp_path / "tiny.yaml"
-    tiny.write_text(f"extends: {REPO / 'recipes/yesno/conf/bilstm.yaml'}\n"
-                    "train: {epochs: 2, average_last: 1}\n")
-    stdout = run_recipe("yesno", "--corpus-dir", str(corpus), "--data", str(tmp_path / "data"),
-                        "--exp", str(tmp_path / "exp"), "--train-config", str(tiny))
-    data, exp = tmp_path / "data", tmp_path / "exp" / "tiny"
-    assert len((data / "train" / "text").read_text().splitlines()) == 30
-    assert len((data / "test" / "text").read_text().splitlines()) == 30
-    assert (data / "manifests" / "yesno_supervisions_train.jsonl.gz").is_file()
-    assert set((data / "lang" / "tokens.txt").read_text().split()[::2]) >= {"Y", "E", "S"}
-    assert sorted(WER.findall(stdout)) == [("greedy", "test"), ("prefix_beam", "test")]
-    assert (exp / "final.pt").is_file()
 
 
 @pytest.mark.e2e

@@ -100,22 +100,6 @@ def synth_words(words: list[str], vocab: list[str], rate: int, seed: int) -> np.
     return synth_utterance([vocab.index(w) % 10 for w in words], rate, seed)
 
 
-def make_yesno_corpus(path: Path, seed: int = 0) -> Path:
-    """A stand-in for Kaldi's waves_yesno: 60 files of 8 yes/no words at 8 kHz, named
-    like 0_1_1_0_0_1_0_1.wav (1 = yes), the layout lhotse's yesno recipe reads."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    names: set[str] = set()
-    while len(names) < 60:
-        names.add("_".join(str(int(b)) for b in rng.integers(0, 2, 8)))
-    for i, name in enumerate(sorted(names)):
-        words = ["YES" if b == "1" else "NO" for b in name.split("_")]
-        audio = synth_words(words, ["NO", "YES"], 8000, seed * 1000 + i)
-        soundfile.write(path / f"{name}.wav", audio, 8000, subtype="PCM_16")
-    return path
-
-
 def make_librispeech_corpus(path: Path, parts: dict[str, int], seed: int = 0) -> Path:
     """A stand-in for LibriSpeech: ``path/LibriSpeech/<part>/<spk>/<chapter>/`` with 16 kHz
     flac files and ``<spk>-<chapter>.trans.txt``; ``parts`` maps part name to utterances.

@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 
 stage=0
 stop_stage=6
-corpus_dir=              # the waves_yesno dir; empty: download it (lhotse) into $downloads
+corpus_dir=${YESNO_DIR:-}  # the waves_yesno dir; empty: download it (lhotse) into $downloads
 downloads=downloads
 data=data
 exp=exp
