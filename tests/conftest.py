@@ -14,18 +14,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _workers)))
 
 
-@pytest.fixture(scope="session")
-def fsdd_dir() -> Path:
-    """The real FSDD recordings; the end-to-end tests need them (CI sets FSDD_DIR)."""
-    value = os.environ.get("FSDD_DIR")
-    candidates = [Path(value)] if value else [REPO.parent / "shared/data/fsdd/recordings"]
-    for c in candidates:
-        if c.is_dir() and any(c.glob("*_*_*.wav")):
-            return c
-    pytest.fail("FSDD recordings not found: set FSDD_DIR to the folder of "
-                "{digit}_{speaker}_{index}.wav files (../shared/data/fsdd/recordings)")
-
-
 def _real_corpus(env: str, default: str, pattern: str, what: str) -> Path:
     """A real corpus from ``$env`` or ../shared/data/``default``; the end-to-end tests fail,
     never skip, without it (CI sets every such variable)."""
@@ -34,6 +22,13 @@ def _real_corpus(env: str, default: str, pattern: str, what: str) -> Path:
     if path.is_dir() and any(path.glob(pattern)):
         return path
     pytest.fail(f"{what} not found at {path}: set {env} (../shared/data/{default})")
+
+
+@pytest.fixture(scope="session")
+def fsdd_dir() -> Path:
+    """The real FSDD recordings ({digit}_{speaker}_{index}.wav)."""
+    return _real_corpus("FSDD_DIR", "fsdd/recordings", "*_*_*.wav",
+                        "FSDD recordings ({digit}_{speaker}_{index}.wav)")
 
 
 @pytest.fixture(scope="session")

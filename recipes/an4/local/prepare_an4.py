@@ -26,7 +26,11 @@ import re
 import sys
 from pathlib import Path
 
-from asr.data.audio import load_raw, write_wav
+import numpy as np
+import soundfile
+
+from asr.atomic_io import atomic_write
+from asr.data.audio import load_raw
 from asr.data.kaldi_dir import write_data_dir
 from asr.errors import AsrError
 
@@ -97,11 +101,11 @@ def write_set(out: Path, utts: list[Utt], wav_dir: Path) -> None:
     for utt, spk, words, audio in utts:
         if audio.suffix == ".raw":
             target = wav_dir / f"{utt}.wav"
-            if not target.is_file():
+            if not target.is_file():  # atomic: a killed run never leaves a half-written wav
                 samples, rate = load_raw(audio, RATE, 2, "big", utt_id=utt)
-                tmp = target.with_suffix(".tmp.wav")
-                write_wav(tmp, samples, rate)
-                tmp.replace(target)  # a killed run never leaves a half-written wav
+                pcm = samples.numpy().astype(np.int16)  # exact: the file's 16-bit samples
+                atomic_write(target, lambda f, pcm=pcm, rate=rate: soundfile.write(
+                    f, pcm, rate, format="WAV", subtype="PCM_16"))
             audio = target
         wav_scp[utt], text[utt], utt2spk[utt] = str(audio.resolve()), words, spk
     write_data_dir(out, wav_scp, text, utt2spk)
