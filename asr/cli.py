@@ -34,6 +34,25 @@ COMMANDS = {
 }
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The docstring as written, and every option's default after its help (unless the
+    help already says it, or there is none to say: None, False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text \
+                or not action.option_strings or isinstance(action.default, bool):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def summary(doc: str) -> str:
+    """The first sentence of a command's docstring, for the list of commands."""
+    text = " ".join(doc.split())
+    end = text.find(". ")
+    return (text if end < 0 else text[:end + 1]).replace("%", "%%")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asr", description="Kaldi-style end-to-end speech recognition with CTC.")
@@ -41,9 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"asr.bin.{module_name}")
         doc = (module.__doc__ or "").strip()
-        p = sub.add_parser(name, help=doc.splitlines()[0].replace("%", "%%") if doc else None,
-                           description=doc,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(name, help=summary(doc) if doc else None, description=doc,
+                           formatter_class=HelpFormatter)
         module.add_arguments(p)
         p.set_defaults(_main=module.main)
     return parser
@@ -61,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     if sys.flags.optimize:
         print(f"asr {args.command}: error: {OPTIMIZE_MESSAGE}", file=sys.stderr)
         return 2
-    import torch  # loaded by the subcommands already
+    from asr.device import flush_denormals
 
-    torch.set_flush_denormal(True)  # denormals run 6x slower on x86 CPUs (asr/train/runner.py)
+    flush_denormals()
     try:
         rc = args._main(args)
     except AsrError as e:

@@ -6,12 +6,24 @@ import logging
 from pathlib import Path
 
 
-def setup_logging(log_file: Path | None = None, level: int = logging.INFO) -> None:
-    """Log to stderr (and ``log_file``) in Kaldi-like one-line format."""
+class _DirMakingFileHandler(logging.FileHandler):
+    """A FileHandler that makes the file's dir when it first opens the file."""
+
+    def _open(self):
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
+def setup_logging(log_file: Path | None = None, level: int = logging.INFO,
+                  file_mode: str = "a") -> None:
+    """Log to stderr (and ``log_file``, appended to, or with ``file_mode`` "w" begun anew)
+    in Kaldi-like one-line format."""
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        # delay: the file (and its dir) appear with the first record, so a command refused
+        # before it logs anything leaves no output behind
+        handlers.append(_DirMakingFileHandler(log_file, mode=file_mode, encoding="utf-8",
+                                              delay=True))
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s [%(name)s] %(message)s",

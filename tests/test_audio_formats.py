@@ -130,7 +130,7 @@ def test_multi_channel_needs_a_channel_chosen(tmp_path):
                 load_audio(rx, "u1")
             msg = str(e.value)
             assert f"utterance 'u1': audio '{rx}' has 2 channels" in msg and "\n" not in msg
-            assert "channel option (0..1)" in msg and "remix 1" in msg
+            assert "--channel N' (0..1)" in msg and "remix 1" in msg
             np.testing.assert_array_equal(load(rx, channel=0), EXPECTED)
             np.testing.assert_array_equal(load(rx, channel=1), stereo[:, 1].astype(np.float32))
             with pytest.raises(DataError, match="channel 2 was asked for but .* has 2 channel"):

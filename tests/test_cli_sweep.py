@@ -155,7 +155,7 @@ CASES: dict[str, list[Case]] = {
         c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--streaming",
           expect="{exp}: not a streaming experiment"),
         c("--exp-dir", "{stream_exp}", "--data-dir", "{wavs}", "--out", "{out}", "--streaming",
-          "--chunk-ms", "200", expect="the model was trained for chunks of 160, 320 ms"),
+          "--chunk-ms", "200", expect="the model streams chunks of 160, 320 ms"),
         c("--exp-dir", "{stream_exp}", "--data-dir", "{wavs}", "--out", "{out}", "--chunk-ms",
           "160", expect="--chunk-ms needs --streaming"),
         c("--exp-dir", "{stream_exp}", "--data-dir", "{wavs}", "--out", "{out}", "--streaming",

@@ -150,7 +150,7 @@ def test_lstm_streams_with_any_chunk(tmp_path):
 
 def test_bad_input_is_a_clear_error(setup, tmp_path):
     exp, _ = setup
-    with pytest.raises(AsrError, match="trained for chunks of 160, 320 ms"):
+    with pytest.raises(AsrError, match="streams chunks of 160, 320 ms"):
         StreamingRecognizer(exp, chunk_ms=200)
     with pytest.raises(AsrError, match="7.5 encoder frames of 40 ms"):
         StreamingRecognizer(exp, chunk_ms=300)

@@ -14,8 +14,8 @@ from asr.bin import add_no_pipes_argument, parse_range
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("src", type=Path, metavar="SRC_DIR")
-    p.add_argument("dst", type=Path, metavar="DST_DIR")
+    p.add_argument("src", type=Path, metavar="SRC_DIR", help="the data dir to augment")
+    p.add_argument("dst", type=Path, metavar="DST_DIR", help="the augmented copy to write")
     p.add_argument("--noise-dir", help="noise: a data dir (wav.scp) or a folder of audio")
     p.add_argument("--snr", default="0:20", help="SNR range in dB (default 0:20)")
     p.add_argument("--rir-dir", help="RIRs: a data dir or a folder (see 'asr make-rirs')")

@@ -12,10 +12,13 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--exp-dir", type=Path, required=True)
+    p.add_argument("--exp-dir", type=Path, required=True,
+                   help="the experiment whose checkpoints/epoch-N.pt are averaged")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--last", type=int, default=0, metavar="N")
-    which.add_argument("--best", type=int, default=0, metavar="N")
+    which.add_argument("--last", type=int, default=0, metavar="N",
+                       help="average the last N epoch checkpoints")
+    which.add_argument("--best", type=int, default=0, metavar="N",
+                       help="average the N epoch checkpoints of lowest dev loss")
     p.add_argument("--out", type=Path, help="output file (default: in the exp dir)")
 
 

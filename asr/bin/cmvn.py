@@ -12,7 +12,8 @@ from asr.bin import add_no_pipes_argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data_dirs", nargs="+", type=Path, metavar="DATA_DIR")
+    p.add_argument("data_dirs", nargs="+", type=Path, metavar="DATA_DIR",
+                   help="data dirs with feats.scp")
     p.add_argument("--out", type=Path, help="stats file (default DATA_DIR/cmvn.ark; one dir)")
     p.add_argument("--per-speaker", action="store_true",
                    help="per-speaker stats into DATA_DIR/cmvn.scp (by utt2spk) instead")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dst", type=Path, metavar="DST_DIR")
-    p.add_argument("srcs", type=Path, nargs="+", metavar="SRC_DIR")
+    p.add_argument("dst", type=Path, metavar="DST_DIR", help="the combined data dir to write")
+    p.add_argument("srcs", type=Path, nargs="+", metavar="SRC_DIR", help="the data dirs to combine")
 
 
 def main(args: argparse.Namespace) -> int:

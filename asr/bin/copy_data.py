@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("src", type=Path, metavar="SRC_DIR")
-    p.add_argument("dst", type=Path, metavar="DST_DIR")
+    p.add_argument("src", type=Path, metavar="SRC_DIR", help="the data dir to copy")
+    p.add_argument("dst", type=Path, metavar="DST_DIR", help="the copy to write")
     p.add_argument("--utt-prefix", default="", help="prepended to every utterance id")
     p.add_argument("--spk-prefix", default="", help="prepended to every speaker id")
 

@@ -9,11 +9,14 @@ the output of 'asr average'.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
 from asr.bin import add_no_pipes_argument
 from asr.bin.streaming import add_streaming_arguments
+
+log = logging.getLogger("asr.decode")
 
 
 def search_from_args(args: argparse.Namespace):
@@ -26,12 +29,14 @@ def search_from_args(args: argparse.Namespace):
     threads = args.search_threads or len(os.sched_getaffinity(0))
     search = make_search(exp, args.method, args.beam, args.token_topk, args.lm, args.lm_weight,
                          args.lm_bonus, args.lm_level, args.vocabulary, args.vocabulary_prior,
-                         threads)
+                         threads, args.blank_penalty)
     return exp, search, resolve_device(args.device)
 
 
 def write_decode_dir(out: Path, data_dir: Path, hyps: dict[str, str]) -> None:
-    """OUT/hyp; when DATA/text exists also OUT/wer, and its %WER line is printed with OUT."""
+    """OUT/hyp; when DATA/text exists also OUT/wer, and its %WER line is printed with OUT.
+    Without DATA/text a ``wer`` of an earlier run is removed: every file of a decode dir
+    comes from one run (OUT/decode.log says which)."""
     from asr.atomic_io import atomic_write_text
     from asr.data.kaldi_dir import read_kv, write_kv
     from asr.scoring import score
@@ -43,13 +48,37 @@ def write_decode_dir(out: Path, data_dir: Path, hyps: dict[str, str]) -> None:
         report = score(read_kv(text, what="transcript"), hyps)
         atomic_write_text(out / "wer", report.render())
         print(f"{report.summary()} {out}")
+    elif (out / "wer").exists():
+        (out / "wer").unlink()
+        log.info("%s has no text: removed %s of an earlier decode", data_dir, out / "wer")
+
+
+def log_decode_settings(args: argparse.Namespace, exp_path: Path, checkpoint: Path) -> None:
+    """The record a decode dir keeps of what made it (command, model file, search), into
+    its decode.log only: the terminal has the command already."""
+    import shlex
+
+    record = logging.getLogger("asr.decode.record")
+    record.propagate = False
+    record.setLevel(logging.INFO)
+    record.handlers = [h for h in logging.getLogger().handlers
+                       if isinstance(h, logging.FileHandler)]
+    record.info("asr %s", shlex.join(getattr(args, "argv", [])))
+    record.info("exp %s, checkpoint %s", exp_path, checkpoint)
+    search = {k: getattr(args, k) for k in ("method", "beam", "token_topk", "lm", "lm_weight",
+                                           "lm_bonus", "lm_level", "blank_penalty",
+                                           "vocabulary", "streaming", "chunk_ms")
+              if hasattr(args, k)}
+    record.info("search: %s", ", ".join(f"{k} {v}" for k, v in search.items()))
 
 
 def add_search_arguments(p: argparse.ArgumentParser) -> None:
     """Model and search options shared by decode and transcribe."""
-    p.add_argument("--exp-dir", type=Path, required=True)
+    p.add_argument("--exp-dir", type=Path, required=True,
+                   help="an experiment dir (config.yaml, feats.yaml, lang/, checkpoints)")
     p.add_argument("--checkpoint", help="checkpoint file (default: final.pt, else newest)")
     p.add_argument("--method", choices=["greedy", "prefix_beam", "vocabulary"],
+                   help="the search",
                    default="greedy")
     p.add_argument("--beam", type=int, default=10, help="beam size for prefix_beam")
     p.add_argument("--token-topk", type=int, default=None,
@@ -63,6 +92,9 @@ def add_search_arguments(p: argparse.ArgumentParser) -> None:
                    help="added per LM word (or token): offsets the LM's short-output bias")
     p.add_argument("--lm-level", choices=["word", "token"], default="word",
                    help="word: LM over words; token: LM over the lang dir's tokens")
+    p.add_argument("--blank-penalty", type=float, default=0.0,
+                   help="subtracted from every frame's blank log-prob before the search "
+                        "(icefall, sherpa-onnx): > 0 trades deletions for insertions")
     p.add_argument("--vocabulary", type=Path,
                    help="--method vocabulary: a file of allowed transcripts, one per line "
                         "(e.g. the training text without ids); each utterance becomes the "
@@ -80,20 +112,22 @@ def add_search_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_search_arguments(p)
-    p.add_argument("--data-dir", type=Path, required=True)
+    p.add_argument("--data-dir", type=Path, required=True,
+                   help="a Kaldi data dir (wav.scp or feats.scp; text, when present, is scored)")
     p.add_argument("--out", type=Path, required=True, help="decode dir to write")
     p.add_argument("--max-frames", type=int, default=20000, help="padded frames per batch")
+    p.add_argument("--features-from-audio", action="store_true",
+                   help="compute the exp's features from wav.scp even if the data dir has a "
+                        "feats.scp (e.g. one made with other fbank options)")
     add_no_pipes_argument(p)
     add_streaming_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
-    import logging
-
     from asr.decode.data_dir import decode_data_dir
     from asr.log_setup import setup_logging
 
-    setup_logging()
+    setup_logging(args.out / "decode.log", file_mode="w")
     if args.streaming or args.chunk_ms is not None:
         from asr.bin.streaming import decode_main
 
@@ -104,13 +138,17 @@ def main(args: argparse.Namespace) -> int:
     # Read when oneDNN first runs, so set before the model does.
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
     exp, search, device = search_from_args(args)
+    checkpoint = exp.checkpoint_path(args.checkpoint)
     result = decode_data_dir(exp, args.data_dir, args.checkpoint, search, args.max_frames,
-                             device, args.allow_resample, args.allow_pipes)
-    logging.info("decoded %d utterances, %.1f s of audio in %.1f s: RTF %.4f",
+                             device, args.allow_resample, args.allow_pipes,
+                             args.features_from_audio)
+    log_decode_settings(args, exp.path, checkpoint)
+    log.info("decoded %d utterances, %.1f s of audio in %.1f s: RTF %.4f",
                  len(result.hyps), result.audio_seconds, result.decode_seconds, result.rtf)
     if result.stages is not None:
         st = result.stages
-        logging.info("time: features %.1f s, model %.1f s, search %.1f s", st.read, st.model,
+        log.info("time: features and CMVN %.1f s, model %.1f s, search %.1f s", st.read,
+                 st.model,
                      st.search)
     write_decode_dir(args.out, args.data_dir, result.hyps)
     return 0

@@ -4,7 +4,8 @@ The graph maps CMVN-normalized fbank features (N, T, D) and lengths (N,), as the
 feature config and CMVN produce them, to CTC log-probs (N, T', V) (blank = 0) and output
 lengths (N,). Batch size and length are dynamic. ONNX needs the 'export' extra.
 ``--streaming`` exports one chunk step instead, its caches as fixed-shape inputs and
-outputs (asr.decode.export_streaming; docs/streaming.md).
+outputs (asr.decode.export_streaming; docs/streaming.md). Either way OUT with .json says
+what a runtime needs: the features, the CMVN, the tokens (docs/decoding.md, "Export").
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--exp-dir", type=Path, required=True)
-    p.add_argument("--format", choices=["torchscript", "onnx"], required=True)
+    p.add_argument("--exp-dir", type=Path, required=True, help="the experiment to export")
+    p.add_argument("--format", choices=["torchscript", "onnx"], required=True,
+                   help="the file format of the exported model")
     p.add_argument("--checkpoint", help="checkpoint file (default: final.pt, else newest)")
     p.add_argument("--out", type=Path,
                    help="file to write (default: EXP/model.pt or EXP/model.onnx; "
@@ -37,7 +39,8 @@ def main(args: argparse.Namespace) -> int:
 
     import torch
 
-    from asr.decode.export import export_onnx, export_torchscript
+    from asr.decode.export import export_onnx, export_torchscript, offline_metadata
+    from asr.decode.export_metadata import write_metadata
     from asr.errors import AsrError
     from asr.exp.experiment import Experiment
     from asr.log_setup import setup_logging
@@ -71,9 +74,10 @@ def main(args: argparse.Namespace) -> int:
             meta = export_experiment_streaming(exp, model, args.format, out, chunk_ms,
                                                args.left_chunks)
             logging.info("wrote %s (its inputs, outputs and caches)", meta)
-        elif args.format == "torchscript":
-            export_torchscript(model, exp.feats.num_mel_bins, out)
         else:
-            export_onnx(model, exp.feats.num_mel_bins, out)
+            (export_torchscript if args.format == "torchscript" else export_onnx)(
+                model, exp.feats.num_mel_bins, out)
+            meta = write_metadata(out, offline_metadata(exp, model, args.format))
+            logging.info("wrote %s (features, CMVN, tokens: what a runtime needs)", meta)
     logging.info("wrote %s (%s)", out, args.format)
     return 0

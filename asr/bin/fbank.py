@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-resample", action="store_true",
                    help="resample audio at another rate instead of failing")
     add_no_pipes_argument(p)
-    p.add_argument("data_dirs", nargs="+", type=Path, metavar="DATA_DIR")
+    p.add_argument("data_dirs", nargs="+", type=Path, metavar="DATA_DIR",
+                   help="data dirs with wav.scp; features are written into each")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
                    help="config overrides, e.g. --set num_mel_bins=40")
 

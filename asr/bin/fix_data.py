@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data_dir", type=Path, metavar="DATA_DIR")
+    p.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="the dir to repair in place")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("manifests", type=Path, nargs="?", metavar="MANIFEST_DIR",
                    help="holds recordings.jsonl.gz and supervisions.jsonl.gz")
-    p.add_argument("out", type=Path, metavar="OUT_DIR")
+    p.add_argument("out", type=Path, metavar="OUT_DIR", help="the Kaldi data dir to write")
     p.add_argument("--recordings", type=Path, help="a RecordingSet file (e.g. from lhotse "
                    "prepare: librispeech_recordings_dev-clean.jsonl.gz)")
     p.add_argument("--supervisions", type=Path, help="the matching SupervisionSet file")

@@ -14,8 +14,8 @@ from asr.bin import add_no_pipes_argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data_dir", type=Path, metavar="DATA_DIR")
-    p.add_argument("out", type=Path, metavar="OUT_DIR")
+    p.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="the Kaldi data dir to convert")
+    p.add_argument("out", type=Path, metavar="OUT_DIR", help="where the manifests are written")
     add_no_pipes_argument(p)
 
 

@@ -14,7 +14,7 @@ from asr.bin import parse_range
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="for the RIRs and wav.scp")
     p.add_argument("--num", type=int, default=200, help="how many RIRs (default 200)")
     p.add_argument("--sample-rate", type=int, default=16000, help="Hz (default 16000)")
     p.add_argument("--seed", type=int, default=0, help="RIR i depends on (seed, i) only")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("ref", type=Path)
-    p.add_argument("hyp", type=Path)
+    p.add_argument("ref", type=Path, help="reference transcripts (Kaldi text: <utt> <words>)")
+    p.add_argument("hyp", type=Path, help="hypotheses in the same format")
     p.add_argument("--cer", action="store_true", help="character error rate")
     p.add_argument("--utt2spk", type=Path, help="Kaldi utt2spk: adds a per-speaker table")
     p.add_argument("--out", type=Path, help="write the report here instead of stdout")

@@ -13,8 +13,8 @@ from asr.bin import add_no_pipes_argument
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--factors", default="0.9,1.0,1.1", help="comma-separated speed factors")
-    p.add_argument("src", type=Path, metavar="SRC_DIR")
-    p.add_argument("dst", type=Path, metavar="DST_DIR")
+    p.add_argument("src", type=Path, metavar="SRC_DIR", help="the data dir to perturb")
+    p.add_argument("dst", type=Path, metavar="DST_DIR", help="the perturbed data dir to write")
     add_no_pipes_argument(p)
 
 

@@ -28,22 +28,25 @@ def _recognizer_from_args(args: argparse.Namespace):
     args.chunk_ms = 320.0 if args.chunk_ms is None else args.chunk_ms
     exp = Experiment.load(args.exp_dir)
     search = make_streaming_search(exp, args.method, args.beam, args.token_topk, args.lm,
-                                   args.lm_weight, args.lm_bonus, args.lm_level)
+                                   args.lm_weight, args.lm_bonus, args.lm_level,
+                                   args.blank_penalty)
     return exp, StreamingRecognizer(exp, args.chunk_ms, args.checkpoint, search,
                                     resolve_device(args.device))
 
 
 def decode_main(args: argparse.Namespace) -> int:
     """'asr decode --streaming': the data dir's utterances as streams, scored as usual."""
-    from asr.bin.decode import write_decode_dir
+    from asr.bin.decode import log_decode_settings, write_decode_dir
     from asr.decode.streaming import decode_recognizer
 
     exp, recognizer = _recognizer_from_args(args)
     result = decode_recognizer(recognizer, args.data_dir, args.allow_resample,
-                               args.allow_pipes)
-    logging.info("decoded %d utterances as streams of %g ms chunks, %.1f s of audio in "
-                 "%.1f s: RTF %.4f", len(result.hyps), args.chunk_ms, result.audio_seconds,
-                 result.decode_seconds, result.rtf)
+                               args.allow_pipes, args.features_from_audio)
+    log_decode_settings(args, exp.path, exp.checkpoint_path(args.checkpoint))
+    logging.getLogger("asr.decode").info(
+        "decoded %d utterances as streams of %g ms chunks, %.1f s of audio in %.1f s: "
+        "RTF %.4f", len(result.hyps), args.chunk_ms, result.audio_seconds,
+        result.decode_seconds, result.rtf)
     write_decode_dir(args.out, args.data_dir, result.hyps)
     return 0
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("src", type=Path, metavar="SRC_DIR")
-    p.add_argument("dst", type=Path, metavar="DST_DIR")
+    p.add_argument("src", type=Path, metavar="SRC_DIR", help="the data dir to take from")
+    p.add_argument("dst", type=Path, metavar="DST_DIR", help="the subset to write")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--utt-list", type=Path, help="file with one utterance id per line")
     g.add_argument("--first", type=int, help="the first N utterances in sorted order")

@@ -9,7 +9,8 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", type=Path, required=True, help="Kaldi text file of the train set")
     p.add_argument("--out", type=Path, required=True, help="lang dir to write")
-    p.add_argument("--token-type", choices=["char", "bpe", "unigram"], default="char")
+    p.add_argument("--token-type", choices=["char", "bpe", "unigram"], default="char",
+                   help="characters, or sentencepiece subwords (--vocab-size)")
     p.add_argument("--vocab-size", type=int, default=0, help="for bpe and unigram")
 
 

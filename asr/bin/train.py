@@ -16,12 +16,16 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, required=True)
-    p.add_argument("--exp-dir", type=Path, required=True)
+    p.add_argument("--config", type=Path, required=True,
+                   help="the experiment YAML (may extend others)")
+    p.add_argument("--exp-dir", type=Path, required=True,
+                   help="where checkpoints, logs and final.pt go; resumed when it has them")
     p.add_argument("--train-dir", type=Path, required=True, help="data dir with feats.scp, text")
-    p.add_argument("--dev-dir", type=Path, required=True)
+    p.add_argument("--dev-dir", type=Path, required=True,
+                   help="the dev data dir: loss and greedy %%WER after each epoch")
     p.add_argument("--lang-dir", type=Path, required=True, help="from 'asr tokenizer'")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config values over the YAML's, e.g. train.epochs=20")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -14,7 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", type=Path, required=True, help="Kaldi text file (utt-id words...)")
     p.add_argument("--out", type=Path, required=True, help="ARPA file to write")
     p.add_argument("--order", type=int, default=3, help="n-gram order")
-    p.add_argument("--level", choices=["word", "char"], default="word")
+    p.add_argument("--level", choices=["word", "char"], default="word",
+                   help="the LM's units")
 
 
 def main(args: argparse.Namespace) -> int:

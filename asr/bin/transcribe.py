@@ -4,12 +4,14 @@ Features, CMVN and tokens come from the exp dir. With per-speaker CMVN each file
 own speaker, its statistics topped up with the training set's to data.cmvn_prior_frames
 frames (a short file's own are too noisy), or, with --one-speaker, the files are one
 speaker's, pooled as 'asr decode' pools a speaker's utterances. Search options are those
-of 'asr decode'.
+of 'asr decode'. A file that cannot be read gets an error line on stderr and the others
+are still transcribed; the exit status is then 1 (2 when no file could be read).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from asr.bin.decode import add_search_arguments
@@ -49,5 +51,10 @@ def main(args: argparse.Namespace) -> int:
                               args.allow_resample, args.one_speaker, args.max_seconds,
                               args.channel)
     for path in args.audio:
-        print(f"{path} {result.hyps[str(path)]}".rstrip())
+        if str(path) in result.errors:
+            print(f"asr transcribe: error: {result.errors[str(path)]}", file=sys.stderr)
+        else:
+            print(f"{path} {result.hyps[str(path)]}".rstrip())
+    if result.errors:
+        return 1 if result.hyps else 2  # some files transcribed, or none
     return 0

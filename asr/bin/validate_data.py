@@ -16,7 +16,7 @@ from asr.bin import add_no_pipes_argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data_dir", type=Path, metavar="DATA_DIR")
+    p.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="the data dir to check")
     p.add_argument("--tokens", type=Path,
                    help="lang dir or its tokens.txt: report words outside the token list")
     p.add_argument("--examples", type=int, default=3, help="examples shown per defect class")
@@ -35,7 +35,6 @@ def main(args: argparse.Namespace) -> int:
         tokenizer = load_tokenizer(args.tokens.parent if args.tokens.is_file() else args.tokens)
     report = validate_data_dir(args.data_dir, tokenizer, args.allow_pipes)
     if report.defects:
-        raise DataError(report.format(args.examples)
-                        + f"\nrun 'asr fix-data {args.data_dir}' to keep the consistent part")
+        raise DataError(report.format(args.examples) + "\n" + report.advice())
     print(report.format())
     return 0

@@ -107,6 +107,13 @@ class SpecAugmentConfig:
     max_time_width: int = doc(20, "frames per time mask at most")
     max_time_ratio: float = doc(0.1, "a time mask covers at most this fraction of the utterance")
     time_warp: int = doc(0, "max shift of the warp point in frames (Park et al. use W=80); 0: off")
+    start_epoch: int = doc(1, "mask from this epoch on (1-based): masks from the first step "
+                              "keep a small corpus's CTC on its all-blank plateau longer "
+                              "(recipes/yesno/RESULTS.md)")
+
+    def __post_init__(self) -> None:
+        if self.start_epoch < 1:
+            raise ValueError(f"specaug.start_epoch must be >= 1, got {self.start_epoch}")
 
 
 @dataclass(frozen=True)
@@ -256,8 +263,28 @@ class ModelConfig:
         default_factory=StackFrontendConfig)
     encoder: BiLSTMConfig | LSTMConfig | LCBiLSTMConfig | ConformerConfig = field(
         default_factory=BiLSTMConfig)
+    interctc_layers: tuple[int, ...] = doc((), "encoder layers (1-based) whose output also "
+                                               "goes through the CTC head for the "
+                                               "intermediate CTC loss (loss.interctc_weight)")
+    self_conditioning: bool = doc(False, "add a projection of each intermediate layer's CTC "
+                                         "posteriors to its output before the next layer "
+                                         "(Nozaki and Komatsu, 2021); also at decoding")
 
     def __post_init__(self) -> None:
+        layers = self.encoder.num_layers
+        if any(not 1 <= i < layers for i in self.interctc_layers) \
+                or len(set(self.interctc_layers)) != len(self.interctc_layers):
+            raise ValueError(f"model.interctc_layers is {list(self.interctc_layers)}: each must "
+                             f"be a distinct encoder layer from 1 to {layers - 1} (the last, "
+                             f"{layers}, is the final CTC output)")
+        if self.self_conditioning and not self.interctc_layers:
+            raise ValueError("model.self_conditioning needs model.interctc_layers: the layers "
+                             "whose CTC posteriors condition the next")
+        if self.self_conditioning and (self.encoder.type == "lstm"
+                                       or getattr(self.encoder, "chunk", ChunkConfig()).sizes):
+            raise ValueError("model.self_conditioning is for full-context encoders: streaming "
+                             "(an lstm, or encoder.chunk.sizes) does not run the conditioning "
+                             "layer on chunks yet")
         if isinstance(self.encoder, ConformerConfig | LCBiLSTMConfig) \
                 and self.encoder.chunk.sizes and self.frontend.type == "dw_striding":
             raise ValueError("a streaming encoder (encoder.chunk.sizes) needs a frontend "
@@ -281,6 +308,25 @@ class SchedulerConfig:
         "warmup_cosine", "all warm up linearly")
     warmup_steps: int = doc(500, "optimizer steps of linear warmup")
     min_lr_ratio: float = doc(0.01, "cosine ends at lr x this")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """What training minimizes besides the CTC loss of the final layer; all off by default."""
+
+    cr_ctc_weight: float = doc(0.0, "consistency-regularized CTC (Yao et al., 2024; icefall "
+                                    "uses 0.2): each utterance in two SpecAugment views, CTC "
+                                    "on both, plus this x the KL divergence of each view's "
+                                    "frame posteriors to the other's (2x the compute); 0: off")
+    interctc_weight: float = doc(0.0, "intermediate CTC (ESPnet's interctc): the loss is "
+                                      "(1 - w) x final CTC + w x the mean CTC of "
+                                      "model.interctc_layers; 0: off")
+
+    def __post_init__(self) -> None:
+        if self.cr_ctc_weight < 0 or not 0 <= self.interctc_weight < 1:
+            raise ValueError(f"loss.cr_ctc_weight must be >= 0 (got {self.cr_ctc_weight:g}) "
+                             f"and loss.interctc_weight in [0, 1) (got "
+                             f"{self.interctc_weight:g})")
 
 
 @dataclass(frozen=True)
@@ -354,10 +400,23 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self) -> None:
+        if bool(self.loss.interctc_weight) != bool(self.model.interctc_layers):
+            raise ValueError(f"loss.interctc_weight is {self.loss.interctc_weight:g} and "
+                             f"model.interctc_layers is {list(self.model.interctc_layers)}: "
+                             "intermediate CTC needs both (a weight > 0 and the layers), or "
+                             "neither")
+        if self.loss.cr_ctc_weight and not self.specaug.enabled:
+            raise ValueError("loss.cr_ctc_weight needs specaug.enabled: CR-CTC's two views of "
+                             "an utterance differ by their SpecAugment masks")
+        if self.specaug.enabled and self.specaug.start_epoch > self.train.epochs:
+            raise ValueError(f"specaug.start_epoch is {self.specaug.start_epoch} but "
+                             f"train.epochs is {self.train.epochs}: SpecAugment would never "
+                             "run; lower it, or set specaug.enabled: false")
         start, epochs = self.data.augment.start_epoch, self.train.epochs
         if self.data.augment.active and start > epochs:
             raise ValueError(f"data.augment.start_epoch is {start} but train.epochs is {epochs}: "

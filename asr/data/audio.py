@@ -105,8 +105,9 @@ def _one_channel(frames: np.ndarray, rxfilename: str, where: str,
     if channel is None and num != 1:
         sox = f"sox {'FILE' if is_pipe(rxfilename) else rxfilename} -t wav - remix 1 |"
         raise DataError(f"{where}: audio '{rxfilename}' has {num} channels; asr reads mono and "
-                        f"never downmixes: choose one with the channel option (0..{num - 1}) "
-                        f"or in wav.scp, e.g. '{sox}' (sox counts from 1)")
+                        f"never downmixes: choose one with 'asr transcribe --channel N' "
+                        f"(0..{num - 1}), or in a data dir's wav.scp, e.g. '{sox}' (sox "
+                        "counts from 1; docs/interop.md, 'Audio formats')")
     if channel is not None and not 0 <= channel < num:
         raise DataError(f"{where}: channel {channel} was asked for but audio '{rxfilename}' "
                         f"has {num} channel(s), numbered from 0")

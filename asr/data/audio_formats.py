@@ -29,6 +29,10 @@ RAW_SUFFIXES = (".raw", ".pcm")  # headerless PCM: the format must be stated
 INT16_SCALE = 32768.0  # Kaldi's fbank expects 16-bit sample values
 _STDERR_TAIL_CHARS = 300
 
+# a segment may end this far past its recording and is cut there, as Kaldi's
+# extract-segments --max-overshoot; ending later, it names audio that does not exist
+MAX_OVERSHOOT_S = 0.5
+
 
 def seconds_to_samples(seconds: float, rate: int) -> int:
     """Rounded, not truncated as Kaldi's extract-segments does: 0.57 s x 100 Hz is 57, not 56."""
@@ -207,6 +211,12 @@ def read_sound(source: str | bytes, name: str, where: str, start: float = 0.0,
         if first > 0 and first >= sound.frames:
             raise DataError(f"{fail}: the segment starts at {start} s, after the end of the audio "
                             f"({sound.frames / rate:.3f} s)")
+        if end >= 0 and end > sound.frames / rate + MAX_OVERSHOOT_S:
+            raise DataError(f"{fail}: the segment ends at {end} s, {end - sound.frames / rate:.2f}"
+                            f" s after the end of the audio ({sound.frames / rate:.3f} s; "
+                            f"Kaldi's extract-segments cuts up to {MAX_OVERSHOOT_S} s of "
+                            "overshoot): check segments against the recording ('asr "
+                            "validate-data' lists them, 'asr fix-data' drops them)")
         count = max(seconds_to_samples(end, rate) - first, 0) if end >= 0 else -1
         try:
             if first:

@@ -176,7 +176,8 @@ Item = tuple[str, torch.Tensor | None, torch.Tensor | None, str]
 
 class FeatsDataset(Dataset):
     """Items are :data:`Item`: (utt_id, feats (T, D) normalized [and augmented],
-    targets (L,), transcript).
+    targets (L,), transcript); with ``views`` = 2 (CR-CTC) feats are (2, T, D), the same
+    utterance under two independent SpecAugment draws.
 
     With ``skip_bad``, an unreadable utterance is logged and returned as (utt_id, None,
     None, transcript), which :func:`asr.data.collate.collate` drops and lists in
@@ -186,8 +187,11 @@ class FeatsDataset(Dataset):
     def __init__(self, utts: list[Utterance],
                  normalize: Callable[[torch.Tensor, str], torch.Tensor],
                  specaug: SpecAugmentConfig | None = None, seed: int = 0,
-                 source: FeatureSource | None = None, skip_bad: bool = False):
+                 source: FeatureSource | None = None, skip_bad: bool = False, views: int = 1):
         refuse_optimized()
+        if views not in (1, 2):
+            raise ValueError(f"views must be 1 or 2, got {views}")
+        self.views = views
         self.utts = utts
         self.normalize = normalize
         self.specaug = specaug if specaug is not None and specaug.enabled else None
@@ -214,9 +218,16 @@ class FeatsDataset(Dataset):
         if mat.dtype != np.float32 or not mat.flags.writeable:
             mat = mat.astype(np.float32)  # kaldiio's arrays are read-only views of bytes
         feats = self.normalize(torch.from_numpy(mat), utt.utt_id)
-        if self.specaug is not None:
-            feats = spec_augment(feats, self.specaug,
-                                 utterance_generator(self.seed, self.epoch, utt.utt_id))
+        # epoch 0: set_epoch not called (outside training); counts as the first
+        if self.specaug is not None and max(self.epoch, 1) >= self.specaug.start_epoch:
+            # view 0 draws what a one-view run draws, so CR-CTC only adds a second view
+            feats = torch.stack([spec_augment(feats, self.specaug, utterance_generator(
+                self.seed, self.epoch, utt.utt_id + (f"#view{v}" if v else "")))
+                for v in range(self.views)])
+        elif self.views > 1:
+            feats = feats.expand(self.views, *feats.shape)
+        if self.views == 1:
+            feats = feats.reshape(feats.shape[-2:])
         # from_numpy: torch.tensor on a tuple costs 4x more, per utterance
         targets = torch.from_numpy(np.array(utt.targets, dtype=np.int64))
         return utt.utt_id, feats, targets, utt.text

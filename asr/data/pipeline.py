@@ -72,7 +72,8 @@ def build_split(cfg: ExperimentConfig, cmvn_stats: Path, data_dir: Path, tokeniz
                            min_speed_frames=min_frames)
     normalize = make_normalizer(cfg.data, cmvn_stats, data_dir, floor=log_noise_floor(feats))
     dataset = FeatsDataset(kept, normalize, cfg.specaug if train else None, cfg.train.seed,
-                           source, cfg.data.skip_bad)
+                           source, cfg.data.skip_bad,
+                           views=2 if train and cfg.loss.cr_ctc_weight else 1)
     return DataSplit(dataset, [u.num_frames for u in kept])
 
 

@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import soundfile
+
+from asr.data.audio_formats import MAX_OVERSHOOT_S
 from asr.data.copy_dirs import select, write_files
 from asr.data.kaldi_dir import (
     RX_FILES,
@@ -28,6 +31,13 @@ from asr.data.tokenizer import Tokenizer
 from asr.errors import DataError
 
 BACKUP = ".backup"
+# defects fix-data leaves alone: what the user must decide (see NOT_FIXED_ADVICE)
+NOT_FIXED_ADVICE = {
+    "pipe_entry": "pipes are refused with --no-pipes; convert them to files (e.g. "
+                  "'sox ... OUT.wav') or drop --no-pipes if you trust the data dir",
+    "out_of_vocabulary": "words whose tokens are not in the lang dir: rebuild the lang dir "
+                         "from text that covers them (asr tokenizer), or map them in text",
+}
 # files whose values must parse; a bad value drops the utterance
 _PARSERS: dict[str, Callable[[str], object]] = {
     "segments": parse_segment, "utt2dur": parse_duration, "utt2num_frames": parse_frame_count}
@@ -40,6 +50,7 @@ class Report:
     path: Path
     defects: dict[str, list[str]] = field(default_factory=dict)
     num_utts: int = 0
+    notes: list[str] = field(default_factory=list)  # not defects: what will be assumed
 
     def add(self, kind: str, example: str) -> None:
         self.defects.setdefault(kind, []).append(example)
@@ -48,12 +59,24 @@ class Report:
         return len(self.defects.get(kind, []))
 
     def format(self, examples: int = 3) -> str:
+        n = sum(map(len, self.defects.values()))
         lines = [f"{self.path}: {self.num_utts} utterances, "
-                 + (f"{sum(map(len, self.defects.values()))} problems" if self.defects
-                    else "no problems")]
+                 + (f"{n} problem{'s' if n > 1 else ''}" if n else "no problems")]
         for kind, items in sorted(self.defects.items()):
             shown = ", ".join(items[:examples]) + (", ..." if len(items) > examples else "")
             lines.append(f"  {kind}: {len(items)} ({shown})")
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def advice(self) -> str:
+        """What to do about the defects found: fix-data for those it repairs, and what it
+        does not repair named with its remedy."""
+        fixable = [k for k in self.defects if k not in NOT_FIXED_ADVICE]
+        lines = [f"{k}: {NOT_FIXED_ADVICE[k]}" for k in sorted(self.defects)
+                 if k in NOT_FIXED_ADVICE]
+        if fixable:
+            lines.insert(0, f"run 'asr fix-data {self.path}' to keep the consistent part "
+                            f"({', '.join(sorted(fixable))})")
         return "\n".join(lines)
 
 
@@ -135,7 +158,34 @@ def _consistent(scan: _Scan) -> tuple[set[str], dict[str, list[str]]]:
         if orphans:
             dropped["unknown_recording"] = orphans
             keep -= set(orphans)
+        past_end = _segments_past_end(scan.files["segments"], wav, keep)
+        if past_end:
+            dropped["segment_past_end"] = past_end
+            keep -= {entry.split(":")[0] for entry in past_end}
     return keep, dropped
+
+
+def _segments_past_end(segments: dict[str, str], wav: dict[str, str], keep: set[str]
+                       ) -> list[str]:
+    """'utt: ends at E s, REC is D s' for each kept segment ending more than
+    MAX_OVERSHOOT_S past its recording; recordings read through pipes or arks, or not
+    readable here (loading says why), are not checked."""
+    durations: dict[str, float | None] = {}
+    out = []
+    for utt in sorted(keep):
+        seg = parse_segment(segments[utt])
+        rx = wav[seg.recording]
+        if seg.end < 0 or is_pipe(rx) or ".ark:" in rx:
+            continue
+        if seg.recording not in durations:
+            try:
+                durations[seg.recording] = soundfile.info(rx).duration
+            except (RuntimeError, OSError):
+                durations[seg.recording] = None
+        length = durations[seg.recording]
+        if length is not None and seg.end > length + MAX_OVERSHOOT_S:
+            out.append(f"{utt}: ends at {seg.end:g} s, {seg.recording} is {length:.2f} s")
+    return out
 
 
 def validate_data_dir(path: Path, tokenizer: Tokenizer | None = None,
@@ -160,6 +210,9 @@ def validate_data_dir(path: Path, tokenizer: Tokenizer | None = None,
         for rec in sorted(scan.files["wav.scp"].keys() - used):
             report.add("unused_recording", rec)
     utt2spk, spk2utt = scan.files.get("utt2spk"), scan.files.get("spk2utt")
+    if utt2spk is None:
+        report.notes.append("no utt2spk: each utterance is its own speaker (per-speaker "
+                            "CMVN normalizes each utterance by its own statistics)")
     if utt2spk is not None and spk2utt is not None:
         expected = {s: " ".join(u) for s, u in spk2utt_from_utt2spk(utt2spk).items()}
         for spk in sorted(expected.keys() | spk2utt.keys()):

@@ -8,11 +8,12 @@ memory at a time, so hours of audio decode in the memory of one batch.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import IO, Literal
@@ -31,7 +32,7 @@ from asr.decode.batches import estimated_frames, plan_batches
 from asr.decode.vocabulary import vocabulary_search
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
-from asr.functional.ctc_search import ctc_greedy_search, ctc_prefix_beam_search
+from asr.functional.ctc_search import ctc_greedy_search, ctc_prefix_beam_search, penalize_blank
 from asr.nn.model import CTCModel
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class DecodeResult:
     audio_seconds: float
     decode_seconds: float
     stages: StageSeconds | None = None
+    errors: dict[str, str] = field(default_factory=dict)  # input -> why it has no hyp
 
     @property
     def rtf(self) -> float:
@@ -60,16 +62,20 @@ class DecodeResult:
 
 
 def feature_reader(exp: Experiment, data_dir: Path, allow_resample: bool,
-                   fds: dict | None = None, allow_pipes: bool = True, d: DataDir | None = None
-                   ) -> tuple[list[str], Callable[[str], np.ndarray]]:
+                   fds: dict | None = None, allow_pipes: bool = True, d: DataDir | None = None,
+                   from_audio: bool = False) -> tuple[list[str], Callable[[str], np.ndarray]]:
     """Utterance ids of ``data_dir`` (loaded as ``d`` when given) and a function returning
     each one's raw features; ``fds`` keeps the arks open between reads (the caller closes
-    them)."""
+    them). ``from_audio``: compute them from wav.scp even when the dir has a feats.scp."""
     d = DataDir.load(data_dir, allow_pipes) if d is None else d
+    if from_audio:
+        d.require("wav.scp")
+        d = dataclasses.replace(d, feats_scp=None)
     if d.feats_scp is not None and (Path(data_dir) / FEATS_CONFIG).is_file() \
             and read_feats_config(data_dir) != exp.feats:
         raise AsrError(f"{data_dir}/feats.scp was made with other fbank options than "
-                       f"{exp.path}/{FEATS_CONFIG}; remove it to compute features from audio")
+                       f"{exp.path}/{FEATS_CONFIG}: add --features-from-audio to compute "
+                       "the exp's features from wav.scp instead (the dir is left as it is)")
     return d.utt_ids, utterance_features(d, exp.feats, allow_resample, fds, allow_short=True)
 
 
@@ -80,7 +86,20 @@ def make_search(exp: Experiment, method: str = "greedy", beam: int = 10,
                 token_topk: int | None = None, lm: Path | None = None, lm_weight: float = 0.5,
                 lm_bonus: float = 0.0, lm_level: Literal["word", "token"] = "word",
                 vocabulary: Path | None = None, vocabulary_prior: bool = False,
-                search_threads: int = 1) -> Search:
+                search_threads: int = 1, blank_penalty: float = 0.0) -> Search:
+    """The search of :func:`_make_search` on log-probs whose blank is lowered by
+    ``blank_penalty`` (:func:`asr.functional.ctc_search.penalize_blank`)."""
+    search = _make_search(exp, method, beam, token_topk, lm, lm_weight, lm_bonus, lm_level,
+                          vocabulary, vocabulary_prior, search_threads)
+    if not blank_penalty:
+        return search
+    return lambda log_probs, lengths: search(penalize_blank(log_probs, blank_penalty), lengths)
+
+
+def _make_search(exp: Experiment, method: str, beam: int, token_topk: int | None,
+                 lm: Path | None, lm_weight: float, lm_bonus: float,
+                 lm_level: Literal["word", "token"], vocabulary: Path | None,
+                 vocabulary_prior: bool, search_threads: int) -> Search:
     """The search that turns log-probs into token ids: greedy, prefix beam with an
     optional n-gram LM (an ARPA file, compiled and cached beside it on first use, or a
     compiled LM from 'asr compile-lm') fused at word or token level, or the best entry of a closed
@@ -207,9 +226,11 @@ def _speaker_stats_pass(data_dir: Path, utt_ids: list[str], read: Callable[[str]
     normalizer asks (per-speaker CMVN without a cmvn.scp), which the log says. With a
     ``spool`` (features computed from audio), each matrix is also appended to it and its
     offset kept, so the decode pass reads it back instead of computing it again."""
-    log.info("%s has no cmvn.scp: a first pass over its features accumulates per-speaker "
-             "CMVN stats (after 'asr fbank', 'asr cmvn --per-speaker %s' saves that pass)",
-             data_dir, data_dir)
+    speakers = ("per-speaker" if (Path(data_dir) / "utt2spk").is_file() else
+                "per-utterance (no utt2spk: each utterance is its own speaker)")
+    log.info("%s has no cmvn.scp: a first pass over its features accumulates %s CMVN stats "
+             "(after 'asr fbank', 'asr cmvn --per-speaker %s' saves that pass)",
+             data_dir, speakers, data_dir)
     for u in utt_ids:
         mat = read(u)
         if spool is not None:
@@ -226,14 +247,18 @@ def _read_spooled(ark: str, offsets: dict[str, int], fds: dict, utt_id: str) -> 
 def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = None,
                     search: Search = ctc_greedy_search, max_frames: int = 20000,
                     device: str = "cpu", allow_resample: bool = False,
-                    allow_pipes: bool = True) -> DecodeResult:
+                    allow_pipes: bool = True, from_audio: bool = False) -> DecodeResult:
     """Decode every utterance of a Kaldi data dir (features and CMVN as the exp says),
     streaming: batches are planned from the utterances' lengths (utt2num_frames,
     segments, utt2dur or audio headers) and read one at a time, so memory does not grow
     with the data dir. Without ``allow_pipes`` a data dir with ``cmd |`` entries is
-    refused before reading."""
+    refused before reading. ``from_audio``: features from wav.scp even where the dir has
+    a feats.scp (made with other options, say)."""
     fds: dict = {}
     d = DataDir.load(data_dir, allow_pipes)
+    if from_audio:
+        d.require("wav.scp")
+        d = dataclasses.replace(d, feats_scp=None)
     utt_ids, read = feature_reader(exp, data_dir, allow_resample, fds, allow_pipes, d)
     model = exp.load_model(checkpoint, device)
     t0 = time.time()
@@ -294,7 +319,8 @@ def transcribe_files(exp: Experiment, paths: list[Path], checkpoint: str | None 
                      search: Search = ctc_greedy_search, device: str = "cpu",
                      allow_resample: bool = False, one_speaker: bool = False,
                      max_seconds: float = 0.0, channel: int | None = None) -> DecodeResult:
-    """Decode audio files; hyps are keyed by the path as given. The paths are files,
+    """Decode audio files; hyps are keyed by the path as given, and a file that cannot be
+    read (or is too long) is in ``errors`` with the reason instead. The paths are files,
     never ``cmd |`` pipes: a file name ending in '|' (from a glob, say) must not run.
 
     Per-speaker CMVN: by default each file is its own speaker (Kaldi without an utt2spk),
@@ -303,15 +329,19 @@ def transcribe_files(exp: Experiment, paths: list[Path], checkpoint: str | None 
     ``one_speaker`` the files are one speaker's, pooled, as 'asr decode' does for a
     speaker of a data dir. Files longer than ``max_seconds`` (> 0) are refused;
     ``channel`` (0-based) picks one channel of multi-channel files (never a downmix)."""
-    for path in paths:
-        check_duration(path, max_seconds)
     model = exp.load_model(checkpoint, device)
     t0 = time.time()
-    raw = {}
+    raw, errors = {}, {}
     for path in paths:
-        raw[str(path)] = audio_fbank(str(path), str(path), exp.feats, allow_resample,
-                                     allow_pipes=False, allow_short=True,
-                                     channel=channel)[0]
+        try:  # one unreadable file costs its own line, not the others'
+            check_duration(path, max_seconds)
+            raw[str(path)] = audio_fbank(str(path), str(path), exp.feats, allow_resample,
+                                         allow_pipes=False, allow_short=True,
+                                         channel=channel)[0]
+        except AsrError as e:
+            errors[str(path)] = str(e)
     utt2spk = {u: "speaker" for u in raw} if one_speaker else None
-    return _decode(exp, model, raw, exp.normalizer(None, raw.items(), utt2spk), search, 20000,
-                   device, t0)
+    result = _decode(exp, model, raw, exp.normalizer(None, raw.items(), utt2spk), search,
+                     20000, device, t0) if raw else DecodeResult({}, 0.0, time.time() - t0)
+    result.errors = errors
+    return result

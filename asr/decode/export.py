@@ -24,12 +24,15 @@ import torch
 from torch import nn
 
 from asr.atomic_io import atomic_write
+from asr.decode.export_metadata import export_metadata
 from asr.errors import AsrError
+from asr.exp.experiment import Experiment
 from asr.functional.lengths import make_pad_mask, reverse_within_lengths
 from asr.nn.bilstm import BiLSTMEncoder
 from asr.nn.conformer import ConformerEncoder
 from asr.nn.lc_bilstm import LCBiLSTMEncoder
 from asr.nn.model import CTCModel
+from asr.nn.streaming import frontend_window
 
 
 def _direction(lstm: nn.LSTM, suffix: str) -> nn.LSTM:
@@ -123,3 +126,15 @@ def _torchscript_onnx(net: nn.Module, feat_dim: int) -> bytes:
                                     "log_probs": {0: "batch", 1: "frames"},
                                     "out_lengths": {0: "batch"}}, **ONNX_NAMES)
     return buf.getvalue()
+
+
+def offline_metadata(exp: Experiment, model: CTCModel, fmt: str) -> dict:
+    """The JSON beside an offline export (:func:`asr.decode.export_metadata.export_metadata`
+    plus its inputs and outputs; -1 marks a dynamic axis)."""
+    vocab, dim = exp.tokenizer.vocab_size, exp.feats.num_mel_bins
+    return export_metadata(exp, fmt, {
+        "subsampling": frontend_window(model.frontend)[1],
+        "inputs": [{"name": "feats", "shape": [-1, -1, dim], "dtype": "float32"},
+                   {"name": "lengths", "shape": [-1], "dtype": "int64"}],
+        "outputs": [{"name": "log_probs", "shape": [-1, -1, vocab], "dtype": "float32"},
+                    {"name": "out_lengths", "shape": [-1], "dtype": "int64"}]})

@@ -42,8 +42,9 @@ import torch
 from torch import nn
 
 from asr.atomic_io import atomic_write
-from asr.data.cmvn import SILENCE_MARGIN, GlobalCmvn, OnlineCmvn
+from asr.data.tokenizer import SPACE
 from asr.decode.export import ONNX_OPSET
+from asr.decode.export_metadata import cmvn_metadata
 from asr.decode.streaming import chunk_frames, streaming_cmvn
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
@@ -281,15 +282,7 @@ def export_experiment_streaming(exp: Experiment, model: CTCModel, fmt: str, out:
         step = streaming_step(model, chunk, left_chunks)
     except AsrError as e:
         raise AsrError(f"{exp.path}: {e}") from None
-    cmvn = None
-    if isinstance(norm, GlobalCmvn):
-        cmvn = {"type": "global", "mean": norm.mean.tolist(), "inv_std": norm.inv_std.tolist()}
-    elif isinstance(norm, OnlineCmvn):  # the caller runs it: docs/streaming.md has the formula
-        cmvn = {"type": "online", "window": norm.window, "prior_frames": norm.prior_frames,
-                "norm_vars": norm.norm_vars, "prior_mean": norm.prior[0].tolist(),
-                "prior_mean_square": norm.prior[1].tolist(),
-                "speech_floor": None if norm.floor is None else norm.floor.tolist(),
-                "speech_margin": SILENCE_MARGIN}
-    extra = {"chunk_ms": chunk_ms, "features": dataclasses.asdict(exp.feats),
-             "cmvn": cmvn, "tokens": list(exp.tokenizer.tokens)}
+    extra = {"chunk_ms": chunk_ms, "cmvn": cmvn_metadata(exp) if norm is not None else None,
+             "features": dataclasses.asdict(exp.feats), "tokens": list(exp.tokenizer.tokens),
+             "word_separator": SPACE}
     return export_streaming(step, exp.feats.num_mel_bins, fmt, out, extra)

@@ -33,20 +33,46 @@ from asr.decode.data_dir import feature_reader
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
 from asr.exp.layout import CMVN
+from asr.functional.ctc_search import penalize_blank
 from asr.functional.ctc_streaming_search import StreamingGreedySearch, StreamingPrefixBeamSearch
 from asr.nn.model import CTCModel
 from asr.nn.streaming import ChunkedCTC, NotStreamableError, frontend_window, streamable_chunk_sizes
-
-StreamingSearch = StreamingGreedySearch | StreamingPrefixBeamSearch
 
 
 def make_streaming_search(exp: Experiment, method: str = "greedy", beam: int = 10,
                           token_topk: int | None = None, lm: Path | None = None,
                           lm_weight: float = 0.5, lm_bonus: float = 0.0,
-                          lm_level: Literal["word", "token"] = "word") -> StreamingSearch:
+                          lm_level: Literal["word", "token"] = "word",
+                          blank_penalty: float = 0.0) -> StreamingSearch:
     """The resumable counterpart of :func:`asr.decode.data_dir.make_search` (greedy, or
     prefix beam with an optional n-gram LM; a closed vocabulary needs the whole
     utterance and does not stream)."""
+    search = _make_streaming_search(exp, method, beam, token_topk, lm, lm_weight, lm_bonus,
+                                    lm_level)
+    return BlankPenalized(search, blank_penalty) if blank_penalty else search
+
+
+class BlankPenalized:
+    """A streaming search fed log-probs with blank lowered by ``penalty`` (as offline)."""
+
+    def __init__(self, search: StreamingGreedySearch | StreamingPrefixBeamSearch,
+                 penalty: float):
+        self.search, self.penalty = search, penalty
+
+    def accept(self, log_probs: torch.Tensor) -> list[int]:
+        return self.search.accept(penalize_blank(torch.as_tensor(log_probs), self.penalty))
+
+    def finalize(self) -> list[int]:
+        return self.search.finalize()
+
+
+StreamingSearch = StreamingGreedySearch | StreamingPrefixBeamSearch | BlankPenalized
+
+
+def _make_streaming_search(exp: Experiment, method: str, beam: int, token_topk: int | None,
+                           lm: Path | None, lm_weight: float, lm_bonus: float,
+                           lm_level: Literal["word", "token"]
+                           ) -> StreamingGreedySearch | StreamingPrefixBeamSearch:
     if method == "greedy":
         if lm is not None:
             raise AsrError("an LM needs --method prefix_beam")
@@ -74,12 +100,13 @@ def chunk_frames(exp: Experiment, model: CTCModel, chunk_ms: float) -> int:
         raise AsrError(f"{exp.path}: not a streaming experiment: {e}") from None
     frame_ms = exp.feats.frame_shift_ms * frontend_window(model.frontend)[1]
     frames = chunk_ms / frame_ms
-    trained = "any multiple" if sizes is None else \
-        ", ".join(f"{s * frame_ms:g}" for s in sizes)
+    trained = (f"any size that is a whole number of {frame_ms:g} ms encoder frames (a "
+               "unidirectional lstm)") if sizes is None else \
+        ", ".join(f"{s * frame_ms:g}" for s in sizes) + " ms"
     if frames < 1 or abs(frames - round(frames)) > 1e-6 \
             or sizes is not None and round(frames) not in sizes:
         raise AsrError(f"{exp.path}: --chunk-ms {chunk_ms:g} is {frames:g} encoder frames of "
-                       f"{frame_ms:g} ms; the model was trained for chunks of {trained} ms")
+                       f"{frame_ms:g} ms; the model streams chunks of {trained}")
     return int(round(frames))
 
 
@@ -196,13 +223,14 @@ def decode_data_dir_streaming(exp: Experiment, data_dir: Path, chunk_ms: float =
 
 
 def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
-                      allow_resample: bool = False, allow_pipes: bool = True
-                      ) -> StreamingDecodeResult:
+                      allow_resample: bool = False, allow_pipes: bool = True,
+                      from_audio: bool = False) -> StreamingDecodeResult:
     """Every utterance of a data dir through ``recognizer``, one after the other, its
     fbank frames (from feats.scp, or computed from the audio) fed one chunk's worth at a
     time; streaming fbank gives the same frames from audio pieces (tests hold both)."""
     exp = recognizer.exp
-    utt_ids, read = feature_reader(exp, data_dir, allow_resample, None, allow_pipes)
+    utt_ids, read = feature_reader(exp, data_dir, allow_resample, None, allow_pipes,
+                                   from_audio=from_audio)
     step = max(1, int(round(recognizer.chunk_ms / exp.feats.frame_shift_ms)))
     hyps, frames, t0 = {}, 0, time.time()
     for utt in utt_ids:

@@ -19,6 +19,17 @@ def ctc_min_input_length(targets: Sequence[int]) -> int:
     return len(targets) + repeats
 
 
+def penalize_blank(log_probs: torch.Tensor, penalty: float) -> torch.Tensor:
+    """(..., V) log-probs with ``penalty`` subtracted from blank's (index 0), as icefall's
+    and sherpa-onnx's blank_penalty: > 0 trades deletions for insertions. 0 returns the
+    input itself."""
+    if not penalty:
+        return log_probs
+    out = log_probs.clone()
+    out[..., 0] -= penalty
+    return out
+
+
 def ctc_greedy_search(log_probs: torch.Tensor, lengths: torch.Tensor,
                       blank: int = 0) -> list[list[int]]:
     """Best path: argmax per frame, merge repeats, drop blanks. (N, T, V), (N,) -> ids."""

@@ -45,12 +45,17 @@ def ctc_vocabulary_search(log_probs: torch.Tensor, lengths: torch.Tensor,
                           ) -> list[list[int]]:
     """The token ids of each utterance's best vocabulary entry: argmax over entries of
     CTC log-likelihood plus ``log_prior`` (one log-probability per entry; uniform when
-    None). An utterance too short for every entry gets no tokens."""
-    scores = ctc_vocabulary_scores(log_probs, lengths, vocabulary, blank)
+    None). No tokens (a rejection) for an utterance too short for every entry, or whose
+    all-blank path is likelier than its best entry: silence or noise the model hears no
+    word in, where forcing the argmax would answer a word."""
+    likelihood = ctc_vocabulary_scores(log_probs, lengths, vocabulary, blank)
+    scores = likelihood
     if log_prior is not None:
         if len(log_prior) != len(vocabulary):
             raise ValueError(f"{len(log_prior)} prior log-probs for {len(vocabulary)} entries")
         scores = scores + torch.tensor(log_prior, dtype=scores.dtype)
+    valid = torch.arange(log_probs.shape[1])[None] < lengths.cpu()[:, None]  # (N, T)
+    nothing = (log_probs.float().cpu()[..., blank] * valid).sum(dim=1)  # log P(empty | x)
     best = scores.argmax(dim=1).tolist()
-    return [list(vocabulary[b]) if torch.isfinite(scores[i, b]) else []
-            for i, b in enumerate(best)]
+    return [list(vocabulary[b]) if torch.isfinite(scores[i, b])
+            and likelihood[i, b] >= nothing[i] else [] for i, b in enumerate(best)]

@@ -26,6 +26,7 @@ from asr.config.schema import ConformerConfig
 from asr.functional.chunk_mask import chunk_attention_mask, draw_chunk_size
 from asr.functional.lengths import make_pad_mask
 from asr.nn.grad_filter import GradientFilter
+from asr.nn.layer_hook import LayerHook
 
 
 def relative_positions(length: int, dim: int, device: torch.device,
@@ -231,11 +232,12 @@ class ConformerEncoder(nn.Module):
             for _ in range(cfg.num_layers)) if cfg.grad_filter.enabled else None
         self.output_dim = cfg.d_model
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor, chunk_size: int | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, chunk_size: int | None = None,
+                after_layer: LayerHook | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (N, T, D_in), lengths (N,) -> (N, T, d_model), lengths. ``chunk_size``: 0 for
         full context, C > 0 for C-frame chunks with ``chunk.left_chunks`` of left context;
         None draws it per batch in training (dynamic chunks) and is full context otherwise.
+        ``after_layer(k, x)`` replaces block k's output (1-based; intermediate CTC).
         """
         if chunk_size is None:
             chunk_size = draw_chunk_size(self.chunk.sizes, self.chunk.full_context_prob) \
@@ -251,11 +253,13 @@ class ConformerEncoder(nn.Module):
         for i, block in enumerate(self.blocks):
             if not filtered:
                 x = block(x, pos_emb, pad_mask, chunk_mask)
-                continue
-            names, params = zip(*block.named_parameters(), strict=True)
-            x, *params = self.filters[i](x, *params)
-            x = functional_call(block, dict(zip(names, params, strict=True)),
-                                (x, pos_emb, pad_mask, chunk_mask))
+            else:
+                names, params = zip(*block.named_parameters(), strict=True)
+                x, *params = self.filters[i](x, *params)
+                x = functional_call(block, dict(zip(names, params, strict=True)),
+                                    (x, pos_emb, pad_mask, chunk_mask))
+            if after_layer is not None:
+                x = after_layer(i + 1, x)
         return x, lengths
 
     def init_state(self, device: torch.device | str = "cpu") -> list[LayerCache]:

@@ -22,6 +22,7 @@ from asr.config.schema import LCBiLSTMConfig
 from asr.functional.chunk_mask import draw_chunk_size
 from asr.functional.lengths import make_pad_mask, reverse_within_lengths
 from asr.nn.grad_filter import GradientFilter
+from asr.nn.layer_hook import LayerHook
 from asr.nn.lstm import LSTMState, filtered_lstms
 
 
@@ -53,11 +54,12 @@ class LCBiLSTMEncoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.output_dim = dim
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor, chunk_size: int | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, chunk_size: int | None = None,
+                after_layer: LayerHook | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (N, T, D), lengths (N,) -> (N, T, output_dim), lengths. ``chunk_size``: 0 for
         full context (a BiLSTM), C > 0 for C-frame chunks; None draws it per batch in
-        training (dynamic chunks) and is full context otherwise."""
+        training (dynamic chunks) and is full context otherwise. ``after_layer(k, x)``
+        replaces layer k's output (1-based; intermediate CTC)."""
         if chunk_size is None:
             chunk_size = draw_chunk_size(self.chunk.sizes, self.chunk.full_context_prob) \
                 if self.training else 0
@@ -74,6 +76,8 @@ class LCBiLSTMEncoder(nn.Module):
             back = reverse_within_lengths(bwd(reverse_within_lengths(z, chunk_lens))[0],
                                           chunk_lens).reshape(n, k * c, -1)[:, :t]
             x = self.dropout(torch.cat([ahead, back], dim=-1) * valid)
+            if after_layer is not None:
+                x = after_layer(i + 1, x)
         return x, lengths
 
     @staticmethod

@@ -13,6 +13,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from asr.config.schema import LSTMConfig, LSTMStackConfig
 from asr.nn.grad_filter import GradientFilter
+from asr.nn.layer_hook import LayerHook
 
 # per layer: the hidden state (1, 1, projection_size or hidden_size) and the cell state
 # (1, 1, hidden_size) after the last frame seen
@@ -66,7 +67,9 @@ class LSTMStack(nn.Module):
         self.hidden_size = cfg.hidden_size
         self.state_dim = cfg.projection_size or cfg.hidden_size  # h's size, per direction
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor,
+                after_layer: LayerHook | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``after_layer(k, x)`` replaces layer k's output (1-based; intermediate CTC)."""
         total = max(1, x.shape[1])
         if x.shape[1] == 0:
             x = x.new_zeros(x.shape[0], 1, x.shape[2])
@@ -77,6 +80,8 @@ class LSTMStack(nn.Module):
             packed = pack_padded_sequence(x, cpu_lens, batch_first=True, enforce_sorted=False)
             x, _ = pad_packed_sequence(run(packed)[0], batch_first=True, total_length=total)
             x = self.dropout(x)
+            if after_layer is not None:
+                x = after_layer(i + 1, x)
         return x, lengths
 
 

@@ -23,4 +23,5 @@ ENCODERS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMEncoder, "lstm": LSTMEnc
 def build_model(cfg: ModelConfig, input_dim: int, vocab_size: int) -> CTCModel:
     frontend = FRONTENDS[cfg.frontend.type](input_dim, cfg.frontend)
     encoder = ENCODERS[cfg.encoder.type](frontend.output_dim, cfg.encoder)
-    return CTCModel(frontend, encoder, CTCHead(encoder.output_dim, vocab_size))
+    return CTCModel(frontend, encoder, CTCHead(encoder.output_dim, vocab_size),
+                    cfg.interctc_layers, cfg.self_conditioning)

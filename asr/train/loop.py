@@ -97,7 +97,7 @@ class Trainer:
             last = i == len(group) - 1
             sync = contextlib.nullcontext() if last or not self.dist.enabled else model.no_sync()
             with sync:
-                loss, z = compute_loss(model, batch, cfg.amp)
+                loss, z = compute_loss(model, batch, cfg.amp, self.cfg.loss)
                 self.scaler.scale(loss / len(batch.utt_ids) / len(group)).backward()
             losses.append(loss.detach())
             zeroed_counts.append(z)

@@ -18,7 +18,7 @@ from asr.data.dataset import FeatsDataset
 from asr.data.features import read_feats_config
 from asr.data.pipeline import build_datasets
 from asr.data.sampler import BucketBatchSampler
-from asr.device import resolve_device
+from asr.device import flush_denormals, resolve_device
 from asr.errors import AsrError, CheckpointError, ConfigError
 from asr.exp import layout
 from asr.exp.checkpoint_file import load_checkpoint
@@ -194,7 +194,7 @@ def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path,
         torch.set_num_threads(cfg.train.num_threads)
     # denormal floats take a slow path on x86 CPUs: an LSTM on CTC's blank plateau made
     # them and ran 6x slower (0.57 against 3.6 s for 5 steps, RESULTS of speech_commands)
-    torch.set_flush_denormal(True)
+    flush_denormals()
     device = resolve_device(cfg.train.device)
     _check_amp(cfg, device)
     _check_init_from(cfg, exp)

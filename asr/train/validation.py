@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from asr.config.schema import LossConfig
 from asr.data.collate import Batch
 from asr.data.tokenizer import Tokenizer
 from asr.functional.ctc_search import ctc_greedy_search
 from asr.functional.edit_distance import ErrorCounts, align
+from asr.functional.lengths import make_pad_mask
 from asr.nn.ctc_head import ctc_loss
 from asr.nn.model import CTCModel
 from asr.train import signals
@@ -17,14 +20,42 @@ from asr.train.distributed import Dist
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def compute_loss(model: torch.nn.Module, batch: Batch, amp: str = "none"
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed CTC loss of a batch (in float32 whatever the autocast dtype) and the number
-    of infeasible (zeroed) utterances, both 0-dim tensors on the batch's device."""
+def compute_loss(model: torch.nn.Module, batch: Batch, amp: str = "none",
+                 loss_cfg: LossConfig | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss of a batch summed over its utterances (in float32 whatever the
+    autocast dtype), and the number of infeasible (zeroed) utterances, both 0-dim tensors
+    on the batch's device.
+
+    Plain CTC by default; ``loss_cfg`` adds intermediate CTC ((1 - w) final + w mean of the
+    intermediate layers', ESPnet's weighting) and CR-CTC (a batch of V views: their CTC
+    summed plus the weighted KL of each view's frame posteriors to the other's, detached,
+    as icefall; the sum is divided by V so that one utterance weighs the same with it)."""
+    loss_cfg = loss_cfg or LossConfig()
     with torch.autocast(batch.feats.device.type, dtype=AMP_DTYPES.get(amp),
                         enabled=amp != "none"):
-        log_probs, out_lens = model(batch.feats, batch.feat_lens)
-    return ctc_loss(log_probs.float(), out_lens, batch.targets, batch.target_lens)
+        intermediate: list[torch.Tensor] = []
+        log_probs, out_lens = model(batch.feats, batch.feat_lens, intermediate=intermediate)
+    loss, zeroed = ctc_loss(log_probs.float(), out_lens, batch.targets, batch.target_lens)
+    if intermediate:
+        inter = sum(ctc_loss(lp.float(), out_lens, batch.targets, batch.target_lens)[0]
+                    for lp in intermediate) / len(intermediate)
+        loss = (1 - loss_cfg.interctc_weight) * loss + loss_cfg.interctc_weight * inter
+    if batch.views > 1:
+        if loss_cfg.cr_ctc_weight:
+            loss = loss + loss_cfg.cr_ctc_weight * consistency_loss(log_probs.float(), out_lens,
+                                                                    batch.views)
+        loss, zeroed = loss / batch.views, zeroed // batch.views
+    return loss, zeroed
+
+
+def consistency_loss(log_probs: torch.Tensor, lengths: torch.Tensor, views: int = 2
+                     ) -> torch.Tensor:
+    """CR-CTC's regularizer: the summed KL(q || p) over valid frames, p each row's
+    posteriors (V*N, T, V) and q the detached posteriors of the same utterance's next view
+    (rows view-major, as :class:`asr.data.collate.Batch` lays them out)."""
+    target = log_probs.detach().roll(-(log_probs.shape[0] // views), dims=0)
+    kl = F.kl_div(log_probs, target, reduction="none", log_target=True).sum(-1)  # (V*N, T)
+    return kl.masked_fill(make_pad_mask(lengths, kl.shape[1]), 0.0).sum()
 
 
 @torch.no_grad()
