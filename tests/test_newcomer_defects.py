@@ -213,3 +213,17 @@ def test_offline_export_writes_what_a_runtime_needs(exp, tmp_path):
     assert meta["cmvn"]["type"] == "utterance" and "speech frames" in meta["cmvn"]["how"]
     assert [i["name"] for i in meta["inputs"]] == ["feats", "lengths"]
     assert meta["outputs"][0]["shape"] == [-1, -1, e.tokenizer.vocab_size]
+
+
+def test_a_failing_pipe_names_its_stderr_and_fbank_leaves_nothing_behind(tmp_path):
+    data = tmp_path / "d"
+    make_data_dir(data, num_utts=2)
+    first = (data / "wav.scp").read_text().splitlines()[0].split()[0]
+    lines = (data / "wav.scp").read_text().splitlines()
+    lines[1] = lines[1].split()[0] + " sh -c 'echo no such tool >&2; exit 127' |"
+    (data / "wav.scp").write_text("\n".join(lines) + "\n")
+    before = sorted(p.name for p in data.iterdir())
+    with pytest.raises(DataError, match="exited with status 127: stderr: no such tool"):
+        write_data_dir_feats(data, FbankConfig(sample_rate=8000, num_mel_bins=23))
+    assert sorted(p.name for p in data.iterdir()) == before  # no data/, no partial ark
+    assert first  # the good utterance was read before the bad one: its ark is gone too

@@ -164,7 +164,12 @@ def _run_split(split: _Split, cfg: FbankConfig, allow_resample: bool, compress: 
 
     if write_feats:
         tmp_scp = split.scp.with_name(split.scp.name + ".partial")
-        write_ark_scp(split.ark, tmp_scp, features(), compress)
+        try:
+            write_ark_scp(split.ark, tmp_scp, features(), compress)
+        except DataError:  # bad input fails again on a rerun: keep nothing of this split
+            for path in (tmp_scp, split.ark, split.ark.with_name(split.ark.name + ".partial")):
+                path.unlink(missing_ok=True)
+            raise
     else:  # on the fly later: only the frame counts, from Kaldi's formula
         for utt, rx, start, end in split.audio:
             samples, rate = load_audio(rx, utt, start, end)
@@ -180,6 +185,20 @@ def _done(split: _Split, write_feats: bool) -> bool:
     last = split.scp if write_feats else split.info
     return last.is_file() and split.info.is_file() and \
         tuple(sorted(read_kv(split.info))) == split.utts
+
+
+def _run_splits(todo: list[_Split], args: list[tuple], nj: int) -> None:
+    """Run :func:`_run_split` on each of ``args``: in processes when there are several."""
+    if len(todo) > 1:
+        # spawn, not fork: a forked child can deadlock in torch's thread pools; an executor,
+        # not a Pool: a worker that dies fails the stage instead of hanging it
+        with ProcessPoolExecutor(min(nj, len(todo)),
+                                 mp_context=multiprocessing.get_context("spawn")) as ex:
+            for job in [ex.submit(_run_split, *a) for a in args]:
+                job.result()
+    else:
+        for a in args:
+            _run_split(*a)
 
 
 def write_data_dir_feats(data_dir: Path, cfg: FbankConfig, feats_dir: Path | None = None,
@@ -221,16 +240,15 @@ def write_data_dir_feats(data_dir: Path, cfg: FbankConfig, feats_dir: Path | Non
     if todo:  # arks are about to change under the old feats.scp
         (data_dir / "feats.scp").unlink(missing_ok=True)
     args = [(s, cfg, allow_resample, compress, write_feats) for s in todo]
-    if len(todo) > 1:
-        # spawn, not fork: a forked child can deadlock in torch's thread pools; an executor,
-        # not a Pool: a worker that dies fails the stage instead of hanging it
-        with ProcessPoolExecutor(min(nj, len(todo)),
-                                 mp_context=multiprocessing.get_context("spawn")) as ex:
-            for job in [ex.submit(_run_split, *a) for a in args]:
-                job.result()
-    else:
-        for a in args:
-            _run_split(*a)
+    try:
+        _run_splits(todo, args, nj)
+    except DataError:
+        # nothing done: leave no trace (a kill, which skips this, leaves what a resume uses)
+        if not any(_done(sp, write_feats) for sp in splits):
+            job_spec.unlink(missing_ok=True)
+            if not any(feats_dir.iterdir()):
+                feats_dir.rmdir()
+        raise
     frames, durs, scp = {}, {}, {}
     for s in splits:
         if not s.utts:
