@@ -14,9 +14,25 @@ _po_usage() {
   done
 }
 
-# variables declared before sourcing: the options this script accepts
+# the value NAME had in this process's environment when it started (Linux: /proc), else
+# its exported value now
+_po_inherited() {
+  if [ -r "/proc/$$/environ" ]; then
+    tr '\0' '\n' < "/proc/$$/environ" | sed -n "s/^$1=//p" | head -n 1
+  else
+    printenv "$1" 2>/dev/null
+  fi
+}
+
+# variables declared before sourcing: the options this script accepts. Options are
+# lower-case (as Kaldi's): an upper-case variable the environment brought in (FSDD_DIR) is
+# not one unless the script assigned it a value of its own; a lower-case one always is,
+# so that with 'export data=/scratch/x' in the shell, run.sh's 'data=data' is still --data.
 _po_declared=$(compgen -v | grep -v -E '^(_po_|BASH|FUNCNAME|PIPESTATUS|GROUPS|DIRSTACK|SHELLOPTS|BASHOPTS|EUID|PPID|UID|HOST|MACHTYPE|OSTYPE|HOSTNAME|HOSTTYPE|IFS|LINENO|OPT|PS[0-9]|PWD|OLDPWD|RANDOM|SECONDS|SHLVL|TERM|HOME|PATH|LANG|LC_|COLUMNS|LINES|HIST|COMP|MAIL|SHELL|USER|LOGNAME|EPOCH|SRANDOM|help_message)' | while read -r v; do
-  [ -n "$(printenv "$v" 2>/dev/null)" ] && continue  # environment, not a declared option
+  if [[ "$v" =~ [A-Z] ]] && [ -n "$(printenv "$v" 2>/dev/null)" ] \
+      && [ "$(_po_inherited "$v")" = "${!v}" ]; then
+    continue  # the environment's, untouched by the script: not a declared option
+  fi
   echo "$v"; done | tr '\n' ' ')
 
 while [ $# -gt 0 ]; do

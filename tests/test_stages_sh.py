@@ -111,3 +111,21 @@ def test_train_stage_passes_sources_and_init_from_and_rir_stage_runs_once(tmp_pa
     out = bash(tmp_path, "rir_dir=data/rirs; rir_stage 2 8000; rir_dir=; rir_stage 2 8000")
     assert out.returncode == 0 and out.stdout == ""
     assert len((tmp_path / "log").read_text().splitlines()) == 3
+
+
+def test_declared_options_stay_options_whatever_the_environment_holds(tmp_path):
+    script = tmp_path / "run.sh"
+    script.write_text(f"#!/usr/bin/env bash\nset -euo pipefail\ndata=data\nstage=0\n"
+                      f". {REPO}/scripts/parse_options.sh\necho \"data=$data stage=$stage\"\n")
+    script.chmod(0o755)
+
+    def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(script), *args], env={**os.environ, **env},
+                              capture_output=True, text=True)
+
+    # exported in the shell with another value, or with the script's own: still an option
+    assert run({"data": "/scratch/x"}, "--data", "D").stdout == "data=D stage=0\n"
+    assert run({"stage": "0"}, "--stage", "3").stdout == "data=data stage=3\n"
+    # an upper-case environment variable the script never declared is not an option
+    out = run({"FSDD_DIR": "/x"}, "--FSDD-DIR", "/y")
+    assert out.returncode == 1 and "unknown option --FSDD-DIR" in out.stderr
