@@ -4,6 +4,8 @@ options several subcommands share are defined here, once."""
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 
 def add_no_pipes_argument(p: argparse.ArgumentParser) -> None:
@@ -24,3 +26,102 @@ def parse_range(option: str, value: str) -> tuple[float, float]:
     except ValueError:
         pass
     raise AsrError(f"{option}: expected LOW:HIGH (or one number), got '{value}'")
+
+
+def add_search_arguments(p: argparse.ArgumentParser) -> None:
+    """Model and search options shared by decode and transcribe."""
+    p.add_argument("--exp-dir", type=Path, required=True,
+                   help="an experiment dir (config.yaml, feats.yaml, lang/, checkpoints)")
+    p.add_argument("--checkpoint", help="checkpoint file (default: final.pt, else newest)")
+    p.add_argument("--method", choices=["greedy", "prefix_beam", "vocabulary"],
+                   help="the search",
+                   default="greedy")
+    p.add_argument("--beam", type=int, default=10, help="beam size for prefix_beam")
+    p.add_argument("--token-topk", type=int, default=None,
+                   help="tokens per frame that may extend a prefix (default: --beam)")
+    p.add_argument("--lm", type=Path,
+                   help="n-gram LM for shallow fusion (prefix_beam): an ARPA file (compiled "
+                        "on first use into LM.asrlm beside it, reused while it is unchanged) "
+                        "or a compiled LM from 'asr compile-lm'")
+    p.add_argument("--lm-weight", type=float, default=0.5, help="weight of the LM log-prob")
+    p.add_argument("--lm-bonus", type=float, default=0.0,
+                   help="added per LM word (or token): offsets the LM's short-output bias")
+    p.add_argument("--lm-level", choices=["word", "token"], default="word",
+                   help="word: LM over words; token: LM over the lang dir's tokens")
+    p.add_argument("--blank-penalty", type=float, default=0.0,
+                   help="subtracted from every frame's blank log-prob before the search "
+                        "(icefall, sherpa-onnx): > 0 trades deletions for insertions")
+    p.add_argument("--vocabulary", type=Path,
+                   help="--method vocabulary: a file of allowed transcripts, one per line "
+                        "(e.g. the training text without ids); each utterance becomes the "
+                        "entry of highest CTC likelihood")
+    p.add_argument("--vocabulary-prior", action="store_true",
+                   help="add the log relative frequency of each entry in --vocabulary")
+    p.add_argument("--search-threads", type=int, default=0,
+                   help="threads for the prefix beam search, one utterance each (default: "
+                        "every core this process may use); the output is the same for any")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, cuda, cuda:N or auto (the model runs there; the search on CPU)")
+    p.add_argument("--allow-resample", action="store_true",
+                   help="resample audio at another rate than the exp's features expect")
+
+
+def add_streaming_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--streaming", action="store_true",
+                   help="decode as a stream, chunk by chunk with the model's caches (a model "
+                        "trained with encoder.chunk.sizes, or an lstm encoder)")
+    p.add_argument("--chunk-ms", type=float, default=None,
+                   help="--streaming: chunk length in ms, one the model was trained for "
+                        "(default 320)")
+
+
+def search_from_args(args: argparse.Namespace):
+    """(experiment, search, device) from the options of :func:`add_search_arguments`."""
+    from asr.decode.data_dir import make_search
+    from asr.device import resolve_device
+    from asr.exp.experiment import Experiment
+
+    exp = Experiment.load(args.exp_dir)
+    threads = args.search_threads or len(os.sched_getaffinity(0))
+    search = make_search(exp, args.method, args.beam, args.token_topk, args.lm, args.lm_weight,
+                         args.lm_bonus, args.lm_level, args.vocabulary, args.vocabulary_prior,
+                         threads, args.blank_penalty)
+    return exp, search, resolve_device(args.device)
+
+
+def recognizer_from_args(args: argparse.Namespace):
+    """(experiment, StreamingRecognizer) from the search and streaming options."""
+    from asr.decode.streaming import StreamingRecognizer, make_streaming_search
+    from asr.device import resolve_device
+    from asr.errors import AsrError
+    from asr.exp.experiment import Experiment
+
+    if not args.streaming:
+        raise AsrError("--chunk-ms needs --streaming")
+    args.chunk_ms = 320.0 if args.chunk_ms is None else args.chunk_ms
+    exp = Experiment.load(args.exp_dir)
+    search = make_streaming_search(exp, args.method, args.beam, args.token_topk, args.lm,
+                                   args.lm_weight, args.lm_bonus, args.lm_level,
+                                   args.blank_penalty)
+    return exp, StreamingRecognizer(exp, args.chunk_ms, args.checkpoint, search,
+                                    resolve_device(args.device))
+
+
+def log_decode_settings(args: argparse.Namespace, exp_path: Path, checkpoint: Path) -> None:
+    """The record a decode dir keeps of what made it (command, model file, search), into
+    its decode.log only: the terminal has the command already."""
+    import logging
+    import shlex
+
+    record = logging.getLogger("asr.decode.record")
+    record.propagate = False
+    record.setLevel(logging.INFO)
+    record.handlers = [h for h in logging.getLogger().handlers
+                       if isinstance(h, logging.FileHandler)]
+    record.info("asr %s", shlex.join(getattr(args, "argv", [])))
+    record.info("exp %s, checkpoint %s", exp_path, checkpoint)
+    search = {k: getattr(args, k) for k in ("method", "beam", "token_topk", "lm", "lm_weight",
+                                           "lm_bonus", "lm_level", "blank_penalty",
+                                           "vocabulary", "streaming", "chunk_ms")
+              if hasattr(args, k)}
+    record.info("search: %s", ", ".join(f"{k} {v}" for k, v in search.items()))

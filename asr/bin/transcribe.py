@@ -14,8 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from asr.bin.decode import add_search_arguments
-from asr.bin.streaming import add_streaming_arguments
+from asr.bin import add_search_arguments, add_streaming_arguments, search_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,15 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import logging
 
-    from asr.bin.decode import search_from_args
     from asr.decode.data_dir import transcribe_files
     from asr.log_setup import setup_logging
 
     setup_logging(level=logging.WARNING)
     if args.streaming or args.chunk_ms is not None:
-        from asr.bin.streaming import transcribe_main
-
-        return transcribe_main(args)
+        return transcribe_streaming(args)
     exp, search, device = search_from_args(args)
     result = transcribe_files(exp, args.audio, args.checkpoint, search, device,
                               args.allow_resample, args.one_speaker, args.max_seconds,
@@ -57,4 +53,33 @@ def main(args: argparse.Namespace) -> int:
             print(f"{path} {result.hyps[str(path)]}".rstrip())
     if result.errors:
         return 1 if result.hyps else 2  # some files transcribed, or none
+    return 0
+
+
+def transcribe_streaming(args: argparse.Namespace) -> int:
+    """'asr transcribe --streaming': each file fed one chunk of audio at a time; prints
+    ``<file> (partial) <text>`` whenever the partial text changes, then ``<file> <text>``."""
+    from asr.bin import recognizer_from_args
+    from asr.data.audio import load_audio, resample
+    from asr.errors import AsrError
+
+    _, recognizer = recognizer_from_args(args)
+    step = max(1, int(recognizer.sample_rate * args.chunk_ms / 1000))
+    for path in args.audio:
+        samples, rate = load_audio(str(path), str(path), allow_pipes=False,
+                                   channel=getattr(args, "channel", None))
+        if rate != recognizer.sample_rate and args.allow_resample:
+            samples, rate = resample(samples, rate, recognizer.sample_rate), \
+                recognizer.sample_rate
+        audio = (samples / 32768.0).numpy()  # load_audio gives int16 scale
+        shown = ""
+        for start in range(0, audio.size, step):
+            try:
+                partial = recognizer.accept_waveform(audio[start:start + step], rate)
+            except AsrError as e:
+                raise AsrError(f"{path}: {e}") from None
+            if partial != shown:
+                print(f"{path} (partial) {partial}".rstrip(), flush=True)
+                shown = partial
+        print(f"{path} {recognizer.finalize()}".rstrip(), flush=True)
     return 0
