@@ -7,6 +7,8 @@ import argparse
 import os
 from pathlib import Path
 
+from asr.decode.defaults import DEFAULT_CHUNK_MS
+
 
 def add_no_pipes_argument(p: argparse.ArgumentParser) -> None:
     """``--no-pipes`` (sets ``args.allow_pipes`` False) for commands that read wav.scp audio."""
@@ -72,7 +74,7 @@ def add_streaming_arguments(p: argparse.ArgumentParser) -> None:
                         "trained with encoder.chunk.sizes, or an lstm encoder)")
     p.add_argument("--chunk-ms", type=float, default=None,
                    help="--streaming: chunk length in ms, one the model was trained for "
-                        "(default 320)")
+                        f"(default {DEFAULT_CHUNK_MS:g})")
 
 
 def search_from_args(args: argparse.Namespace):
@@ -98,7 +100,7 @@ def recognizer_from_args(args: argparse.Namespace):
 
     if not args.streaming:
         raise AsrError("--chunk-ms needs --streaming")
-    args.chunk_ms = 320.0 if args.chunk_ms is None else args.chunk_ms
+    args.chunk_ms = DEFAULT_CHUNK_MS if args.chunk_ms is None else args.chunk_ms
     exp = Experiment.load(args.exp_dir)
     search = make_streaming_search(exp, args.method, args.beam, args.token_topk, args.lm,
                                    args.lm_weight, args.lm_bonus, args.lm_level,

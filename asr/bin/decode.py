@@ -21,6 +21,7 @@ from asr.bin import (
     recognizer_from_args,
     search_from_args,
 )
+from asr.decode.defaults import DEFAULT_MAX_FRAMES
 
 log = logging.getLogger("asr.decode")
 
@@ -30,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, required=True,
                    help="a Kaldi data dir (wav.scp or feats.scp; text, when present, is scored)")
     p.add_argument("--out", type=Path, required=True, help="decode dir to write")
-    p.add_argument("--max-frames", type=int, default=20000, help="padded frames per batch")
+    p.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
+                   help="padded frames per batch")
     p.add_argument("--features-from-audio", action="store_true",
                    help="compute the exp's features from wav.scp even if the data dir has a "
                         "feats.scp (e.g. one made with other fbank options)")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asr.decode.defaults import DEFAULT_CHUNK_MS
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exp-dir", type=Path, required=True, help="the experiment to export")
@@ -27,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "OUT with .json: what a runtime needs to drive it")
     p.add_argument("--chunk-ms", type=float, default=None,
                    help="with --streaming: the chunk, a size the model was trained for "
-                        "(default 320)")
+                        f"(default {DEFAULT_CHUNK_MS:g})")
     p.add_argument("--left-chunks", type=int, default=None,
                    help="with --streaming: a Conformer's chunks of left context, a fixed "
                         "maximum (default: the trained encoder.chunk.left_chunks)")
@@ -70,7 +72,7 @@ def main(args: argparse.Namespace) -> int:
         if args.streaming:
             from asr.decode.export_streaming import export_experiment_streaming
 
-            chunk_ms = 320.0 if args.chunk_ms is None else args.chunk_ms
+            chunk_ms = DEFAULT_CHUNK_MS if args.chunk_ms is None else args.chunk_ms
             meta = export_experiment_streaming(exp, model, args.format, out, chunk_ms,
                                                args.left_chunks)
             logging.info("wrote %s (its inputs, outputs and caches)", meta)

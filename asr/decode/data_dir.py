@@ -29,6 +29,7 @@ from asr.data.features import FEATS_CONFIG, audio_fbank, read_feats_config, utte
 from asr.data.kaldi_dir import DataDir
 from asr.data.tokenizer import SPACE, UNK
 from asr.decode.batches import estimated_frames, plan_batches
+from asr.decode.defaults import DEFAULT_MAX_FRAMES
 from asr.decode.vocabulary import vocabulary_search
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
@@ -174,7 +175,7 @@ def decode_batches(model: CTCModel, batches: Iterable[list[str]],
 
 
 def decode_features(model: CTCModel, feats: dict[str, torch.Tensor], normalize: Normalizer,
-                    search: Search, max_frames: int = 20000, device: str = "cpu"
+                    search: Search, max_frames: int = DEFAULT_MAX_FRAMES, device: str = "cpu"
                     ) -> dict[str, list[int]]:
     """Token ids per utterance of in-memory features, in length-sorted batches of at
     most ``max_frames`` padded frames (see :func:`asr.decode.batches.plan_batches`)."""
@@ -245,7 +246,7 @@ def _read_spooled(ark: str, offsets: dict[str, int], fds: dict, utt_id: str) -> 
 
 
 def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = None,
-                    search: Search = ctc_greedy_search, max_frames: int = 20000,
+                    search: Search = ctc_greedy_search, max_frames: int = DEFAULT_MAX_FRAMES,
                     device: str = "cpu", allow_resample: bool = False,
                     allow_pipes: bool = True, from_audio: bool = False) -> DecodeResult:
     """Decode every utterance of a Kaldi data dir (features and CMVN as the exp says),
@@ -342,6 +343,7 @@ def transcribe_files(exp: Experiment, paths: list[Path], checkpoint: str | None 
             errors[str(path)] = str(e)
     utt2spk = {u: "speaker" for u in raw} if one_speaker else None
     result = _decode(exp, model, raw, exp.normalizer(None, raw.items(), utt2spk), search,
-                     20000, device, t0) if raw else DecodeResult({}, 0.0, time.time() - t0)
+                     DEFAULT_MAX_FRAMES, device, t0) if raw else \
+        DecodeResult({}, 0.0, time.time() - t0)
     result.errors = errors
     return result

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -29,7 +28,8 @@ import torch
 from asr.data.cmvn import Normalizer, OnlineCmvn
 from asr.data.streaming_fbank import StreamingFbank
 from asr.data.tokenizer import SPACE, UNK
-from asr.decode.data_dir import feature_reader
+from asr.decode.data_dir import DecodeResult, feature_reader
+from asr.decode.defaults import DEFAULT_CHUNK_MS
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
 from asr.exp.layout import CMVN
@@ -146,7 +146,7 @@ class StreamingRecognizer:
     subsampling of 10 ms frames); a unidirectional LSTM takes any multiple of its frame.
     """
 
-    def __init__(self, exp_dir: str | Path | Experiment, chunk_ms: float = 320,
+    def __init__(self, exp_dir: str | Path | Experiment, chunk_ms: float = DEFAULT_CHUNK_MS,
                  checkpoint: str | None = None, search: StreamingSearch | None = None,
                  device: str = "cpu"):
         self.exp = exp_dir if isinstance(exp_dir, Experiment) else Experiment.load(exp_dir)
@@ -201,21 +201,10 @@ class StreamingRecognizer:
         return text
 
 
-@dataclass
-class StreamingDecodeResult:
-    hyps: dict[str, str]
-    audio_seconds: float
-    decode_seconds: float
-
-    @property
-    def rtf(self) -> float:
-        return self.decode_seconds / max(1e-9, self.audio_seconds)
-
-
-def decode_data_dir_streaming(exp: Experiment, data_dir: Path, chunk_ms: float = 320,
+def decode_data_dir_streaming(exp: Experiment, data_dir: Path, chunk_ms: float = DEFAULT_CHUNK_MS,
                               checkpoint: str | None = None, search: StreamingSearch | None = None,
                               device: str = "cpu", allow_resample: bool = False,
-                              allow_pipes: bool = True) -> StreamingDecodeResult:
+                              allow_pipes: bool = True) -> DecodeResult:
     """Every utterance of a data dir as a stream of ``chunk_ms`` chunks (see
     :func:`decode_recognizer`)."""
     recognizer = StreamingRecognizer(exp, chunk_ms, checkpoint, search, device)
@@ -224,7 +213,7 @@ def decode_data_dir_streaming(exp: Experiment, data_dir: Path, chunk_ms: float =
 
 def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
                       allow_resample: bool = False, allow_pipes: bool = True,
-                      from_audio: bool = False) -> StreamingDecodeResult:
+                      from_audio: bool = False) -> DecodeResult:
     """Every utterance of a data dir through ``recognizer``, one after the other, its
     fbank frames (from feats.scp, or computed from the audio) fed one chunk's worth at a
     time; streaming fbank gives the same frames from audio pieces (tests hold both)."""
@@ -239,5 +228,5 @@ def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
             recognizer.accept_features(feats[start:start + step])
         hyps[utt] = recognizer.finalize()
         frames += feats.shape[0]
-    return StreamingDecodeResult(hyps, frames * exp.feats.frame_shift_ms / 1000,
+    return DecodeResult(hyps, frames * exp.feats.frame_shift_ms / 1000,
                                  time.time() - t0)
