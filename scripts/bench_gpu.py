@@ -109,9 +109,11 @@ def make_trainer(cfg: ExperimentConfig, model: torch.nn.Module, train: DataLoade
     optimizer = build_optimizer(model.parameters(), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.scheduler, 10**6)
     tokens = ["<blank>", "<unk>"] + [chr(0x4E00 + i) for i in range(VOCAB - 2)]
-    return Trainer(cfg, exp, model, CharTokenizer(tokens), optimizer, scheduler,
-                   torch.amp.GradScaler(device.type, enabled=False), TrainState(), train,
-                   train, torch.Generator(), device, None, Dist(device=device))
+    return Trainer(cfg=cfg, exp=exp, model=model, tokenizer=CharTokenizer(tokens),
+                   optimizer=optimizer, scheduler=scheduler,
+                   scaler=torch.amp.GradScaler(device.type, enabled=False), state=TrainState(),
+                   train_loader=train, dev_loader=train, loader_generator=torch.Generator(),
+                   device=device, writer=None, dist=Dist(device=device))
 
 
 def synchronize(device: torch.device) -> None:
@@ -143,12 +145,12 @@ def time_training(trainer: Trainer, until: float, warmup: int, max_steps: int) -
         for batch in trainer.train_loader:
             out = trainer.train_step([batch])  # reads loss and norm: the step has finished
             steps += 1
-            skipped += int(out["skipped"])
+            skipped += int(out.skipped)
             if steps == warmup:
                 timed_from = time.monotonic()
             elif steps > warmup:
-                timed_frames += out["frames"]
-            frames += out["frames"]
+                timed_frames += out.frames
+            frames += out.frames
             if steps > warmup and (steps >= max_steps or time.monotonic() > until):
                 break
         else:

@@ -132,9 +132,11 @@ def trainer_step(model: nn.Module, batch: Batch, exp: Path) -> Callable[[], None
     steps, outside the step)."""
     cfg = ExperimentConfig(optim=OPTIM, train=TrainConfig(device="cpu", clip_grad_norm=5.0))
     opt = build_optimizer(model.parameters(), cfg.optim)
-    trainer = Trainer(cfg, exp, model, None, opt, build_scheduler(opt, cfg.scheduler, 10**9),
-                      torch.amp.GradScaler("cpu", enabled=False), TrainState(), None, None,
-                      torch.Generator(), torch.device("cpu"), None)
+    trainer = Trainer(cfg=cfg, exp=exp, model=model, tokenizer=None, optimizer=opt,
+                      scheduler=build_scheduler(opt, cfg.scheduler, 10**9),
+                      scaler=torch.amp.GradScaler("cpu", enabled=False), state=TrainState(),
+                      train_loader=None, dev_loader=None, loader_generator=torch.Generator(),
+                      device=torch.device("cpu"), writer=None)
     model.train()
     group = [batch]
     return lambda: trainer.train_step(group)

@@ -91,3 +91,12 @@ def test_sh_blocks_use_real_commands_and_options():
                 continue
             checked += 1
     assert checked >= 8
+
+
+def test_getting_started_gives_readmes_two_set_up_commands():
+    readme = (REPO / "README.md").read_text()
+    page = (DOCS / "getting_started.md").read_text()
+    for marker in ("# The main job:", "# The tests:"):
+        command = readme.split(marker, 1)[1].split("\n")
+        command = next(line for line in command[1:] if line.startswith("python3 -m venv"))
+        assert command in page, command

@@ -195,7 +195,7 @@ def test_nan_batch_is_skipped_with_parameters_untouched(corpus, tmp_path):
     bad = next(batches)
     bad.feats[0, :5] = float("nan")
     out = trainer.train_step([bad])
-    assert out["skipped"] == 1 and trainer.state.skipped_steps == 1
+    assert out.skipped and trainer.state.skipped_steps == 1
     assert trainer.state.step == 1
     after = snapshot(trainer)
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -252,7 +252,7 @@ def test_bf16_autocast_trains_on_cpu_and_fp16_needs_cuda(corpus, tmp_path):
     batch = next(iter(trainer.train_loader))
     before = snapshot(trainer)
     out = trainer.train_step([batch])
-    assert out["skipped"] == 0 and trainer.state.step == 1
+    assert not out.skipped and trainer.state.step == 1
     assert any(not torch.equal(before[k], v) for k, v in snapshot(trainer).items())
     cfg = load_config(ExperimentConfig, corpus / "train.yaml",
                       [*OVERRIDES, "train.amp=fp16"])

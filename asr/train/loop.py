@@ -47,7 +47,21 @@ from asr.train.state import TrainState
 from asr.train.validation import compute_loss, validate
 
 log = logging.getLogger(__name__)
-@dataclass
+@dataclass(frozen=True)
+class StepResult:
+    """What one optimizer step did: its summed loss over ``utts`` utterances and ``frames``
+    input frames, the gradient norm before clipping, whether the step was skipped (a
+    non-finite loss or norm), and whether a preemption signal asks the run to stop."""
+
+    loss_sum: float
+    utts: int
+    frames: int
+    grad_norm: float
+    skipped: bool
+    stop: bool
+
+
+@dataclass(kw_only=True)
 class Trainer:
     cfg: ExperimentConfig
     exp: Path
@@ -77,7 +91,7 @@ class Trainer:
     def sampler(self) -> BucketBatchSampler:
         return self.train_loader.batch_sampler
 
-    def train_step(self, group: list[Batch]) -> dict[str, float]:
+    def train_step(self, group: list[Batch]) -> StepResult:
         """One optimizer step over ``group`` (accum_grad batches): the parameters are
         untouched when the loss or the all-reduced gradient norm is not finite.
 
@@ -129,8 +143,7 @@ class Trainer:
         if state.consecutive_skips >= cfg.max_consecutive_skips:
             self._abort_non_finite()
         self._log_batches(group)
-        return {"loss_sum": loss_sum, "utts": utts, "frames": frames, "grad_norm": grad_norm,
-                "skipped": float(bad), "stop": float(stop)}
+        return StepResult(loss_sum, utts, frames, grad_norm, bool(bad), bool(stop))
 
     def _abort_non_finite(self) -> None:
         path = self.exp / self.dist.per_rank("nonfinite_batches.txt")
@@ -178,16 +191,16 @@ class Trainer:
             bar.update(len(group))
             group = []
             updates += 1
-            frames_total += out["frames"]
+            frames_total += out.frames
             for k in acc:
-                acc[k] += out[k]
+                acc[k] += getattr(out, k)
             if updates % cfg.log_interval == 0:
-                self._log_scalars(acc, out["grad_norm"], frames_total / (time.time() - t0))
+                self._log_scalars(acc, out.grad_norm, frames_total / (time.time() - t0))
                 bar.set_postfix(loss=f"{acc['loss_sum'] / acc['utts']:.3f}")
                 acc = {"loss_sum": 0.0, "utts": 0, "frames": 0}
-            if out["stop"]:
+            if out.stop:
                 raise signals.Preempted
-            if cfg.save_every_steps and not out["skipped"] \
+            if cfg.save_every_steps and not out.skipped \
                     and state.step % cfg.save_every_steps == 0:
                 self.save(self.ckpt_dir / f"checkpoint-{state.step}.pt")
         bar.close()

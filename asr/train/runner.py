@@ -115,9 +115,11 @@ def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Pa
                           pin_memory=device.type == "cuda")
 
     writer = SummaryWriter(str(exp / layout.TENSORBOARD_DIR)) if dist.is_main else None
-    trainer = Trainer(cfg, exp, model, tokenizer, optimizer, scheduler, scaler, TrainState(),
-                      loader(train.dataset, train_sampler), loader(dev.dataset, dev_sampler), g,
-                      device, writer, dist)
+    trainer = Trainer(cfg=cfg, exp=exp, model=model, tokenizer=tokenizer, optimizer=optimizer,
+                      scheduler=scheduler, scaler=scaler, state=TrainState(),
+                      train_loader=loader(train.dataset, train_sampler),
+                      dev_loader=loader(dev.dataset, dev_sampler), loader_generator=g,
+                      device=device, writer=writer, dist=dist)
     log.info("%d train utterances (%d batches, %d steps per epoch on each of %d ranks), "
              "%d dev utterances, %d epochs", len(train.dataset), batches_per_epoch,
              steps_per_epoch, dist.world_size, len(dev.dataset), cfg.train.epochs)

@@ -12,6 +12,7 @@ data=data
 exp=exp
 train_config=conf/bilstm.yaml
 decode_methods="greedy prefix_beam"
+blank_penalty=0          # subtracted from blank's log-prob before each search
 train_overrides=""       # e.g. "train.epochs=2"
 help_message="Usage: $0 [options]   (yesno recipe: stages 0-6)"
 . ../../scripts/parse_options.sh
@@ -56,5 +57,7 @@ fi
 
 # stage 5 decodes test with each method (a decode newer than final.pt is kept);
 # stage 6 prints their %WER lines
-if run_stage 5; then decode_sets 5 "$dir/final.pt" "$data" "$decode_methods" test; fi
+if run_stage 5; then
+  decode_sets 5 "$dir/final.pt" "$data" "$decode_methods" test --blank-penalty "$blank_penalty"
+fi
 if run_stage 6; then print_wers "$dir" "$decode_methods" test; fi
