@@ -84,8 +84,10 @@ def trainer_for(exp: Path, *overrides: str) -> Trainer:
     model = torch.nn.Module()
     model.register_buffer("w", torch.full((2,), 99.0))
     model.register_buffer("n", torch.tensor(0))
-    return Trainer(load(*overrides), exp, model, None, None, None, None, TrainState(epoch=5),
-                   None, None, None, torch.device("cpu"), None)  # epochs 1-4 are done
+    return Trainer(cfg=load(*overrides), exp=exp, model=model, tokenizer=None, optimizer=None,
+                   scheduler=None, scaler=None, state=TrainState(epoch=5),  # epochs 1-4 done
+                   train_loader=None, dev_loader=None, loader_generator=None,
+                   device=torch.device("cpu"), writer=None)
 
 
 def test_fewer_epoch_checkpoints_than_averaged_warn_and_final_is_still_written(tmp_path,

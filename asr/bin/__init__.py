@@ -68,10 +68,14 @@ def add_search_arguments(p: argparse.ArgumentParser) -> None:
                    help="resample audio at another rate than the exp's features expect")
 
 
-def add_streaming_arguments(p: argparse.ArgumentParser) -> None:
+def add_streaming_arguments(p: argparse.ArgumentParser, streaming_help: str | None = None
+                            ) -> None:
+    """``--streaming`` (decode as a stream, unless ``streaming_help`` says what it does
+    for this command) and ``--chunk-ms``."""
     p.add_argument("--streaming", action="store_true",
-                   help="decode as a stream, chunk by chunk with the model's caches (a model "
-                        "trained with encoder.chunk.sizes, or an lstm encoder)")
+                   help=streaming_help or "decode as a stream, chunk by chunk with the "
+                   "model's caches (a model trained with encoder.chunk.sizes, or an lstm "
+                   "encoder)")
     p.add_argument("--chunk-ms", type=float, default=None,
                    help="--streaming: chunk length in ms, one the model was trained for "
                         f"(default {DEFAULT_CHUNK_MS:g})")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asr.bin import add_streaming_arguments
 from asr.decode.defaults import DEFAULT_CHUNK_MS
 
 
@@ -24,12 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path,
                    help="file to write (default: EXP/model.pt or EXP/model.onnx; "
                         "EXP/model_streaming.pt or .onnx with --streaming)")
-    p.add_argument("--streaming", action="store_true",
-                   help="export one chunk step with its caches as inputs and outputs, and "
-                        "OUT with .json: what a runtime needs to drive it")
-    p.add_argument("--chunk-ms", type=float, default=None,
-                   help="with --streaming: the chunk, a size the model was trained for "
-                        f"(default {DEFAULT_CHUNK_MS:g})")
+    add_streaming_arguments(p, "export one chunk step with its caches as inputs and "
+                               "outputs (OUT with .json says how to drive it)")
     p.add_argument("--left-chunks", type=int, default=None,
                    help="with --streaming: a Conformer's chunks of left context, a fixed "
                         "maximum (default: the trained encoder.chunk.left_chunks)")

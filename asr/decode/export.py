@@ -32,7 +32,6 @@ from asr.nn.bilstm import BiLSTMEncoder
 from asr.nn.conformer import ConformerEncoder
 from asr.nn.lc_bilstm import LCBiLSTMEncoder
 from asr.nn.model import CTCModel
-from asr.nn.streaming import frontend_window
 
 
 def _direction(lstm: nn.LSTM, suffix: str) -> nn.LSTM:
@@ -133,7 +132,8 @@ def offline_metadata(exp: Experiment, model: CTCModel, fmt: str) -> dict:
     plus its inputs and outputs; -1 marks a dynamic axis)."""
     vocab, dim = exp.tokenizer.vocab_size, exp.feats.num_mel_bins
     return export_metadata(exp, fmt, {
-        "subsampling": frontend_window(model.frontend)[1],
+        "subsampling": exp.config.model.frontend.subsampling
+        if exp.config.model.frontend.type != "stack" else exp.config.model.frontend.stack,
         "inputs": [{"name": "feats", "shape": [-1, -1, dim], "dtype": "float32"},
                    {"name": "lengths", "shape": [-1], "dtype": "int64"}],
         "outputs": [{"name": "log_probs", "shape": [-1, -1, vocab], "dtype": "float32"},
