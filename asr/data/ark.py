@@ -29,14 +29,18 @@ def write_ark_scp(ark: Path, scp: Path, items: Iterable[tuple[str, np.ndarray]],
     ark.parent.mkdir(parents=True, exist_ok=True)
     tmp = ark.with_name(ark.name + ".partial")
     entries: dict[str, str] = {}
-    with open(tmp, "wb") as f:
-        for key, mat in items:
-            start = f.tell()
-            kaldiio.save_ark(f, {key: mat}, compression_method=compression_method)
-            # the scp offset points past "<key> " to the binary matrix header
-            entries[key] = f"{ark}:{start + len(key.encode()) + 1}"
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            for key, mat in items:
+                start = f.tell()
+                kaldiio.save_ark(f, {key: mat}, compression_method=compression_method)
+                # the scp offset points past "<key> " to the binary matrix header
+                entries[key] = f"{ark}:{start + len(key.encode()) + 1}"
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:  # an unfinished ark is never resumed from: leave none behind
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, ark)
     write_kv(scp, entries)
     return entries

@@ -218,16 +218,14 @@ class FeatsDataset(Dataset):
         if mat.dtype != np.float32 or not mat.flags.writeable:
             mat = mat.astype(np.float32)  # kaldiio's arrays are read-only views of bytes
         feats = self.normalize(torch.from_numpy(mat), utt.utt_id)
+        views = [feats] * self.views
         # epoch 0: set_epoch not called (outside training); counts as the first
         if self.specaug is not None and max(self.epoch, 1) >= self.specaug.start_epoch:
             # view 0 draws what a one-view run draws, so CR-CTC only adds a second view
-            feats = torch.stack([spec_augment(feats, self.specaug, utterance_generator(
+            views = [spec_augment(feats, self.specaug, utterance_generator(
                 self.seed, self.epoch, utt.utt_id + (f"#view{v}" if v else "")))
-                for v in range(self.views)])
-        elif self.views > 1:
-            feats = feats.expand(self.views, *feats.shape)
-        if self.views == 1:
-            feats = feats.reshape(feats.shape[-2:])
+                for v in range(self.views)]
+        feats = views[0] if self.views == 1 else torch.stack(views)
         # from_numpy: torch.tensor on a tuple costs 4x more, per utterance
         targets = torch.from_numpy(np.array(utt.targets, dtype=np.int64))
         return utt.utt_id, feats, targets, utt.text

@@ -164,12 +164,7 @@ def _run_split(split: _Split, cfg: FbankConfig, allow_resample: bool, compress: 
 
     if write_feats:
         tmp_scp = split.scp.with_name(split.scp.name + ".partial")
-        try:
-            write_ark_scp(split.ark, tmp_scp, features(), compress)
-        except DataError:  # bad input fails again on a rerun: keep nothing of this split
-            for path in (tmp_scp, split.ark, split.ark.with_name(split.ark.name + ".partial")):
-                path.unlink(missing_ok=True)
-            raise
+        write_ark_scp(split.ark, tmp_scp, features(), compress)
     else:  # on the fly later: only the frame counts, from Kaldi's formula
         for utt, rx, start, end in split.audio:
             samples, rate = load_audio(rx, utt, start, end)

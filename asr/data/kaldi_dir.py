@@ -7,6 +7,7 @@ cross-file consistency that training and decoding rely on before anything runs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,6 +271,11 @@ class DataDir:
         for name in names:
             if getattr(self, name.replace(".", "_")) is None:
                 raise DataError(f"{self.path}: {name} is required here but missing")
+
+    def audio_only(self) -> DataDir:
+        """This dir read as if it had no feats.scp: features come from wav.scp."""
+        self.require("wav.scp")
+        return dataclasses.replace(self, feats_scp=None)
 
 
 def write_data_dir(path: Path, wav_scp: Mapping[str, str], text: Mapping[str, str],

@@ -160,18 +160,18 @@ def _consistent(scan: _Scan) -> tuple[set[str], dict[str, list[str]]]:
             keep -= set(orphans)
         past_end = _segments_past_end(scan.files["segments"], wav, keep)
         if past_end:
-            dropped["segment_past_end"] = past_end
-            keep -= {entry.split(":")[0] for entry in past_end}
+            dropped["segment_past_end"] = list(past_end.values())
+            keep -= past_end.keys()
     return keep, dropped
 
 
 def _segments_past_end(segments: dict[str, str], wav: dict[str, str], keep: set[str]
-                       ) -> list[str]:
-    """'utt: ends at E s, REC is D s' for each kept segment ending more than
+                       ) -> dict[str, str]:
+    """utt -> 'utt: ends at E s, REC is D s' for each kept segment ending more than
     MAX_OVERSHOOT_S past its recording; recordings read through pipes or arks, or not
     readable here (loading says why), are not checked."""
     durations: dict[str, float | None] = {}
-    out = []
+    out = {}
     for utt in sorted(keep):
         seg = parse_segment(segments[utt])
         rx = wav[seg.recording]
@@ -184,7 +184,7 @@ def _segments_past_end(segments: dict[str, str], wav: dict[str, str], keep: set[
                 durations[seg.recording] = None
         length = durations[seg.recording]
         if length is not None and seg.end > length + MAX_OVERSHOOT_S:
-            out.append(f"{utt}: ends at {seg.end:g} s, {seg.recording} is {length:.2f} s")
+            out[utt] = f"{utt}: ends at {seg.end:g} s, {seg.recording} is {length:.2f} s"
     return out
 
 

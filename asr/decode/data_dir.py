@@ -8,7 +8,6 @@ memory at a time, so hours of audio decode in the memory of one batch.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import tempfile
 import time
@@ -70,8 +69,7 @@ def feature_reader(exp: Experiment, data_dir: Path, allow_resample: bool,
     them). ``from_audio``: compute them from wav.scp even when the dir has a feats.scp."""
     d = DataDir.load(data_dir, allow_pipes) if d is None else d
     if from_audio:
-        d.require("wav.scp")
-        d = dataclasses.replace(d, feats_scp=None)
+        d = d.audio_only()
     if d.feats_scp is not None and (Path(data_dir) / FEATS_CONFIG).is_file() \
             and read_feats_config(data_dir) != exp.feats:
         raise AsrError(f"{data_dir}/feats.scp was made with other fbank options than "
@@ -258,8 +256,7 @@ def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = No
     fds: dict = {}
     d = DataDir.load(data_dir, allow_pipes)
     if from_audio:
-        d.require("wav.scp")
-        d = dataclasses.replace(d, feats_scp=None)
+        d = d.audio_only()
     utt_ids, read = feature_reader(exp, data_dir, allow_resample, fds, allow_pipes, d)
     model = exp.load_model(checkpoint, device)
     t0 = time.time()

@@ -42,9 +42,8 @@ import torch
 from torch import nn
 
 from asr.atomic_io import atomic_write
-from asr.data.tokenizer import SPACE
 from asr.decode.export import ONNX_OPSET
-from asr.decode.export_metadata import cmvn_metadata
+from asr.decode.export_metadata import export_metadata
 from asr.decode.streaming import chunk_frames, streaming_cmvn
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
@@ -268,7 +267,7 @@ def export_experiment_streaming(exp: Experiment, model: CTCModel, fmt: str, out:
     trained for) and a JSON with the features, the CMVN and the tokens; AsrErrors
     name the exp. Returns the JSON's path."""
     chunk = chunk_frames(exp, model, chunk_ms)  # refuses non-streaming models and sizes
-    norm = streaming_cmvn(exp)  # refuses per-utterance and per-speaker CMVN
+    streaming_cmvn(exp)  # refuses per-utterance and per-speaker CMVN
     if left_chunks is not None:
         if left_chunks < 1:
             raise AsrError(f"--left-chunks must be >= 1, got {left_chunks}")
@@ -282,7 +281,5 @@ def export_experiment_streaming(exp: Experiment, model: CTCModel, fmt: str, out:
         step = streaming_step(model, chunk, left_chunks)
     except AsrError as e:
         raise AsrError(f"{exp.path}: {e}") from None
-    extra = {"chunk_ms": chunk_ms, "cmvn": cmvn_metadata(exp) if norm is not None else None,
-             "features": dataclasses.asdict(exp.feats), "tokens": list(exp.tokenizer.tokens),
-             "word_separator": SPACE}
+    extra = export_metadata(exp, fmt, {"chunk_ms": chunk_ms})
     return export_streaming(step, exp.feats.num_mel_bins, fmt, out, extra)
