@@ -19,7 +19,8 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # before numba is imported
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from asr.decode.data_dir import feature_reader, make_search  # noqa: E402
+from asr.decode.data_dir import feature_reader  # noqa: E402
+from asr.decode.search import SearchSpec, make_search  # noqa: E402
 from asr.exp.experiment import Experiment  # noqa: E402
 
 
@@ -42,7 +43,7 @@ def main() -> None:
     rows = [("prefix beam", None), ("prefix beam + word LM", args.lm)]
     ms = {}
     for name, lm in rows:
-        search = make_search(exp, "prefix_beam", args.beam, None, lm)
+        search = make_search(exp, SearchSpec("prefix_beam", args.beam, lm=lm))
         search(*outputs[0])  # compile or load the cache
         times = []
         for _ in range(3):

@@ -26,7 +26,8 @@ import torch
 from asr.config import load_config, save_config
 from asr.config.schema import ExperimentConfig, FbankConfig
 from asr.data.cmvn import save_stats
-from asr.decode.streaming import StreamingRecognizer, make_streaming_search
+from asr.decode.recognizer import StreamingRecognizer
+from asr.decode.search import SearchSpec, make_search
 from asr.exp.experiment import Experiment
 from asr.testing import make_exp_dir
 from asr.testing.fixtures import synth_utterance
@@ -62,7 +63,7 @@ def main() -> None:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         exp = Experiment.load(args.exp_dir or random_digits_exp(Path(tmp)))
-        search = make_streaming_search(exp, args.method, args.beam)
+        search = make_search(exp, SearchSpec(args.method, args.beam), streaming=True)
         recognizer = StreamingRecognizer(exp, args.chunk_ms, search=search)
         rate = exp.feats.sample_rate
         digits = list(np.random.default_rng(0).integers(0, 10, int(args.seconds / 0.4) + 1))

@@ -40,17 +40,15 @@ import torchaudio
 from benchlib import Row, print_table
 from torch import nn
 
-from asr.config.schema import (
+from asr.config.model_schema import (
     BiLSTMConfig,
     ConformerConfig,
     Conv2dFrontendConfig,
-    ExperimentConfig,
     GradFilterConfig,
     ModelConfig,
-    OptimConfig,
     StackFrontendConfig,
-    TrainConfig,
 )
+from asr.config.schema import ExperimentConfig, OptimConfig, TrainConfig
 from asr.data.collate import Batch
 from asr.nn.registry import build_model
 from asr.train.loop import Trainer

@@ -346,14 +346,13 @@ def make_streaming_exp(path: Path, data_dir: Path) -> None:
     """An untrained streaming Conformer (chunks of 4 and 8 frames: 160 and 320 ms) with
     global CMVN from ``data_dir``'s features."""
     from asr.config import save_config
-    from asr.config.schema import (
+    from asr.config.model_schema import (
         ChunkConfig,
         ConformerConfig,
         Conv2dFrontendConfig,
-        DataConfig,
-        ExperimentConfig,
         ModelConfig,
     )
+    from asr.config.schema import DataConfig, ExperimentConfig
     from asr.data.cmvn import data_dir_stats, save_stats
 
     model = ModelConfig(frontend=Conv2dFrontendConfig(channels=8, output_dim=16),

@@ -3,10 +3,11 @@ from pathlib import Path
 import pytest
 
 from asr.config import config_from_dict, config_to_dict, dump_config, load_config
-from asr.config.schema import Conv2dFrontendConfig, ExperimentConfig, StackFrontendConfig
+from asr.config.model_schema import Conv2dFrontendConfig, StackFrontendConfig
+from asr.config.schema import ExperimentConfig
 from asr.errors import ConfigError
+from asr.nn.chunked_ctc import streamable_chunk_sizes
 from asr.nn.registry import build_model
-from asr.nn.streaming import streamable_chunk_sizes
 
 REPO = Path(__file__).resolve().parents[1]
 

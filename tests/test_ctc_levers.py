@@ -5,17 +5,11 @@ import pytest
 import torch
 
 from asr.config import load_config
-from asr.config.schema import (
-    ConformerConfig,
-    ExperimentConfig,
-    LossConfig,
-    ModelConfig,
-    SpecAugmentConfig,
-)
+from asr.config.model_schema import ConformerConfig, ModelConfig
+from asr.config.schema import ExperimentConfig, LossConfig, SpecAugmentConfig
 from asr.data.collate import collate
 from asr.data.dataset import FeatsDataset, Utterance
-from asr.decode.data_dir import make_search
-from asr.decode.streaming import make_streaming_search
+from asr.decode.search import SearchSpec, make_search
 from asr.exp.experiment import Experiment
 from asr.functional.ctc_search import ctc_greedy_search, penalize_blank
 from asr.nn.registry import build_model
@@ -165,10 +159,11 @@ def test_blank_penalty_lowers_blank_only_and_reaches_every_search(tmp_path):
     assert ctc_greedy_search(pen, lens) == [[2, 1]]
     exp = Experiment.load(make_exp_dir(tmp_path / "exp"))
     for method in ("greedy", "prefix_beam"):
-        assert make_search(exp, method)(lp, lens) == [[]]
-        expected = make_search(exp, method)(pen, lens)
-        assert expected[0] and make_search(exp, method, blank_penalty=3.0)(lp, lens) == expected
-        streaming = make_streaming_search(exp, method, blank_penalty=3.0)
+        assert make_search(exp, SearchSpec(method))(lp, lens) == [[]]
+        expected = make_search(exp, SearchSpec(method))(pen, lens)
+        assert expected[0] and make_search(exp, SearchSpec(method, blank_penalty=3.0))(lp, lens) \
+            == expected
+        streaming = make_search(exp, SearchSpec(method, blank_penalty=3.0), streaming=True)
         streaming.accept(lp[0, :2])
         streaming.accept(lp[0, 2:])
         assert streaming.finalize() == expected[0]

@@ -13,7 +13,8 @@ from asr.config.schema import FbankConfig
 from asr.data.features import write_data_dir_feats
 from asr.data.kaldi_dir import DataDir, read_kv
 from asr.decode.batches import estimated_frames, plan_batches
-from asr.decode.data_dir import decode_data_dir, decode_features, feature_reader, make_search
+from asr.decode.data_dir import decode_data_dir, decode_features, feature_reader
+from asr.decode.search import SearchSpec, make_search
 from asr.exp.experiment import Experiment
 from asr.functional.ctc_search import ctc_prefix_beam_search_nbest
 from asr.testing import make_data_dir, make_exp_dir
@@ -44,7 +45,7 @@ def in_memory_hyps(exp: Experiment, data_dir, search) -> dict[str, str]:
 @pytest.mark.parametrize("name", ["wavs", "feats"])
 def test_streamed_decode_equals_the_all_in_memory_decode(world, name):
     exp, root = world
-    search = make_search(exp, "prefix_beam", beam=4)
+    search = make_search(exp, SearchSpec("prefix_beam", beam=4))
     result = decode_data_dir(exp, root / name, search=search, max_frames=MAX_FRAMES)
     assert result.hyps == in_memory_hyps(exp, root / name, search)
     assert list(result.hyps) == DataDir.load(root / name).utt_ids
@@ -63,7 +64,8 @@ def test_audio_headers_give_the_exact_frame_counts(world):
 def test_hyps_and_their_order_do_not_depend_on_search_threads(world):
     exp, root = world
     results = [decode_data_dir(exp, root / "wavs", search=make_search(
-        exp, "prefix_beam", beam=4, search_threads=n), max_frames=MAX_FRAMES) for n in (1, 2)]
+        exp, SearchSpec("prefix_beam", beam=4, search_threads=n)), max_frames=MAX_FRAMES)
+        for n in (1, 2)]
     assert list(results[0].hyps.items()) == list(results[1].hyps.items())
     g = torch.Generator().manual_seed(0)
     lp = torch.log_softmax(3 * torch.randn(9, 40, 12, generator=g), -1)
@@ -107,7 +109,7 @@ def test_unknown_lengths_decode_in_data_dir_order_one_batch_at_a_time(world, tmp
     (tmp_path / "pipes").mkdir()
     (tmp_path / "pipes" / "wav.scp").write_text("\n".join(lines) + "\n")
     assert estimated_frames(DataDir.load(tmp_path / "pipes"), FEATS) is None
-    search = make_search(exp, "greedy")
+    search = make_search(exp, SearchSpec("greedy"))
     piped = decode_data_dir(exp, tmp_path / "pipes", search=search, max_frames=MAX_FRAMES)
     plain = decode_data_dir(exp, root / "wavs", search=search, max_frames=MAX_FRAMES)
     assert piped.hyps == plain.hyps

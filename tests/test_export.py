@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from asr.cli import main
-from asr.config.schema import (
+from asr.config.model_schema import (
     BiLSTMConfig,
     ChunkConfig,
     ConformerConfig,

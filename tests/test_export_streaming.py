@@ -6,6 +6,7 @@ or are shorter than one, down to fewer frames than the frontend reads (no output
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -15,22 +16,20 @@ import torch
 
 from asr.cli import main
 from asr.config import save_config
-from asr.config.schema import (
+from asr.config.model_schema import (
     ChunkConfig,
     ConformerConfig,
     Conv2dFrontendConfig,
-    DataConfig,
-    ExperimentConfig,
     LCBiLSTMConfig,
     LSTMConfig,
     ModelConfig,
     StackFrontendConfig,
 )
+from asr.config.schema import DataConfig, ExperimentConfig
 from asr.data.cmvn import GlobalCmvn, save_stats
 from asr.data.features import log_noise_floor
-from asr.decode.export_streaming import with_left_chunks
 from asr.exp.experiment import Experiment
-from asr.nn.streaming import ChunkedCTC
+from asr.nn.chunked_ctc import ChunkedCTC
 from asr.testing import make_exp_dir
 
 FEAT_DIM = 23  # make_exp_dir's fbank
@@ -167,8 +166,9 @@ def test_left_chunks_gives_an_unlimited_model_a_fixed_maximum(tmp_path):
     """Equal to the eager model at that left context (the stream is longer than it)."""
     exp = make_exp(tmp_path / "exp", "conformer_unlimited")
     assert export(exp, "torchscript", tmp_path / "step.pt", "--left-chunks", "3") == 0
-    meta = check_against_eager(exp, with_left_chunks(exp.load_model(), 3), tmp_path / "step.pt",
-                               torchscript_step)
+    model = exp.load_model()  # the same weights attending to 3 chunks
+    model.encoder.chunk = dataclasses.replace(model.encoder.chunk, left_chunks=3)
+    meta = check_against_eager(exp, model, tmp_path / "step.pt", torchscript_step)
     assert meta["left_chunks"] == 3
     assert meta["inputs"][3]["shape"] == [2, 2, 12, 8]  # att_k: layers, heads, 3 x 4, d_k
 

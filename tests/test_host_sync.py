@@ -13,15 +13,13 @@ import traceback
 import pytest
 import torch
 
-from asr.config.schema import (
+from asr.config.model_schema import (
     ConformerConfig,
     Conv2dFrontendConfig,
-    DataConfig,
-    ExperimentConfig,
     GradFilterConfig,
     ModelConfig,
-    TrainConfig,
 )
+from asr.config.schema import DataConfig, ExperimentConfig, TrainConfig
 from asr.data.collate import collate
 from asr.train.distributed import Dist
 from asr.train.runner import build_trainer

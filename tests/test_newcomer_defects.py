@@ -17,12 +17,13 @@ import torch
 
 from asr.atomic_io import atomic_write_text
 from asr.cli import build_parser
-from asr.config.schema import FbankConfig, LSTMConfig, ModelConfig, StackFrontendConfig
+from asr.config.model_schema import LSTMConfig, ModelConfig, StackFrontendConfig
+from asr.config.schema import FbankConfig
 from asr.data.audio import load_audio
 from asr.data.features import write_data_dir_feats
 from asr.data.kaldi_dir import write_kv
 from asr.data.validate import validate_data_dir
-from asr.decode.streaming import chunk_frames
+from asr.decode.recognizer import chunk_frames
 from asr.errors import AsrError, DataError
 from asr.exp.experiment import Experiment
 from asr.functional.ctc_vocabulary import ctc_vocabulary_search

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from asr.config.schema import (
+from asr.config.model_schema import (
     BiLSTMConfig,
     ConformerConfig,
     Conv2dFrontendConfig,

@@ -3,14 +3,14 @@
 import pytest
 import torch
 
-from asr.config.schema import (
+from asr.config.model_schema import (
     BiLSTMConfig,
     ConformerConfig,
     Conv2dFrontendConfig,
-    FbankConfig,
     LSTMConfig,
     ModelConfig,
 )
+from asr.config.schema import FbankConfig
 from asr.data.cmvn import UtteranceCmvn
 from asr.data.features import compute_fbank
 from asr.data.tokenizer import CharTokenizer

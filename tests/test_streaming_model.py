@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from asr.config.schema import (
+from asr.config.model_schema import (
     BiLSTMConfig,
     ChunkConfig,
     ConformerConfig,
@@ -16,8 +16,9 @@ from asr.config.schema import (
     StackFrontendConfig,
 )
 from asr.functional.chunk_mask import chunk_attention_mask, draw_chunk_size
+from asr.nn.chunked_ctc import ChunkedCTC, streamable_chunk_sizes
+from asr.nn.encoder import NotStreamableError
 from asr.nn.registry import build_model
-from asr.nn.streaming import ChunkedCTC, NotStreamableError, streamable_chunk_sizes
 
 
 def conformer(left_chunks=-1, grad_filter=False, sizes=(2, 3, 4)) -> ConformerConfig:

@@ -9,19 +9,19 @@ import soundfile
 import torch
 
 from asr.config import save_config
-from asr.config.schema import (
+from asr.config.model_schema import (
     ChunkConfig,
     ConformerConfig,
     Conv2dFrontendConfig,
-    DataConfig,
-    ExperimentConfig,
     LSTMConfig,
     ModelConfig,
 )
+from asr.config.schema import DataConfig, ExperimentConfig
 from asr.data.cmvn import data_dir_stats, save_stats
 from asr.data.features import audio_fbank, write_data_dir_feats
 from asr.data.tokenizer import SPACE, UNK
-from asr.decode.streaming import decode_data_dir_streaming, make_streaming_search
+from asr.decode.recognizer import StreamingRecognizer, decode_recognizer
+from asr.decode.search import SearchSpec, make_search
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
 from asr.exp.layout import CMVN, CONFIG
@@ -29,7 +29,6 @@ from asr.functional import ctc_greedy_search, ctc_prefix_beam_search
 from asr.lm.arpa import write_arpa
 from asr.lm.fusion import build_fusion
 from asr.lm.ngram import train_witten_bell
-from asr.streaming import StreamingRecognizer
 from asr.testing import make_data_dir, make_exp_dir
 
 GLOBAL_CMVN = DataConfig(cmvn="global")
@@ -90,7 +89,7 @@ def test_random_pieces_equal_whole_audio_offline_search_and_decode_streaming(set
     exp, data = setup
     recognizer = StreamingRecognizer(exp, chunk_ms=320)
     assert recognizer.chunk_size == 8  # 320 ms of 40 ms encoder frames
-    decoded = decode_data_dir_streaming(Experiment.load(exp), data, chunk_ms=320)
+    decoded = decode_recognizer(StreamingRecognizer(exp, chunk_ms=320), data)
     for i, (utt, wav) in enumerate(wavs(data).items()):
         samples, rate = soundfile.read(wav, dtype="float32")
         partials, final = feed(recognizer, samples, i)
@@ -107,8 +106,8 @@ def test_prefix_beam_with_lm_equals_offline(setup, tmp_path):
     e = Experiment.load(exp)
     lm_model = train_witten_bell([["ONE", "TWO"], ["THREE", "ONE"], ["NINE"]], order=2)
     write_arpa(tmp_path / "lm.arpa", lm_model)
-    search = make_streaming_search(e, "prefix_beam", beam=6, lm=tmp_path / "lm.arpa",
-                                   lm_weight=1.0, lm_bonus=0.5)
+    search = make_search(e, SearchSpec("prefix_beam", beam=6, lm=tmp_path / "lm.arpa",
+                                        lm_weight=1.0, lm_bonus=0.5), streaming=True)
     recognizer = StreamingRecognizer(e, chunk_ms=160, search=search)
     fusion = build_fusion(lm_model, e.tokenizer.tokens, weight=1.0, bonus=0.5,
                           word_start=SPACE, unk=UNK)
@@ -127,7 +126,7 @@ def test_online_cmvn_streams_and_restarts_with_each_utterance(tmp_path):
     online = DataConfig(cmvn="online", cmvn_window=60, cmvn_prior_frames=20)
     exp, data = streaming_exp(tmp_path, data_cfg=online)
     recognizer = StreamingRecognizer(exp, chunk_ms=160)
-    decoded = decode_data_dir_streaming(Experiment.load(exp), data, chunk_ms=160)
+    decoded = decode_recognizer(StreamingRecognizer(exp, chunk_ms=160), data)
     finals = []
     for i, (utt, wav) in enumerate(wavs(data).items()):
         samples, _ = soundfile.read(wav, dtype="float32")

@@ -8,7 +8,7 @@ import torch
 
 from asr.config import load_config
 from asr.config.schema import ExperimentConfig
-from asr.decode.streaming import decode_data_dir_streaming
+from asr.decode.recognizer import StreamingRecognizer, decode_recognizer
 from asr.exp.experiment import Experiment
 from asr.testing import make_train_corpus
 from asr.train.checkpoint import load_checkpoint
@@ -54,7 +54,8 @@ def test_dynamic_chunk_training_is_deterministic_resumable_and_streams(data, tmp
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], full[k]) for k in a)  # chunk masks were drawn
     exp = Experiment.load(tmp_path / "a")
-    result = decode_data_dir_streaming(exp, data / "dev", chunk_ms=80)  # 2 frames of 40 ms
+    # chunks of 2 frames of 40 ms
+    result = decode_recognizer(StreamingRecognizer(exp, chunk_ms=80), data / "dev")
     assert set(result.hyps) == {ln.split()[0] for ln in
                                 (data / "dev" / "text").read_text().splitlines()}
 

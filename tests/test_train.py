@@ -7,14 +7,17 @@ import pytest
 import torch
 
 from asr.config import load_config
+from asr.config.model_schema import ConformerConfig, ModelConfig
 from asr.config.schema import ExperimentConfig
 from asr.decode.data_dir import decode_data_dir
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
+from asr.nn.registry import build_model
 from asr.testing import make_train_corpus
 from asr.train.checkpoint import load_checkpoint
 from asr.train.distributed import Dist
-from asr.train.runner import build_trainer, init_parameters, run
+from asr.train.resume import init_parameters
+from asr.train.runner import build_trainer, run
 
 pytestmark = pytest.mark.slow  # every test here trains a model or runs a recipe
 
@@ -154,7 +157,9 @@ def test_init_from_copies_the_tensors_of_matching_name_and_shape(data, tmp_path,
         torch.testing.assert_close(lc_model(feats, lens)[0], bi_model(feats, lens)[0],
                                    atol=1e-5, rtol=0)
     with pytest.raises(AsrError, match="no parameter of this model has the same name"):
-        init_parameters(torch.nn.Linear(3, 2), tmp_path / "bi/final.pt")
+        init_parameters(build_model(ModelConfig(encoder=ConformerConfig(
+            d_model=12, num_layers=1, num_heads=2, ff_dim=8, kernel_size=3)), 23, 5),
+            tmp_path / "bi/final.pt")
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(AsrError, match="train.init_from: .*bad.pt: refused"):
         init_parameters(trainer.model, tmp_path / "bad.pt")

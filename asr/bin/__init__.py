@@ -81,23 +81,31 @@ def add_streaming_arguments(p: argparse.ArgumentParser, streaming_help: str | No
                         f"(default {DEFAULT_CHUNK_MS:g})")
 
 
+def search_spec_from_args(args: argparse.Namespace):
+    """The :class:`asr.decode.search.SearchSpec` of :func:`add_search_arguments`' options."""
+    from asr.decode.search import SearchSpec
+
+    threads = args.search_threads or len(os.sched_getaffinity(0))
+    return SearchSpec(args.method, args.beam, args.token_topk, args.lm, args.lm_weight,
+                      args.lm_bonus, args.lm_level, args.vocabulary, args.vocabulary_prior,
+                      threads, args.blank_penalty)
+
+
 def search_from_args(args: argparse.Namespace):
     """(experiment, search, device) from the options of :func:`add_search_arguments`."""
-    from asr.decode.data_dir import make_search
+    from asr.decode.search import make_search
     from asr.device import resolve_device
     from asr.exp.experiment import Experiment
 
+    spec = search_spec_from_args(args)
     exp = Experiment.load(args.exp_dir)
-    threads = args.search_threads or len(os.sched_getaffinity(0))
-    search = make_search(exp, args.method, args.beam, args.token_topk, args.lm, args.lm_weight,
-                         args.lm_bonus, args.lm_level, args.vocabulary, args.vocabulary_prior,
-                         threads, args.blank_penalty)
-    return exp, search, resolve_device(args.device)
+    return exp, make_search(exp, spec), resolve_device(args.device)
 
 
 def recognizer_from_args(args: argparse.Namespace):
     """(experiment, StreamingRecognizer) from the search and streaming options."""
-    from asr.decode.streaming import StreamingRecognizer, make_streaming_search
+    from asr.decode.recognizer import StreamingRecognizer
+    from asr.decode.search import make_search
     from asr.device import resolve_device
     from asr.errors import AsrError
     from asr.exp.experiment import Experiment
@@ -105,11 +113,10 @@ def recognizer_from_args(args: argparse.Namespace):
     if not args.streaming:
         raise AsrError("--chunk-ms needs --streaming")
     args.chunk_ms = DEFAULT_CHUNK_MS if args.chunk_ms is None else args.chunk_ms
+    spec = search_spec_from_args(args)
     exp = Experiment.load(args.exp_dir)
-    search = make_streaming_search(exp, args.method, args.beam, args.token_topk, args.lm,
-                                   args.lm_weight, args.lm_bonus, args.lm_level,
-                                   args.blank_penalty)
-    return exp, StreamingRecognizer(exp, args.chunk_ms, args.checkpoint, search,
+    return exp, StreamingRecognizer(exp, args.chunk_ms, args.checkpoint,
+                                    make_search(exp, spec, streaming=True),
                                     resolve_device(args.device))
 
 

@@ -71,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
 
 def decode_streaming(args: argparse.Namespace) -> int:
     """'asr decode --streaming': the data dir's utterances as streams, scored as usual."""
-    from asr.decode.streaming import decode_recognizer
+    from asr.decode.recognizer import decode_recognizer
 
     exp, recognizer = recognizer_from_args(args)
     result = decode_recognizer(recognizer, args.data_dir, args.allow_resample,

@@ -4,7 +4,7 @@ The graph maps CMVN-normalized fbank features (N, T, D) and lengths (N,), as the
 feature config and CMVN produce them, to CTC log-probs (N, T', V) (blank = 0) and output
 lengths (N,). Batch size and length are dynamic. ONNX needs the 'export' extra.
 ``--streaming`` exports one chunk step instead, its caches as fixed-shape inputs and
-outputs (asr.decode.export_streaming; docs/streaming.md). Either way OUT with .json says
+outputs (asr.decode.export_step; docs/streaming.md). Either way OUT with .json says
 what a runtime needs: the features, the CMVN, the tokens (docs/decoding.md, "Export").
 """
 
@@ -67,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
                 raise AsrError("ONNX export needs the onnx package: pip install -e '.[export]'") \
                     from None
         if args.streaming:
-            from asr.decode.export_streaming import export_experiment_streaming
+            from asr.decode.export_step import export_experiment_streaming
 
             chunk_ms = DEFAULT_CHUNK_MS if args.chunk_ms is None else args.chunk_ms
             meta = export_experiment_streaming(exp, model, args.format, out, chunk_ms,

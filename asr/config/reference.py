@@ -63,8 +63,8 @@ def _section(cls: type, prefix: str, out: list[str], defaults: object = None) ->
 
 def render() -> str:
     out = ["# Config reference", "",
-           "Generated from `asr/config/schema.py` (and `augment_schema.py`) by "
-           "`python -m asr.config.reference "
+           "Generated from `asr/config/schema.py` (and `model_schema.py`, `augment_schema.py`) "
+           "by `python -m asr.config.reference "
            "docs/config_reference.md`; a test fails when this file is stale.", "",
            "## Training and decoding (`asr train --config`, `EXP/config.yaml`)", "",
            "Dotted keys are what `asr train ... key=value` overrides take. Sections with a "

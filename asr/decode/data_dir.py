@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO
 
 import kaldiio
 import numpy as np
@@ -26,13 +26,12 @@ from asr.data.ark import read_matrix
 from asr.data.cmvn import Normalizer
 from asr.data.features import FEATS_CONFIG, audio_fbank, read_feats_config, utterance_features
 from asr.data.kaldi_dir import DataDir
-from asr.data.tokenizer import SPACE, UNK
 from asr.decode.batches import estimated_frames, plan_batches
 from asr.decode.defaults import DEFAULT_MAX_FRAMES
-from asr.decode.vocabulary import vocabulary_search
+from asr.decode.search import Search
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
-from asr.functional.ctc_search import ctc_greedy_search, ctc_prefix_beam_search, penalize_blank
+from asr.functional.ctc_search import ctc_greedy_search
 from asr.nn.model import CTCModel
 
 log = logging.getLogger(__name__)
@@ -76,61 +75,6 @@ def feature_reader(exp: Experiment, data_dir: Path, allow_resample: bool,
                        f"{exp.path}/{FEATS_CONFIG}: add --features-from-audio to compute "
                        "the exp's features from wav.scp instead (the dir is left as it is)")
     return d.utt_ids, utterance_features(d, exp.feats, allow_resample, fds, allow_short=True)
-
-
-Search = Callable[[torch.Tensor, torch.Tensor], list[list[int]]]  # (N, T, V), (N,) -> ids
-
-
-def make_search(exp: Experiment, method: str = "greedy", beam: int = 10,
-                token_topk: int | None = None, lm: Path | None = None, lm_weight: float = 0.5,
-                lm_bonus: float = 0.0, lm_level: Literal["word", "token"] = "word",
-                vocabulary: Path | None = None, vocabulary_prior: bool = False,
-                search_threads: int = 1, blank_penalty: float = 0.0) -> Search:
-    """The search of :func:`_make_search` on log-probs whose blank is lowered by
-    ``blank_penalty`` (:func:`asr.functional.ctc_search.penalize_blank`)."""
-    search = _make_search(exp, method, beam, token_topk, lm, lm_weight, lm_bonus, lm_level,
-                          vocabulary, vocabulary_prior, search_threads)
-    if not blank_penalty:
-        return search
-    return lambda log_probs, lengths: search(penalize_blank(log_probs, blank_penalty), lengths)
-
-
-def _make_search(exp: Experiment, method: str, beam: int, token_topk: int | None,
-                 lm: Path | None, lm_weight: float, lm_bonus: float,
-                 lm_level: Literal["word", "token"], vocabulary: Path | None,
-                 vocabulary_prior: bool, search_threads: int) -> Search:
-    """The search that turns log-probs into token ids: greedy, prefix beam with an
-    optional n-gram LM (an ARPA file, compiled and cached beside it on first use, or a
-    compiled LM from 'asr compile-lm') fused at word or token level, or the best entry of a closed
-    ``vocabulary`` file (with its frequencies as prior when ``vocabulary_prior``). The
-    prefix beam search runs a batch's utterances on ``search_threads`` threads (same
-    output for any count)."""
-    if (method == "vocabulary") != (vocabulary is not None):
-        raise AsrError("--method vocabulary and --vocabulary FILE go together")
-    if method == "vocabulary":
-        if lm is not None:
-            raise AsrError("--method vocabulary takes no --lm (use --vocabulary-prior)")
-        return vocabulary_search(vocabulary, exp.tokenizer, vocabulary_prior)
-    if method == "greedy":
-        if lm is not None:
-            raise AsrError("an LM needs --method prefix_beam")
-        return ctc_greedy_search
-    if method != "prefix_beam":
-        raise AsrError(f"unknown search method '{method}' (greedy, prefix_beam or "
-                       "vocabulary)")
-    if beam < 1 or (token_topk is not None and token_topk < 1):
-        raise AsrError(f"--beam and --token-topk must be >= 1, got {beam} and {token_topk}")
-    if search_threads < 1:
-        raise AsrError(f"--search-threads must be >= 1, got {search_threads}")
-    fusion = None
-    if lm is not None:  # imported here: the compiled search is not needed for greedy
-        from asr.lm.compiled_lm import load_lm
-        from asr.lm.fusion import fusion_tables
-
-        fusion = fusion_tables(load_lm(lm), exp.tokenizer.tokens, lm_weight, lm_bonus,
-                               lm_level, word_start=SPACE, unk=UNK)
-    return partial(ctc_prefix_beam_search, beam_size=beam, token_topk=token_topk, lm=fusion,
-                   num_threads=search_threads)
 
 
 @torch.no_grad()

@@ -1,18 +1,16 @@
 """Export a trained CTC model to TorchScript or ONNX for inference outside this package.
 
 Exporters trace tensor code, so the inference graph is rebuilt from the same weights
-without training-only parts: GradientFilter (an identity in forward) is dropped, and
-the BiLSTM's packed sequences (which tracers and ONNX cannot follow) are replaced by an
-equivalent computation on the padded batch: the forward direction runs over the padded
-frames (padding only follows an utterance's frames, so it never reaches them), and the
-backward direction runs over each utterance reversed within its own length. Outputs at
-padded frames are zero, as pad_packed_sequence gives.
+without training-only parts: the encoder gives its export graph
+(:meth:`asr.nn.encoder.Encoder.export_graph`; the LSTMs' runs on padded batches without
+packed sequences), and GradientFilters stand aside without gradients.
 
 ONNX goes through torch.export (``torch.onnx.export(dynamo=True)``), with symbolic batch
 and time axes, so the graph holds for any batch size and any length, 1 frame included.
-The BiLSTM is the exception: torch.export (torch 2.11) unrolls ``nn.LSTM`` over the
-example's frames, fixing the time axis, so it still goes through the TorchScript-based
-exporter, which keeps LSTMs as ONNX LSTM operators of dynamic length.
+LSTM encoders are the exception (``onnx_exporter = "torchscript"``): torch.export (torch
+2.11) unrolls ``nn.LSTM`` over the example's frames, fixing the time axis, so they go
+through the TorchScript-based exporter, which keeps LSTMs as ONNX LSTM operators of
+dynamic length.
 """
 
 from __future__ import annotations
@@ -27,54 +25,12 @@ from asr.atomic_io import atomic_write
 from asr.decode.export_metadata import export_metadata
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
-from asr.functional.lengths import make_pad_mask, reverse_within_lengths
-from asr.nn.bilstm import BiLSTMEncoder
-from asr.nn.conformer import ConformerEncoder
-from asr.nn.lc_bilstm import LCBiLSTMEncoder
 from asr.nn.model import CTCModel
-
-
-def _direction(lstm: nn.LSTM, suffix: str) -> nn.LSTM:
-    """One direction of a bidirectional single-layer ``lstm`` as a unidirectional LSTM."""
-    one = nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True,
-                  proj_size=lstm.proj_size)
-    with torch.no_grad():
-        for name, _ in one.named_parameters():
-            getattr(one, name).copy_(getattr(lstm, name + suffix))
-    return one
-
-
-class PaddedBiLSTM(nn.Module):
-    """The inference graph of :class:`BiLSTMEncoder` on padded batches (same weights), and
-    of :class:`LCBiLSTMEncoder` at full context (its forward and backward LSTMs as they are:
-    whole utterances are one chunk)."""
-
-    def __init__(self, encoder: BiLSTMEncoder | LCBiLSTMEncoder):
-        super().__init__()
-        if isinstance(encoder, LCBiLSTMEncoder):
-            self.forward_lstms, self.backward_lstms = encoder.forward_lstms, encoder.backward_lstms
-            return
-        self.forward_lstms = nn.ModuleList(_direction(m, "") for m in encoder.lstms)
-        self.backward_lstms = nn.ModuleList(_direction(m, "_reverse") for m in encoder.lstms)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        valid = ~make_pad_mask(lengths, x.shape[1])[..., None]  # (N, T, 1)
-        for fwd, bwd in zip(self.forward_lstms, self.backward_lstms, strict=True):
-            ahead = fwd(x)[0]
-            back = reverse_within_lengths(bwd(reverse_within_lengths(x, lengths))[0], lengths)
-            x = torch.cat([ahead, back], dim=-1) * valid
-        return x, lengths
 
 
 def inference_model(model: CTCModel) -> CTCModel:
     """An exportable copy of ``model`` (eval mode) computing the same log-probs."""
-    # the Conformer traces as it is: its GradientFilters stand aside without gradients
-    encoders = {BiLSTMEncoder: PaddedBiLSTM, LCBiLSTMEncoder: PaddedBiLSTM,
-                ConformerEncoder: lambda e: e}
-    make = encoders.get(type(model.encoder))
-    if make is None:
-        raise AsrError(f"no export path for encoder {type(model.encoder).__name__}")
-    return CTCModel(model.frontend, make(model.encoder), model.head).eval()
+    return CTCModel(model.frontend, model.encoder.export_graph(), model.head).eval()
 
 
 def example_inputs(feat_dim: int, lengths: tuple[int, ...] = (160, 97, 130)
@@ -99,13 +55,12 @@ ONNX_NAMES = {"input_names": ["feats", "lengths"], "output_names": ["log_probs",
 def export_onnx(model: CTCModel, feat_dim: int, out: Path) -> None:
     """ONNX with dynamic batch and time axes: feats (N, T, D), lengths (N,) -> log_probs
     (N, T', V), out_lengths (N,)."""
-    if isinstance(model.encoder, BiLSTMEncoder | LCBiLSTMEncoder) \
-            and model.encoder.state_dim != model.encoder.hidden_size:
-        raise AsrError("ONNX's LSTM operator has no projections: a BiLSTM with "
-                       "encoder.projection_size > 0 exports to TorchScript only")
+    refusal = model.encoder.export_refusal("onnx")
+    if refusal:
+        raise AsrError(refusal)
     net = inference_model(model)
     with torch.no_grad():
-        if isinstance(model.encoder, BiLSTMEncoder | LCBiLSTMEncoder):
+        if model.encoder.onnx_exporter == "torchscript":
             data = _torchscript_onnx(net, feat_dim)
         else:
             batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
@@ -118,7 +73,7 @@ def export_onnx(model: CTCModel, feat_dim: int, out: Path) -> None:
 
 
 def _torchscript_onnx(net: nn.Module, feat_dim: int) -> bytes:
-    """The TorchScript-based exporter (see the module docstring for why the BiLSTM needs it)."""
+    """The TorchScript-based exporter (see the module docstring for why LSTMs need it)."""
     buf = io.BytesIO()
     torch.onnx.export(net, example_inputs(feat_dim), buf, opset_version=17, dynamo=False,
                       dynamic_axes={"feats": {0: "batch", 1: "time"}, "lengths": {0: "batch"},

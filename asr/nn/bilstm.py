@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asr.config.schema import BiLSTMConfig
+from asr.config.model_schema import BiLSTMConfig
 from asr.nn.lstm import LSTMStack
 
 

@@ -22,36 +22,14 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from asr.config.schema import ConformerConfig
+from asr.config.model_schema import ConformerConfig
 from asr.functional.chunk_mask import chunk_attention_mask, draw_chunk_size
 from asr.functional.lengths import make_pad_mask
+from asr.nn.conformer_step import ConformerExportStep
+from asr.nn.encoder import Encoder, ExportStep
 from asr.nn.grad_filter import GradientFilter
 from asr.nn.layer_hook import LayerHook
-
-
-def relative_positions(length: int, dim: int, device: torch.device,
-                       queries: int | None = None) -> torch.Tensor:
-    """Sinusoidal embeddings of relative distances T-1 ... -(Q-1): (T+Q-1, dim), for Q
-    queries that are the last Q of T keys (Q = T by default: self-attention over T)."""
-    queries = length if queries is None else queries
-    pos = torch.arange(length - 1, -queries, -1, device=device, dtype=torch.float32)
-    inv = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32)
-                    * (-math.log(10000.0) / dim))
-    emb = torch.zeros(length + queries - 1, dim, device=device)
-    emb[:, 0::2] = torch.sin(pos[:, None] * inv)
-    emb[:, 1::2] = torch.cos(pos[:, None] * inv)
-    return emb
-
-
-def rel_shift(x: torch.Tensor, keys: int | None = None) -> torch.Tensor:
-    """(N, H, Q, K+Q-1) scores over distances K-1..-(Q-1) -> (N, H, Q, K) over keys j,
-    entry (i, j) taken at distance (i + K - Q) - j: the Q queries are the last Q of the K
-    keys (K = Q by default). Transformer-XL's pad-and-reshape trick."""
-    n, h, t, p = x.shape
-    keys = t if keys is None else keys
-    x = torch.nn.functional.pad(x, (1, 0))  # (N, H, Q, K+Q)
-    x = x.view(n, h, p + 1, t)[:, :, 1:].reshape(n, h, t, p)
-    return x[..., :keys]
+from asr.nn.rel_position import rel_shift, relative_positions
 
 
 class RelPositionAttention(nn.Module):
@@ -215,7 +193,7 @@ class ConformerBlock(nn.Module):
 LayerCache = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-class ConformerEncoder(nn.Module):
+class ConformerEncoder(Encoder):
     """(N, T, D_in) -> (N, T, d_model); lengths unchanged."""
 
     def __init__(self, input_dim: int, cfg: ConformerConfig):
@@ -262,6 +240,26 @@ class ConformerEncoder(nn.Module):
                 x = after_layer(i + 1, x)
         return x, lengths
 
+    def streaming_chunk_sizes(self) -> tuple[int, ...] | None:
+        if self.chunk.sizes and self.causal_conv:
+            return self.chunk.sizes
+        return super().streaming_chunk_sizes()
+
+    def export_step(self, chunk_size: int, left_chunks: int | None = None) -> ExportStep:
+        """``left_chunks`` replaces the trained ``chunk.left_chunks``: it must be given (a
+        fixed maximum) when that is -1, unlimited, which has no static cache shape."""
+        self.streaming_chunk_sizes()
+        left = self.chunk.left_chunks if left_chunks is None else left_chunks
+        if left < 0:
+            raise ValueError("the model attends to all of the past (encoder.chunk.left_chunks: "
+                             "-1), which has no fixed-shape cache: train (and decode) with a "
+                             "finite left_chunks, or export with --left-chunks N as a fixed "
+                             "maximum")
+        if left == 0:
+            raise ValueError("encoder.chunk.left_chunks 0 (no attention cache) is not exported: "
+                             "give --left-chunks N >= 1")
+        return ConformerExportStep(self, chunk_size, left)
+
     def init_state(self, device: torch.device | str = "cpu") -> list[LayerCache]:
         """The caches before an utterance's first chunk: no frames to attend to, zeros as
         the depthwise conv's left context (what the full forward pads with)."""
@@ -270,7 +268,8 @@ class ConformerEncoder(nn.Module):
         conv = torch.zeros(1, self.output_dim, self.blocks[0].conv.context, device=device)
         return [(kv, kv, conv) for _ in self.blocks]
 
-    def forward_chunk(self, x: torch.Tensor, state: list[LayerCache], chunk_size: int
+    def forward_chunk(self, x: torch.Tensor, state: list[LayerCache], chunk_size: int,
+                      num_frames: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, list[LayerCache]]:
         """x (1, C', D_in), the next C' <= ``chunk_size`` frames of one utterance (fewer
         only for its last chunk) -> (1, C', d_model) and the state for the next chunk.

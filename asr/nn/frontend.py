@@ -1,4 +1,8 @@
-"""Frontends: map (N, T, D) features to (N, T', D') with T' = output_length(T) exactly."""
+"""Frontends: map (N, T, D) features to (N, T', D') with T' = output_length(T) exactly.
+
+Each says its time window (receptive field R, stride S in input frames: output frame u
+reads input frames S*u .. S*u + R - 1 and nothing else), which chunked inference needs;
+one that pads in time has none and cannot run on chunks."""
 
 from __future__ import annotations
 
@@ -6,8 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asr.config.schema import Conv2dFrontendConfig, DwStridingFrontendConfig, StackFrontendConfig
+from asr.config.model_schema import (
+    Conv2dFrontendConfig,
+    DwStridingFrontendConfig,
+    StackFrontendConfig,
+)
 from asr.functional.lengths import make_pad_mask
+from asr.nn.encoder import NotStreamableError
 
 
 def pad_time_to(x: torch.Tensor, min_frames: int) -> torch.Tensor:
@@ -38,6 +47,9 @@ class StackFrontend(nn.Module):
             raise ValueError(f"frontend.stack must be >= 1, got {cfg.stack}")
         self.stack = cfg.stack
         self.output_dim = input_dim * cfg.stack
+
+    def time_window(self) -> tuple[int, int]:
+        return self.stack, self.stack
 
     def output_length(self, num_frames: int) -> int:
         return -(-num_frames // self.stack)
@@ -79,6 +91,13 @@ class Conv2dFrontend(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.output_dim = cfg.output_dim
         self.min_frames = next(t for t in range(1, 100) if self.output_length(t) >= 1)
+
+    def time_window(self) -> tuple[int, int]:
+        field, stride = 1, 1
+        for kernel, step in self.layers_spec:
+            field += (kernel - 1) * stride
+            stride *= step
+        return field, stride
 
     def output_length(self, num_frames: int) -> int:
         for kernel, stride in self.layers_spec:
@@ -128,6 +147,10 @@ class DwStridingFrontend(nn.Module):
         self.out = nn.Linear(c * freq, cfg.output_dim)
         self.dropout = nn.Dropout(cfg.dropout)
         self.output_dim = cfg.output_dim
+
+    def time_window(self) -> tuple[int, int]:
+        raise NotStreamableError("the DwStridingFrontend frontend cannot run on chunks "
+                                 "(it pads in time); use conv2d or stack")
 
     def output_length(self, num_frames: int) -> int:
         for _ in range(self.stages):

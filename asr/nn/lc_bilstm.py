@@ -18,20 +18,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asr.config.schema import LCBiLSTMConfig
+from asr.config.model_schema import LCBiLSTMConfig
 from asr.functional.chunk_mask import draw_chunk_size
 from asr.functional.lengths import make_pad_mask, reverse_within_lengths
+from asr.nn.encoder import Encoder, ExportStep
 from asr.nn.grad_filter import GradientFilter
 from asr.nn.layer_hook import LayerHook
 from asr.nn.lstm import LSTMState, filtered_lstms
+from asr.nn.lstm_export import LSTMExportStep, PaddedLSTMs, lstm_onnx_refusal
 
 
-class LCBiLSTMEncoder(nn.Module):
+class LCBiLSTMEncoder(Encoder):
     """(N, T, D) -> (N, T, 2 * (projection_size or hidden_size)); lengths unchanged.
 
     Chunks start at frame 0, as the Conformer's chunk masks do; padded frames (after each
     utterance) are never read by a valid one and come out as zeros.
     """
+
+    onnx_exporter = "torchscript"
 
     def __init__(self, input_dim: int, cfg: LCBiLSTMConfig):
         super().__init__()
@@ -80,19 +84,34 @@ class LCBiLSTMEncoder(nn.Module):
                 x = after_layer(i + 1, x)
         return x, lengths
 
-    @staticmethod
-    def from_bilstm(state: Mapping[str, torch.Tensor], prefix: str = "encoder."
-                    ) -> dict[str, torch.Tensor]:
-        """A BiLSTM encoder's tensors in ``state`` (``{prefix}lstms.{i}.{name}`` and
+    def adopt_weights(self, source: Mapping[str, torch.Tensor], prefix: str = "encoder."
+                      ) -> dict[str, torch.Tensor]:
+        """A BiLSTM encoder's tensors in ``source`` (``{prefix}lstms.{i}.{name}`` and
         ``..._reverse``) under this encoder's names: its directions are the two LSTMs of
         the layer, so a trained BiLSTM starts a latency-controlled one (``train.init_from``)."""
         renamed = {}
-        for key, value in state.items():
+        for key, value in source.items():
             m = re.fullmatch(re.escape(prefix) + r"lstms\.(\d+)\.(\w+?)(_reverse)?", key)
             if m:
                 side = "backward_lstms" if m.group(3) else "forward_lstms"
                 renamed[f"{prefix}{side}.{m.group(1)}.{m.group(2)}"] = value
         return renamed
+
+    def streaming_chunk_sizes(self) -> tuple[int, ...] | None:
+        return self.chunk.sizes if self.chunk.sizes else super().streaming_chunk_sizes()
+
+    def export_step(self, chunk_size: int, left_chunks: int | None = None) -> ExportStep:
+        self.streaming_chunk_sizes()
+        if left_chunks is not None:
+            raise ValueError("--left-chunks is for a Conformer; an LSTM has no attention cache")
+        return LSTMExportStep(self, chunk_size)
+
+    def export_graph(self) -> nn.Module:
+        """Whole utterances are one chunk: its forward and backward LSTMs as they are."""
+        return PaddedLSTMs(self.forward_lstms, self.backward_lstms)
+
+    def export_refusal(self, fmt: str) -> str | None:
+        return lstm_onnx_refusal(self, fmt, "an LSTM")
 
     def init_state(self, device: torch.device | str = "cpu") -> list[LSTMState]:
         """Zero (h, c) of each layer's forward LSTM, as every utterance starts."""

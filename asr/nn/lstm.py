@@ -11,9 +11,11 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from asr.config.schema import LSTMConfig, LSTMStackConfig
+from asr.config.model_schema import LSTMConfig, LSTMStackConfig
+from asr.nn.encoder import Encoder, ExportStep
 from asr.nn.grad_filter import GradientFilter
 from asr.nn.layer_hook import LayerHook
+from asr.nn.lstm_export import LSTMExportStep, PaddedLSTMs, lstm_direction, lstm_onnx_refusal
 
 # per layer: the hidden state (1, 1, projection_size or hidden_size) and the cell state
 # (1, 1, hidden_size) after the last frame seen
@@ -39,13 +41,15 @@ def filtered_lstms(grad_filter: nn.Module | None, x: torch.Tensor, lstms: Sequen
     return x, [call(m, weights[j * k:(j + 1) * k]) for j, m in enumerate(lstms)]
 
 
-class LSTMStack(nn.Module):
+class LSTMStack(Encoder):
     """(N, T, D) -> (N, T, output_dim); lengths unchanged.
 
     Layers run on packed sequences, so an utterance's output does not depend on the
     padding of the batch it is in. Each layer is its own nn.LSTM so that the filter sees
     the layer's input gradient, as icefall's ScaledLSTM does.
     """
+
+    onnx_exporter = "torchscript"
 
     def __init__(self, input_dim: int, cfg: LSTMStackConfig, bidirectional: bool):
         super().__init__()
@@ -84,6 +88,16 @@ class LSTMStack(nn.Module):
                 x = after_layer(i + 1, x)
         return x, lengths
 
+    def export_graph(self) -> nn.Module:
+        suffixes = ("", "_reverse") if self.lstms[0].bidirectional else ("",)
+        forward, *backward = (nn.ModuleList(lstm_direction(m, s) for m in self.lstms)
+                              for s in suffixes)
+        return PaddedLSTMs(forward, backward[0] if backward else None)
+
+    def export_refusal(self, fmt: str) -> str | None:
+        return lstm_onnx_refusal(self, fmt, "a BiLSTM" if self.lstms[0].bidirectional
+                                 else "an LSTM")
+
 
 class LSTMEncoder(LSTMStack):
     """(N, T, D) -> (N, T, projection_size or hidden_size); lengths unchanged.
@@ -95,6 +109,15 @@ class LSTMEncoder(LSTMStack):
 
     def __init__(self, input_dim: int, cfg: LSTMConfig):
         super().__init__(input_dim, cfg, bidirectional=False)
+
+    def streaming_chunk_sizes(self) -> None:
+        """Any chunk size: the output of a frame never depends on a later one."""
+        return None
+
+    def export_step(self, chunk_size: int, left_chunks: int | None = None) -> ExportStep:
+        if left_chunks is not None:
+            raise ValueError("--left-chunks is for a Conformer; an LSTM has no attention cache")
+        return LSTMExportStep(self, chunk_size)
 
     def init_state(self, device: torch.device | str = "cpu") -> list[LSTMState]:
         """Zero (h, c) per layer: what nn.LSTM starts every sequence from."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from asr.nn.encoder import Encoder
 from asr.nn.grad_filter import GradientFilter
 
 
@@ -16,7 +17,7 @@ class CTCModel(nn.Module):
     is added to it before the next layer, in training and decoding alike.
     """
 
-    def __init__(self, frontend: nn.Module, encoder: nn.Module, head: nn.Module,
+    def __init__(self, frontend: nn.Module, encoder: Encoder, head: nn.Module,
                  interctc_layers: tuple[int, ...] = (), self_conditioning: bool = False):
         super().__init__()
         self.frontend = frontend

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from asr.config.schema import ModelConfig
+from asr.config.model_schema import ModelConfig
 from asr.nn.bilstm import BiLSTMEncoder
 from asr.nn.conformer import ConformerEncoder
 from asr.nn.ctc_head import CTCHead
@@ -25,3 +25,8 @@ def build_model(cfg: ModelConfig, input_dim: int, vocab_size: int) -> CTCModel:
     encoder = ENCODERS[cfg.encoder.type](frontend.output_dim, cfg.encoder)
     return CTCModel(frontend, encoder, CTCHead(encoder.output_dim, vocab_size),
                     cfg.interctc_layers, cfg.self_conditioning)
+
+
+def encoder_name(encoder: nn.Module) -> str:
+    """The YAML ``type`` of ``encoder`` (the export JSON's "encoder")."""
+    return next(name for name, cls in ENCODERS.items() if type(encoder) is cls)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from asr.config.schema import DataConfig, FbankConfig, ModelConfig
+from asr.config.model_schema import ModelConfig
+from asr.config.schema import DataConfig, FbankConfig
 from asr.data.kaldi_dir import write_data_dir
 
 WORDS = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
@@ -75,7 +76,8 @@ def make_exp_dir(path: Path, model: ModelConfig | None = None,
     import torch
 
     from asr.config import save_config
-    from asr.config.schema import BiLSTMConfig, Conv2dFrontendConfig, ExperimentConfig
+    from asr.config.model_schema import BiLSTMConfig, Conv2dFrontendConfig
+    from asr.config.schema import ExperimentConfig
     from asr.data.kaldi_dir import FEATS_CONFIG
     from asr.data.tokenizer import train_tokenizer
     from asr.exp.experiment import CONFIG, FINAL, LANG, Experiment

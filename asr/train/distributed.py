@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -131,3 +132,16 @@ def init_from_env(device: str, timeout_s: float) -> Dist:
 def shutdown(dist: Dist) -> None:
     if dist.enabled and td.is_initialized():
         td.destroy_process_group()
+
+
+def check_replicas_equal(dist: Dist, model: torch.nn.Module) -> None:
+    """DDP keeps replicas equal by construction; verify it bit for bit (once an epoch)."""
+    if not dist.enabled:
+        return
+    h = hashlib.sha1()
+    for p in model.parameters():
+        h.update(p.detach().cpu().numpy().tobytes())
+    digests = dist.gather(h.hexdigest())
+    if len(set(digests)) != 1:
+        raise AsrError(f"DDP ranks hold different parameters: {digests}")
+    log.info("parameters identical on all %d ranks (%s)", dist.world_size, digests[0][:12])

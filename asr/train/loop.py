@@ -15,23 +15,18 @@ Kept short enough to read in one sitting. Trade-offs, stated:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import math
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-import asr
 from asr.atomic_io import atomic_write_text
-from asr.config import config_hash
 from asr.config.schema import ExperimentConfig
 from asr.data.collate import Batch
 from asr.data.sampler import BucketBatchSampler
@@ -41,8 +36,9 @@ from asr.exp import layout
 from asr.nn.model import CTCModel
 from asr.train import checkpoint as ckpt
 from asr.train import signals
-from asr.train.distributed import Dist
-from asr.train.rng import dropout_seed, epoch_seed, rng_state, set_rng_state
+from asr.train.distributed import Dist, check_replicas_equal
+from asr.train.resume import training_payload
+from asr.train.rng import dropout_seed, epoch_seed
 from asr.train.state import TrainState
 from asr.train.validation import compute_loss, validate
 
@@ -164,8 +160,9 @@ class Trainer:
             for k, b in enumerate(group):
                 f.write(f"{self.state.epoch} {first + k} {' '.join(b.utt_ids)}\n")
 
-    def train_one_epoch(self) -> None:
-        """The rest of epoch ``state.epoch`` from batch ``state.batches_done`` on."""
+    def train_one_epoch(self) -> bool:
+        """The rest of epoch ``state.epoch`` from batch ``state.batches_done`` on; True when
+        it stopped early on a stop request (:meth:`run` saves)."""
         cfg, state = self.cfg.train, self.state
         self.sampler.set_epoch(state.epoch, start=state.batches_done)
         self.train_loader.dataset.set_epoch(state.epoch)
@@ -199,13 +196,14 @@ class Trainer:
                 bar.set_postfix(loss=f"{acc['loss_sum'] / acc['utts']:.3f}")
                 acc = {"loss_sum": 0.0, "utts": 0, "frames": 0}
             if out.stop:
-                raise signals.Preempted
+                return True
             if cfg.save_every_steps and not out.skipped \
                     and state.step % cfg.save_every_steps == 0:
                 self.save(self.ckpt_dir / f"checkpoint-{state.step}.pt")
         bar.close()
         log.info("epoch %d: %d steps so far, %.0f frames/s", state.epoch, state.step,
                  frames_total / max(1e-9, time.time() - t0))
+        return False
 
     def _log_scalars(self, acc: dict, grad_norm: float, frames_per_sec: float) -> None:
         if self.writer is None:
@@ -225,90 +223,51 @@ class Trainer:
 
     def save(self, path: Path, dev_loss: float | None = None) -> None:
         """Every rank's RNG goes into the file; rank 0 writes it; all ranks wait for it."""
-        rngs = self.dist.gather(rng_state(self.loader_generator))
+        payload = training_payload(self, dev_loss)  # a collective: every rank takes part
         if self.dist.is_main:
-            ckpt.save_checkpoint(path, {
-                "model": self.core.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(),
-                "sampler": self.sampler.state_dict(self.state.epoch, self.state.batches_done),
-                "train_state": self.state.state_dict(),
-                "rng": rngs,
-                "dev_loss": dev_loss,
-                "config_hash": config_hash(self.cfg.model),
-                "versions": {"asr": asr.__version__, "torch": str(torch.__version__),
-                             "numpy": np.__version__, "python": platform.python_version()},
-            })
+            ckpt.save_checkpoint(path, payload)
             c = self.cfg.train
             ckpt.prune(self.ckpt_dir, c.keep_last, c.keep_best, c.keep_last_steps, path)
         self.dist.barrier()
 
-    def restore(self, payload: dict) -> None:
-        if payload.get("config_hash") != config_hash(self.cfg.model):
-            raise AsrError(f"{self.exp}: the checkpoint was made with another model "
-                           "architecture; use a new --exp-dir")
-        self.core.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scheduler.load_state_dict(payload["scheduler"])
-        self.scaler.load_state_dict(payload["scaler"])
-        self.state.load_state_dict(payload["train_state"])
-        self.sampler.load_state_dict(payload["sampler"])
-        self.state.batches_done = self.sampler.start  # remapped if the world size changed
-        rngs = payload["rng"]
-        if len(rngs) == self.dist.world_size:
-            set_rng_state(rngs[self.dist.rank], self.loader_generator)
-        else:
-            torch.manual_seed(dropout_seed(self.cfg.train.seed, self.state.epoch,
-                                           self.dist.rank, self.state.batches_done))
-
-    def check_ranks_in_sync(self) -> None:
-        """DDP keeps replicas equal by construction; verify it bit for bit once an epoch."""
-        if not self.dist.enabled:
-            return
-        h = hashlib.sha1()
-        for p in self.core.parameters():
-            h.update(p.detach().cpu().numpy().tobytes())
-        digests = self.dist.gather(h.hexdigest())
-        if len(set(digests)) != 1:
-            raise AsrError(f"DDP ranks hold different parameters: {digests}")
-        log.info("parameters identical on all %d ranks (%s)", self.dist.world_size,
-                 digests[0][:12])
-
     def run(self) -> None:
-        """Train the remaining epochs; raises :class:`signals.Preempted` after saving."""
-        cfg, state = self.cfg, self.state
-        try:
-            while state.epoch <= cfg.train.epochs:
-                t0 = time.time()
-                self.train_one_epoch()
-                dev_loss, counts, stop = validate(self.core, self.dev_loader, self.tokenizer,
-                                                  self.device, self.dist)
-                if stop:
-                    raise signals.Preempted
-                self.check_ranks_in_sync()
-                if self.writer is not None:
-                    self.writer.add_scalar("dev/loss", dev_loss, state.step)
-                    self.writer.add_scalar("dev/wer", counts.rate, state.step)
-                log.info("epoch %d done in %.0f s: dev loss %.4f, dev %%WER %.2f [%d / %d], "
-                         "lr %.2e, %d skipped steps", state.epoch, time.time() - t0, dev_loss,
-                         counts.rate, counts.errors, counts.ref_tokens,
-                         self.scheduler.get_last_lr()[0], state.skipped_steps)
-                if dev_loss < state.best_dev_loss:
-                    state.best_dev_loss, state.best_epoch = dev_loss, state.epoch
-                state.epoch += 1
-                state.batches_done = 0
-                self.save(self.ckpt_dir / f"epoch-{state.epoch - 1}.pt", dev_loss)
-                if self.dist.or_over_ranks(signals.requested())[0]:
-                    raise signals.Preempted
-        except signals.Preempted:
-            self.save(self.ckpt_dir / f"checkpoint-{state.step}.pt")
-            log.warning("preempted (%s): saved at epoch %d batch %d, step %d; exiting with "
-                        "code %d so the job is requeued", signals.describe(), state.epoch,
-                        state.batches_done, state.step, signals.REQUEUE_EXIT_CODE)
-            raise
+        """Train the remaining epochs. A stop request (a signal on any rank) is honoured
+        here only: save where training stands and raise :class:`signals.Preempted`."""
+        while self.state.epoch <= self.cfg.train.epochs:
+            t0 = time.time()
+            if self.train_one_epoch() or self.end_epoch(t0):
+                state = self.state
+                self.save(self.ckpt_dir / f"checkpoint-{state.step}.pt")
+                log.warning("preempted (%s): saved at epoch %d batch %d, step %d; exiting "
+                            "with code %d so the job is requeued", signals.describe(),
+                            state.epoch, state.batches_done, state.step,
+                            signals.REQUEUE_EXIT_CODE)
+                raise signals.Preempted
         if self.dist.is_main:
             self.write_final()
+
+    def end_epoch(self, t0: float) -> bool:
+        """Validate, log (the epoch began at ``t0``), save the epoch's checkpoint; True on a
+        stop request."""
+        state = self.state
+        dev_loss, counts, stop = validate(self.core, self.dev_loader, self.tokenizer,
+                                          self.device, self.dist)
+        if stop:
+            return True
+        check_replicas_equal(self.dist, self.core)
+        if self.writer is not None:
+            self.writer.add_scalar("dev/loss", dev_loss, state.step)
+            self.writer.add_scalar("dev/wer", counts.rate, state.step)
+        log.info("epoch %d done in %.0f s: dev loss %.4f, dev %%WER %.2f [%d / %d], "
+                 "lr %.2e, %d skipped steps", state.epoch, time.time() - t0, dev_loss,
+                 counts.rate, counts.errors, counts.ref_tokens,
+                 self.scheduler.get_last_lr()[0], state.skipped_steps)
+        if dev_loss < state.best_dev_loss:
+            state.best_dev_loss, state.best_epoch = dev_loss, state.epoch
+        state.epoch += 1
+        state.batches_done = 0
+        self.save(self.ckpt_dir / f"epoch-{state.epoch - 1}.pt", dev_loss)
+        return self.dist.or_over_ranks(signals.requested())[0]
 
     def write_final(self) -> None:
         """final.pt: the average of the last ``average_last`` epoch models; fewer left on

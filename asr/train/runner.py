@@ -19,16 +19,15 @@ from asr.data.features import read_feats_config
 from asr.data.pipeline import build_datasets
 from asr.data.sampler import BucketBatchSampler
 from asr.device import flush_denormals, resolve_device
-from asr.errors import AsrError, CheckpointError, ConfigError
+from asr.errors import AsrError, ConfigError
 from asr.exp import layout
-from asr.exp.checkpoint_file import load_checkpoint
 from asr.exp.experiment import Experiment, populate
-from asr.nn.lc_bilstm import LCBiLSTMEncoder
 from asr.train import checkpoint as ckpt
 from asr.train import signals
 from asr.train.distributed import Dist, init_from_env, shutdown
 from asr.train.loop import Trainer
 from asr.train.optim import build_optimizer, build_scheduler
+from asr.train.resume import resume_or_init
 from asr.train.rng import seed_everything
 from asr.train.run_info import run_info
 from asr.train.state import TrainState
@@ -123,16 +122,7 @@ def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Pa
     log.info("%d train utterances (%d batches, %d steps per epoch on each of %d ranks), "
              "%d dev utterances, %d epochs", len(train.dataset), batches_per_epoch,
              steps_per_epoch, dist.world_size, len(dev.dataset), cfg.train.epochs)
-    found = ckpt.latest_valid(exp / layout.CKPT_DIR)
-    if found is not None:
-        trainer.restore(found[1])
-        log.info("resumed from %s at epoch %d batch %d (step %d)%s", found[0],
-                 trainer.state.epoch, trainer.state.batches_done, trainer.state.step,
-                 f"; train.init_from ({cfg.train.init_from}) starts a new run only: not "
-                 "applied again"
-                 if cfg.train.init_from else "")
-    elif cfg.train.init_from:
-        init_parameters(model.module if dist.enabled else model, Path(cfg.train.init_from))
+    resume_or_init(trainer)
     return trainer
 
 
@@ -157,31 +147,6 @@ def _check_init_from(cfg: ExperimentConfig, exp: Path) -> None:
         raise ConfigError(f"train.init_from: {path}: no such file (relative paths start at "
                           f"{Path.cwd()}); give a model file such as another exp's final.pt, "
                           "or train.init_from='' to start from random parameters")
-
-
-def init_parameters(model: torch.nn.Module, path: Path) -> None:
-    """Copy into ``model`` the parameters and buffers of the model file ``path`` that have
-    the same name and shape (loaded without running code); the rest keep their random
-    init. A BiLSTM's layers go to a latency-controlled BiLSTM's two directions. Both lists
-    are logged; a file that gives nothing is an error."""
-    try:
-        payload = load_checkpoint(path, require_checksum=False)
-    except CheckpointError as e:
-        raise AsrError(f"train.init_from: {e}") from None
-    source = payload.get("model")
-    if not isinstance(source, dict):
-        raise AsrError(f"train.init_from: {path}: not a model file (no 'model' state dict)")
-    own = model.state_dict()
-    if isinstance(getattr(model, "encoder", None), LCBiLSTMEncoder):
-        source = {**source, **LCBiLSTMEncoder.from_bilstm(source)}  # a BiLSTM's directions
-    taken = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
-    if not taken:
-        raise AsrError(f"train.init_from: {path}: no parameter of this model has the same name "
-                       "and shape there")
-    model.load_state_dict(taken, strict=False)
-    left = sorted(k for k in own if k not in taken)
-    log.info("initialized %d of %d tensors from %s; random: %s", len(taken), len(own), path,
-             ", ".join(left) if left else "none")
 
 
 def run(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Path,

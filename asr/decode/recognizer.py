@@ -20,75 +20,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
 from asr.data.cmvn import Normalizer, OnlineCmvn
 from asr.data.streaming_fbank import StreamingFbank
-from asr.data.tokenizer import SPACE, UNK
 from asr.decode.data_dir import DecodeResult, feature_reader
 from asr.decode.defaults import DEFAULT_CHUNK_MS
+from asr.decode.search import StreamingSearch
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
 from asr.exp.layout import CMVN
-from asr.functional.ctc_search import penalize_blank
-from asr.functional.ctc_streaming_search import StreamingGreedySearch, StreamingPrefixBeamSearch
+from asr.functional.ctc_streaming_search import StreamingGreedySearch
+from asr.nn.chunked_ctc import ChunkedCTC, streamable_chunk_sizes
+from asr.nn.encoder import NotStreamableError
 from asr.nn.model import CTCModel
-from asr.nn.streaming import ChunkedCTC, NotStreamableError, frontend_window, streamable_chunk_sizes
-
-
-def make_streaming_search(exp: Experiment, method: str = "greedy", beam: int = 10,
-                          token_topk: int | None = None, lm: Path | None = None,
-                          lm_weight: float = 0.5, lm_bonus: float = 0.0,
-                          lm_level: Literal["word", "token"] = "word",
-                          blank_penalty: float = 0.0) -> StreamingSearch:
-    """The resumable counterpart of :func:`asr.decode.data_dir.make_search` (greedy, or
-    prefix beam with an optional n-gram LM; a closed vocabulary needs the whole
-    utterance and does not stream)."""
-    search = _make_streaming_search(exp, method, beam, token_topk, lm, lm_weight, lm_bonus,
-                                    lm_level)
-    return BlankPenalized(search, blank_penalty) if blank_penalty else search
-
-
-class BlankPenalized:
-    """A streaming search fed log-probs with blank lowered by ``penalty`` (as offline)."""
-
-    def __init__(self, search: StreamingGreedySearch | StreamingPrefixBeamSearch,
-                 penalty: float):
-        self.search, self.penalty = search, penalty
-
-    def accept(self, log_probs: torch.Tensor) -> list[int]:
-        return self.search.accept(penalize_blank(torch.as_tensor(log_probs), self.penalty))
-
-    def finalize(self) -> list[int]:
-        return self.search.finalize()
-
-
-StreamingSearch = StreamingGreedySearch | StreamingPrefixBeamSearch | BlankPenalized
-
-
-def _make_streaming_search(exp: Experiment, method: str, beam: int, token_topk: int | None,
-                           lm: Path | None, lm_weight: float, lm_bonus: float,
-                           lm_level: Literal["word", "token"]
-                           ) -> StreamingGreedySearch | StreamingPrefixBeamSearch:
-    if method == "greedy":
-        if lm is not None:
-            raise AsrError("an LM needs --method prefix_beam")
-        return StreamingGreedySearch()
-    if method != "prefix_beam":
-        raise AsrError(f"--method {method} does not stream (greedy or prefix_beam)")
-    if beam < 1 or (token_topk is not None and token_topk < 1):
-        raise AsrError(f"--beam and --token-topk must be >= 1, got {beam} and {token_topk}")
-    fusion = None
-    if lm is not None:
-        from asr.lm.compiled_lm import load_lm
-        from asr.lm.fusion import fusion_tables
-
-        fusion = fusion_tables(load_lm(lm), exp.tokenizer.tokens, lm_weight, lm_bonus,
-                               lm_level, word_start=SPACE, unk=UNK)
-    return StreamingPrefixBeamSearch(beam_size=beam, token_topk=token_topk, lm=fusion)
 
 
 def chunk_frames(exp: Experiment, model: CTCModel, chunk_ms: float) -> int:
@@ -98,7 +45,7 @@ def chunk_frames(exp: Experiment, model: CTCModel, chunk_ms: float) -> int:
         sizes = streamable_chunk_sizes(model)
     except NotStreamableError as e:
         raise AsrError(f"{exp.path}: not a streaming experiment: {e}") from None
-    frame_ms = exp.feats.frame_shift_ms * frontend_window(model.frontend)[1]
+    frame_ms = exp.feats.frame_shift_ms * model.frontend.time_window()[1]
     frames = chunk_ms / frame_ms
     trained = (f"any size that is a whole number of {frame_ms:g} ms encoder frames (a "
                "unidirectional lstm)") if sizes is None else \
@@ -201,16 +148,6 @@ class StreamingRecognizer:
         return text
 
 
-def decode_data_dir_streaming(exp: Experiment, data_dir: Path, chunk_ms: float = DEFAULT_CHUNK_MS,
-                              checkpoint: str | None = None, search: StreamingSearch | None = None,
-                              device: str = "cpu", allow_resample: bool = False,
-                              allow_pipes: bool = True) -> DecodeResult:
-    """Every utterance of a data dir as a stream of ``chunk_ms`` chunks (see
-    :func:`decode_recognizer`)."""
-    recognizer = StreamingRecognizer(exp, chunk_ms, checkpoint, search, device)
-    return decode_recognizer(recognizer, data_dir, allow_resample, allow_pipes)
-
-
 def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
                       allow_resample: bool = False, allow_pipes: bool = True,
                       from_audio: bool = False) -> DecodeResult:
@@ -228,5 +165,4 @@ def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
             recognizer.accept_features(feats[start:start + step])
         hyps[utt] = recognizer.finalize()
         frames += feats.shape[0]
-    return DecodeResult(hyps, frames * exp.feats.frame_shift_ms / 1000,
-                                 time.time() - t0)
+    return DecodeResult(hyps, frames * exp.feats.frame_shift_ms / 1000, time.time() - t0)

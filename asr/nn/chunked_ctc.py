@@ -12,49 +12,15 @@ mask lets a chunk see.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from asr.nn.conformer import ConformerEncoder
-from asr.nn.frontend import Conv2dFrontend, StackFrontend
-from asr.nn.lc_bilstm import LCBiLSTMEncoder
-from asr.nn.lstm import LSTMEncoder
 from asr.nn.model import CTCModel
-
-
-class NotStreamableError(ValueError):
-    """The model cannot run chunk by chunk (its encoder or frontend sees the future)."""
-
-
-def frontend_window(frontend: nn.Module) -> tuple[int, int]:
-    """(receptive field R, stride S) in input frames: output frame u reads input frames
-    S*u .. S*u + R - 1 and nothing else."""
-    if isinstance(frontend, StackFrontend):
-        return frontend.stack, frontend.stack
-    if isinstance(frontend, Conv2dFrontend):
-        field, stride = 1, 1
-        for kernel, step in frontend.layers_spec:
-            field += (kernel - 1) * stride
-            stride *= step
-        return field, stride
-    raise NotStreamableError(f"the {type(frontend).__name__} frontend cannot run on chunks "
-                             "(it pads in time); use conv2d or stack")
 
 
 def streamable_chunk_sizes(model: CTCModel) -> tuple[int, ...] | None:
     """The chunk sizes (encoder frames) the model was trained for; None: any size (LSTM).
-    Raises NotStreamableError for a model that cannot stream."""
-    frontend_window(model.frontend)
-    encoder = model.encoder
-    if isinstance(encoder, LSTMEncoder):
-        return None
-    if isinstance(encoder, ConformerEncoder) and encoder.chunk.sizes and encoder.causal_conv:
-        return encoder.chunk.sizes
-    if isinstance(encoder, LCBiLSTMEncoder) and encoder.chunk.sizes:
-        return encoder.chunk.sizes
-    raise NotStreamableError(
-        f"the {type(encoder).__name__} was not trained for streaming: a Conformer needs "
-        "encoder.chunk.sizes and encoder.causal_conv: true, an lc_bilstm encoder.chunk.sizes; "
-        "or use encoder type lstm")
+    Raises NotStreamableError (:mod:`asr.nn.encoder`) for a model that cannot stream."""
+    model.frontend.time_window()
+    return model.encoder.streaming_chunk_sizes()
 
 
 class ChunkedCTC:
@@ -71,7 +37,7 @@ class ChunkedCTC:
         streamable_chunk_sizes(model)
         self.model = model.eval()
         self.chunk_size = chunk_size
-        self.field, self.stride = frontend_window(model.frontend)
+        self.field, self.stride = model.frontend.time_window()
         self.device = next(model.parameters()).device
         self.reset()
 

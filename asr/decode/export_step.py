@@ -34,7 +34,6 @@ and has no static shape: refused, unless the export is given a fixed maximum.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -44,29 +43,36 @@ from torch import nn
 from asr.atomic_io import atomic_write
 from asr.decode.export import ONNX_OPSET
 from asr.decode.export_metadata import export_metadata
-from asr.decode.streaming import chunk_frames, streaming_cmvn
+from asr.decode.recognizer import chunk_frames, streaming_cmvn
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
-from asr.nn.conformer import ConformerEncoder, relative_positions
-from asr.nn.lc_bilstm import LCBiLSTMEncoder
-from asr.nn.lstm import LSTMEncoder
+from asr.nn.encoder import CacheSpec
 from asr.nn.model import CTCModel
-from asr.nn.registry import ENCODERS
-from asr.nn.streaming import frontend_window
+from asr.nn.registry import encoder_name
 
 INPUTS = ("feats", "num_frames")
 OUTPUTS = ("log_probs", "out_frames")
 
 
-class _Step(nn.Module):
-    """The frontend part of a step, shared by both encoders."""
+class StreamingStep(nn.Module):
+    """The model's step: the frontend on the chunk's frames after its cached overlap, the
+    encoder's export step (:meth:`asr.nn.encoder.Encoder.export_step`), the CTC head."""
 
-    def __init__(self, model: CTCModel, chunk_size: int):
+    def __init__(self, model: CTCModel, chunk_size: int, left_chunks: int | None = None):
         super().__init__()
         self.frontend, self.head = model.frontend, model.head
+        self.encoder_step = model.encoder.export_step(chunk_size, left_chunks)
+        self.encoder_name = encoder_name(model.encoder)
         self.chunk = chunk_size
-        self.field, self.stride = frontend_window(model.frontend)
+        self.field, self.stride = model.frontend.time_window()
         self.overlap = self.field - self.stride  # the feat_cache's frames
+
+    def forward(self, feats: torch.Tensor, num_frames: torch.Tensor, *caches: torch.Tensor
+                ) -> tuple[torch.Tensor, ...]:
+        feat_cache = caches[0] if self.overlap else None
+        y, out_frames, new_feat = self.frontend_step(feats, num_frames, feat_cache)
+        x, *new = self.encoder_step(y, out_frames, *caches[1 if self.overlap else 0:])
+        return (self.head(x), out_frames, *((new_feat,) if self.overlap else ()), *new)
 
     def frontend_step(self, feats: torch.Tensor, num_frames: torch.Tensor,
                       feat_cache: torch.Tensor | None
@@ -83,117 +89,22 @@ class _Step(nn.Module):
         return y[:, :self.chunk], out_frames.clamp(max=self.chunk), new_cache
 
 
-class ConformerStep(_Step):
-    """One chunk of a causal-conv, chunk-trained Conformer on fixed-shape caches."""
-
-    def __init__(self, model: CTCModel, chunk_size: int, left_chunks: int):
-        super().__init__(model, chunk_size)
-        enc: ConformerEncoder = model.encoder  # type: ignore[assignment]
-        self.encoder = enc
-        self.left = left_chunks * chunk_size  # L: cached attention frames
-        # distances L+C-1 .. -(C-1) of C queries after L keys: the same in every step
-        self.register_buffer("pos_emb", relative_positions(
-            self.left + chunk_size, enc.output_dim, torch.device("cpu"), queries=chunk_size),
-            persistent=False)
-
-    def forward(self, feats: torch.Tensor, num_frames: torch.Tensor, *caches: torch.Tensor
-                ) -> tuple[torch.Tensor, ...]:
-        feat_cache = caches[0] if self.overlap else None
-        att_k, att_v, att_len, conv = caches[1:] if self.overlap else caches
-        y, out_frames, new_feat = self.frontend_step(feats, num_frames, feat_cache)
-        chunk, left = self.chunk, self.left
-        x = self.encoder.input_proj(y) * self.encoder.scale
-        in_chunk = torch.arange(chunk, device=x.device) < out_frames  # (C,) real frames
-        cached = torch.arange(left, device=x.device) >= left - att_len  # (L,) real cache slots
-        key_mask = ~torch.cat([cached, in_chunk])[None, None, None, :]  # (1, 1, 1, L + C)
-        pad_mask = ~in_chunk[None]  # (1, C)
-        ks, vs, convs = [], [], []
-        for i, block in enumerate(self.encoder.blocks):
-            cache = (att_k[i:i + 1], att_v[i:i + 1], conv[i:i + 1])
-            x, (k, v, conv_i) = block.forward_chunk(x, self.pos_emb, cache, key_mask, pad_mask)
-            ks.append(k[:, :, chunk:])  # (1, H, L, d_k): the last L of the L + C frames
-            vs.append(v[:, :, chunk:])
-            convs.append(conv_i)
-        new = (torch.cat(ks), torch.cat(vs), (att_len + out_frames).clamp(max=left),
-               torch.cat(convs))
-        return (self.head(x), out_frames, *((new_feat,) if self.overlap else ()), *new)
-
-    def cache_specs(self) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
-        attn = self.encoder.blocks[0].attn
-        n = len(self.encoder.blocks)
-        kv = (n, attn.heads, self.left, attn.d_k)
-        return [("att_k", kv, torch.float32), ("att_v", kv, torch.float32),
-                ("att_len", (1,), torch.int64),
-                ("conv_cache", (n, self.encoder.output_dim, self.encoder.blocks[0].conv.context),
-                 torch.float32)]
-
-
-class RecurrentStep(_Step):
-    """One chunk of an LSTM encoder, unidirectional or latency-controlled (whose backward
-    direction runs within the chunk's real frames): (h, c) of each layer's forward LSTM
-    carried between steps."""
-
-    def __init__(self, model: CTCModel, chunk_size: int):
-        super().__init__(model, chunk_size)
-        self.encoder: LSTMEncoder | LCBiLSTMEncoder = model.encoder  # type: ignore[assignment]
-
-    def forward(self, feats: torch.Tensor, num_frames: torch.Tensor, *caches: torch.Tensor
-                ) -> tuple[torch.Tensor, ...]:
-        feat_cache = caches[0] if self.overlap else None
-        h, c = caches[1:] if self.overlap else caches
-        x, out_frames, new_feat = self.frontend_step(feats, num_frames, feat_cache)
-        state = [(h[i:i + 1], c[i:i + 1]) for i in range(h.shape[0])]
-        x, state = self.encoder.forward_chunk(x, state, self.chunk, out_frames)
-        return (self.head(x), out_frames, *((new_feat,) if self.overlap else ()),
-                torch.cat([h_i for h_i, _ in state]), torch.cat([c_i for _, c_i in state]))
-
-    def cache_specs(self) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
-        state = self.encoder.init_state()
-        h, c = state[0]
-        return [("h", (len(state), *h.shape[1:]), torch.float32),
-                ("c", (len(state), *c.shape[1:]), torch.float32)]
-
-
 def streaming_step(model: CTCModel, chunk_size: int, left_chunks: int | None = None
-                   ) -> ConformerStep | RecurrentStep:
-    """The step module (eval mode) for chunks of ``chunk_size`` encoder frames.
-
-    ``left_chunks`` replaces a Conformer's trained ``chunk.left_chunks``: it must be given
-    (a fixed maximum) when that is -1, unlimited, which has no static cache shape.
-    """
-    if isinstance(model.encoder, LSTMEncoder | LCBiLSTMEncoder):
-        return RecurrentStep(model.eval(), chunk_size).eval()
-    enc = model.encoder
-    if not isinstance(enc, ConformerEncoder):
-        raise AsrError(f"no streaming export for encoder {type(enc).__name__}")
-    left = enc.chunk.left_chunks if left_chunks is None else left_chunks
-    if left < 0:
-        raise AsrError("the model attends to all of the past (encoder.chunk.left_chunks: -1), "
-                       "which has no fixed-shape cache: train (and decode) with a finite "
-                       "left_chunks, or export with --left-chunks N as a fixed maximum")
-    if left == 0:
-        raise AsrError("encoder.chunk.left_chunks 0 (no attention cache) is not exported: "
-                       "give --left-chunks N >= 1")
-    return ConformerStep(model.eval(), chunk_size, left).eval()
+                   ) -> StreamingStep:
+    """The step module (eval mode) for chunks of ``chunk_size`` encoder frames;
+    ``left_chunks`` replaces a Conformer's trained ``chunk.left_chunks`` (a fixed maximum
+    where that is -1). ValueError for a model or setting that cannot be exported."""
+    return StreamingStep(model.eval(), chunk_size, left_chunks).eval()
 
 
-def with_left_chunks(model: CTCModel, left_chunks: int) -> CTCModel:
-    """``model`` whose Conformer attends to ``left_chunks`` chunks (the same weights):
-    the eager model a ``--left-chunks`` export is equivalent to."""
-    enc = model.encoder
-    if isinstance(enc, ConformerEncoder):
-        enc.chunk = dataclasses.replace(enc.chunk, left_chunks=left_chunks)
-    return model
-
-
-def cache_specs(step: ConformerStep | RecurrentStep, feat_dim: int
-                ) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
+def cache_specs(step: StreamingStep, feat_dim: int
+                ) -> list[CacheSpec]:
     """(name, shape, dtype) of every cache, in the step's argument order."""
     feat = [("feat_cache", (step.overlap, feat_dim), torch.float32)] if step.overlap else []
-    return feat + step.cache_specs()
+    return feat + step.encoder_step.cache_specs()
 
 
-def example_step_inputs(step: ConformerStep | RecurrentStep, feat_dim: int
+def example_step_inputs(step: StreamingStep, feat_dim: int
                         ) -> tuple[torch.Tensor, ...]:
     """A full chunk and zero caches (att_len 0), for tracing."""
     n = step.stride * step.chunk
@@ -201,7 +112,7 @@ def example_step_inputs(step: ConformerStep | RecurrentStep, feat_dim: int
     return (torch.randn(1, n, feat_dim), torch.tensor([n]), *caches)
 
 
-def step_metadata(step: ConformerStep | RecurrentStep, feat_dim: int, fmt: str,
+def step_metadata(step: StreamingStep, feat_dim: int, fmt: str,
                   extra: dict) -> dict:
     """What a runtime needs to drive the step (the JSON written beside it)."""
     specs = cache_specs(step, feat_dim)
@@ -209,12 +120,12 @@ def step_metadata(step: ConformerStep | RecurrentStep, feat_dim: int, fmt: str,
     vocab = step.head.proj.out_features
     return {
         "format": fmt,
-        "encoder": next(name for name, cls in ENCODERS.items() if type(step.encoder) is cls),
+        "encoder": step.encoder_name,
         "chunk_frames": step.chunk,
         "chunk_feature_frames": n,
         "subsampling": step.stride,
         "receptive_field": step.field,
-        "left_chunks": step.left // step.chunk if isinstance(step, ConformerStep) else None,
+        **step.encoder_step.metadata(),
         "vocab_size": vocab,
         "blank": 0,
         "inputs": [{"name": "feats", "shape": [1, n, feat_dim], "dtype": "float32"},
@@ -231,7 +142,7 @@ def step_metadata(step: ConformerStep | RecurrentStep, feat_dim: int, fmt: str,
     }
 
 
-def export_streaming(step: ConformerStep | RecurrentStep, feat_dim: int, fmt: str, out: Path,
+def export_streaming(step: StreamingStep, feat_dim: int, fmt: str, out: Path,
                      extra: dict) -> Path:
     """Write the step to ``out`` (TorchScript or ONNX) and its metadata to ``out``.json;
     returns the metadata's path."""
@@ -268,18 +179,14 @@ def export_experiment_streaming(exp: Experiment, model: CTCModel, fmt: str, out:
     name the exp. Returns the JSON's path."""
     chunk = chunk_frames(exp, model, chunk_ms)  # refuses non-streaming models and sizes
     streaming_cmvn(exp)  # refuses per-utterance and per-speaker CMVN
-    if left_chunks is not None:
-        if left_chunks < 1:
-            raise AsrError(f"--left-chunks must be >= 1, got {left_chunks}")
-        if not isinstance(model.encoder, ConformerEncoder):
-            raise AsrError("--left-chunks is for a Conformer; an LSTM has no attention cache")
-    if fmt == "onnx" and isinstance(model.encoder, LSTMEncoder | LCBiLSTMEncoder) \
-            and model.encoder.state_dim != model.encoder.hidden_size:
-        raise AsrError("ONNX's LSTM operator has no projections: an LSTM with "
-                       "encoder.projection_size > 0 exports to TorchScript only")
+    if left_chunks is not None and left_chunks < 1:
+        raise AsrError(f"--left-chunks must be >= 1, got {left_chunks}")
     try:
         step = streaming_step(model, chunk, left_chunks)
-    except AsrError as e:
+    except ValueError as e:
         raise AsrError(f"{exp.path}: {e}") from None
+    refusal = model.encoder.export_refusal(fmt)
+    if refusal:
+        raise AsrError(refusal)
     extra = export_metadata(exp, fmt, {"chunk_ms": chunk_ms})
     return export_streaming(step, exp.feats.num_mel_bins, fmt, out, extra)
