@@ -33,7 +33,7 @@ from benchlib import Row, print_table
 from torch.utils.data import DataLoader
 
 from asr.config.schema import FbankConfig
-from asr.data import cmvn
+from asr.data import cmvn, cmvn_stats
 from asr.data.collate import collate
 from asr.data.dataset import FeatsDataset, load_utterances
 from asr.data.features import compute_fbank, write_data_dir_feats
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> tuple[list[str], list[Row]]:
                                   (d / "text").read_text().splitlines()).values()),
                         Path(tmp) / "lang", "char")
         utts = load_utterances(d, load_tokenizer(Path(tmp) / "lang"))
-        norm = cmvn.GlobalCmvn(cmvn.data_dir_stats(d))
+        norm = cmvn.GlobalCmvn(cmvn_stats.data_dir_stats(d))
         order = list(range(len(utts)))
         random.Random(0).shuffle(order)
         ds = FeatsDataset(utts, norm)

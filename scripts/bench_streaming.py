@@ -25,7 +25,7 @@ import torch
 
 from asr.config import load_config, save_config
 from asr.config.schema import ExperimentConfig, FbankConfig
-from asr.data.cmvn import save_stats
+from asr.data.cmvn_stats import save_stats
 from asr.decode.recognizer import StreamingRecognizer
 from asr.decode.search import SearchSpec, make_search
 from asr.exp.experiment import Experiment

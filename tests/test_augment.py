@@ -153,11 +153,11 @@ def test_bad_config_names_the_key(tmp_path):
 
 
 def test_train_split_only_and_tempo_counts_in_the_ctc_filter(world, tmp_path):
-    from asr.data import cmvn
+    from asr.data import cmvn, cmvn_stats
     from asr.data.pipeline import build_datasets
 
     root, utts = world
-    cmvn.save_stats(tmp_path / "cmvn.ark", cmvn.data_dir_stats(root / "d"))
+    cmvn_stats.save_stats(tmp_path / "cmvn.ark", cmvn_stats.data_dir_stats(root / "d"))
     cfg = config_from_dict(ExperimentConfig, {
         "data": {"features": "on_the_fly", "augment": {
             "noise": {"prob": 1.0, "source": str(root / "noise")}, "tempo": {"prob": 1.0}}},
@@ -167,7 +167,7 @@ def test_train_split_only_and_tempo_counts_in_the_ctc_filter(world, tmp_path):
                                 lambda t: t // 4)
     assert dev.dataset.source.augment is None and train.dataset.source.augment is not None
     fly = OnTheFlyFbank(CFG)
-    plain = cmvn.GlobalCmvn(cmvn.load_stats(tmp_path / "cmvn.ark"))
+    plain = cmvn.GlobalCmvn(cmvn_stats.load_stats(tmp_path / "cmvn.ark"))
     assert torch.equal(dev.dataset[0][1], plain(torch.from_numpy(fly(dev.dataset.utts[0])),
                                                 dev.dataset.utts[0].utt_id))
     assert train.dataset.source.min_frames(100) < 100  # tempo 1.1 leaves ~91 frames

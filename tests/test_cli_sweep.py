@@ -353,7 +353,7 @@ def make_streaming_exp(path: Path, data_dir: Path) -> None:
         ModelConfig,
     )
     from asr.config.schema import DataConfig, ExperimentConfig
-    from asr.data.cmvn import data_dir_stats, save_stats
+    from asr.data.cmvn_stats import data_dir_stats, save_stats
 
     model = ModelConfig(frontend=Conv2dFrontendConfig(channels=8, output_dim=16),
                         encoder=ConformerConfig(d_model=16, num_layers=1, num_heads=2, ff_dim=32,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from asr.config.schema import DataConfig, FbankConfig
-from asr.data import cmvn
+from asr.data import cmvn, cmvn_stats
 from asr.data.cmvn import make_normalizer
 from asr.data.features import write_data_dir_feats
 from asr.data.kaldi_dir import DataDir
@@ -31,13 +31,13 @@ def feats_dir(tmp_path):
 def test_cmvn_stats_kaldi_layout_and_normalization(tmp_path):
     rng = np.random.default_rng(0)
     mats = [rng.normal(3.0, 2.0, (n, 4)) for n in (50, 70)]
-    stats = cmvn.accumulate(mats)
+    stats = cmvn_stats.accumulate(mats)
     allf = np.concatenate(mats)
     assert stats.shape == (2, 5) and stats[0, -1] == 120 and stats[1, -1] == 0
     np.testing.assert_allclose(stats[0, :4], allf.sum(0))
     np.testing.assert_allclose(stats[1, :4], (allf ** 2).sum(0))
-    cmvn.save_stats(tmp_path / "cmvn.ark", stats)
-    norm = cmvn.GlobalCmvn(cmvn.load_stats(tmp_path / "cmvn.ark"))
+    cmvn_stats.save_stats(tmp_path / "cmvn.ark", stats)
+    norm = cmvn.GlobalCmvn(cmvn_stats.load_stats(tmp_path / "cmvn.ark"))
     out = norm(torch.tensor(allf, dtype=torch.float32)).numpy()
     np.testing.assert_allclose(out.mean(0), 0, atol=1e-4)
     np.testing.assert_allclose(out.std(0), 1, atol=1e-3)
@@ -48,14 +48,14 @@ def test_cmvn_stats_kaldi_layout_and_normalization(tmp_path):
 def test_bad_cmvn_stats(tmp_path):
     kaldiio.save_mat(str(tmp_path / "bad.ark"), np.zeros((3, 4)))
     with pytest.raises(DataError, match="2 x \\(D\\+1\\)"):
-        cmvn.load_stats(tmp_path / "bad.ark")
+        cmvn_stats.load_stats(tmp_path / "bad.ark")
 
 
 def test_per_speaker_cmvn_kaldi_scp(tmp_path):
     make_data_dir(tmp_path / "d", num_utts=4)
     write_data_dir_feats(tmp_path / "d", CFG)
-    assert cmvn.write_speaker_stats(tmp_path / "d") == 2
-    stats = cmvn.load_speaker_stats(tmp_path / "d")
+    assert cmvn_stats.write_speaker_stats(tmp_path / "d") == 2
+    stats = cmvn_stats.load_speaker_stats(tmp_path / "d")
     d = DataDir.load(tmp_path / "d")
     norm = cmvn.SpeakerCmvn(d.utt2spk, stats)
     spk0 = [u for u, s in d.utt2spk.items() if s == "spk0"]
@@ -69,8 +69,8 @@ def test_per_speaker_cmvn_kaldi_scp(tmp_path):
 
 def test_make_normalizer_global_uses_the_stats_file(feats_dir, tmp_path):
     d, feats = feats_dir
-    stats = cmvn.accumulate(feats.values())
-    cmvn.save_stats(tmp_path / "cmvn.ark", stats)
+    stats = cmvn_stats.accumulate(feats.values())
+    cmvn_stats.save_stats(tmp_path / "cmvn.ark", stats)
     utt, x = next(iter(feats.items()))
     x = torch.tensor(x)
     for norm_vars in (True, False):
@@ -97,13 +97,13 @@ def per_speaker_reference(d, feats):
     out = {}
     for utt, x in feats.items():
         mats = [m for u, m in feats.items() if utt2spk[u] == utt2spk[utt]]
-        out[utt] = cmvn.GlobalCmvn(cmvn.accumulate(mats))(torch.tensor(x))
+        out[utt] = cmvn.GlobalCmvn(cmvn_stats.accumulate(mats))(torch.tensor(x))
     return out
 
 
 def test_make_normalizer_speaker_reads_cmvn_scp(feats_dir):
     d, feats = feats_dir
-    cmvn.write_speaker_stats(d)
+    cmvn_stats.write_speaker_stats(d)
     norm = make_normalizer(DataConfig(cmvn="speaker"), None, d)
     assert isinstance(norm, cmvn.SpeakerCmvn) and len(norm.by_speaker) == 2
     for utt, ref in per_speaker_reference(d, feats).items():
@@ -168,7 +168,7 @@ def naive_online(x: np.ndarray, prior: np.ndarray, window: int, prior_frames: in
 def test_online_cmvn_is_its_definition_and_any_chunking_gives_the_same_bits(
         window, prior_frames, norm_vars):
     rng = np.random.default_rng(window)
-    stats = cmvn.accumulate([rng.normal(2.0, 3.0, (300, 6))])
+    stats = cmvn_stats.accumulate([rng.normal(2.0, 3.0, (300, 6))])
     x = rng.normal(-1.0, 0.5, (123, 6)).astype(np.float32)  # another speaker and channel
     online = cmvn.OnlineCmvn(stats, window, prior_frames, norm_vars)
     whole = online(torch.from_numpy(x))
@@ -189,7 +189,7 @@ def test_online_cmvn_is_its_definition_and_any_chunking_gives_the_same_bits(
 
 
 def test_online_cmvn_starts_from_the_global_stats_and_adapts_to_the_utterance():
-    stats = cmvn.accumulate([np.random.default_rng(0).normal(0.0, 1.0, (5000, 3))])
+    stats = cmvn_stats.accumulate([np.random.default_rng(0).normal(0.0, 1.0, (5000, 3))])
     x = torch.full((400, 3), 10.0) + torch.randn(400, 3, generator=torch.Generator().manual_seed(0))
     out = cmvn.OnlineCmvn(stats, window=600, prior_frames=100)(x)
     glob = cmvn.GlobalCmvn(stats)(x)
@@ -200,7 +200,7 @@ def test_online_cmvn_starts_from_the_global_stats_and_adapts_to_the_utterance():
 
 def test_make_normalizer_online_and_its_config_checks(feats_dir, tmp_path):
     d, feats = feats_dir
-    cmvn.save_stats(tmp_path / "cmvn.ark", cmvn.data_dir_stats(d))
+    cmvn_stats.save_stats(tmp_path / "cmvn.ark", cmvn_stats.data_dir_stats(d))
     norm = make_normalizer(DataConfig(cmvn="online", cmvn_window=50, cmvn_prior_frames=10),
                            tmp_path / "cmvn.ark")
     assert isinstance(norm, cmvn.OnlineCmvn) and (norm.window, norm.prior_frames) == (50, 10)

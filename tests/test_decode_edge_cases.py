@@ -83,14 +83,14 @@ def test_transcribe_tops_up_each_files_stats_and_one_speaker_pools_them(tmp_path
     speaker of a data dir."""
     from asr.config import load_config, save_config
     from asr.config.schema import ExperimentConfig
-    from asr.data import cmvn
+    from asr.data import cmvn_stats
     from asr.exp.layout import CMVN, CONFIG
 
     path = make_exp_dir(tmp_path / "exp")
     cfg = load_config(ExperimentConfig, path / CONFIG)
     save_config(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, cmvn="speaker")),
                 path / CONFIG)
-    cmvn.save_stats(path / CMVN, cmvn.accumulate([np.full((1000, 23), 9.0)]))
+    cmvn_stats.save_stats(path / CMVN, cmvn_stats.accumulate([np.full((1000, 23), 9.0)]))
     exp = Experiment.load(path)
     files = [write(tmp_path / f"{i}.wav", synth_utterance([i], seed=i)) for i in range(3)]
     feats = {f: torch.from_numpy(audio_fbank(f, f, exp.feats)[0]) for f in files}

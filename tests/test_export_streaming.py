@@ -26,7 +26,8 @@ from asr.config.model_schema import (
     StackFrontendConfig,
 )
 from asr.config.schema import DataConfig, ExperimentConfig
-from asr.data.cmvn import GlobalCmvn, save_stats
+from asr.data.cmvn import GlobalCmvn
+from asr.data.cmvn_stats import save_stats
 from asr.data.features import log_noise_floor
 from asr.exp.experiment import Experiment
 from asr.nn.chunked_ctc import ChunkedCTC

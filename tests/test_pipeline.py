@@ -9,7 +9,7 @@ import torch
 
 from asr.config import config_from_dict
 from asr.config.schema import ExperimentConfig, FbankConfig
-from asr.data import cmvn
+from asr.data import cmvn_stats
 from asr.data.features import write_data_dir_feats
 from asr.data.lhotse_io import import_data_dir
 from asr.data.pipeline import build_datasets
@@ -33,7 +33,7 @@ def dirs(tmp_path_factory):
     write_data_dir_feats(root / "pre", CFG)
     write_data_dir_feats(root / "fly", CFG, write_feats=False)
     for d in ("pre", "fly"):
-        cmvn.save_stats(root / d / "cmvn.ark", cmvn.data_dir_stats(root / d))
+        cmvn_stats.save_stats(root / d / "cmvn.ark", cmvn_stats.data_dir_stats(root / d))
         import_data_dir(root / d, root / f"cuts_{d}")
     exp = root / "exp"
     exp.mkdir()

@@ -12,7 +12,7 @@ import torch
 
 from asr.config.augment_schema import AugmentConfig, SilenceConfig
 from asr.config.schema import DataConfig, FbankConfig
-from asr.data import cmvn
+from asr.data import cmvn, cmvn_stats
 from asr.data.augment import utterance_generator
 from asr.data.features import compute_fbank, log_noise_floor
 from asr.data.wave_augment import WaveAugment, pad_with_silence
@@ -85,12 +85,12 @@ def test_streaming_fbank_drops_the_same_frames_as_offline_in_any_pieces():
 def test_speech_mask_finds_digital_silence_and_keeps_the_speech():
     x = speech()
     feats = compute_fbank(padded(x, 4000, 8000), 8000, KEEP).numpy()
-    mask = cmvn.speech_mask(feats, log_noise_floor(KEEP))
+    mask = cmvn_stats.speech_mask(feats, log_noise_floor(KEEP))
     # the frames wholly inside the zeros (50 before, 100 after, less the 25 ms windows)
     assert not mask[:48].any() and not mask[-98:].any()
-    inner = cmvn.speech_mask(compute_fbank(x, 8000, KEEP).numpy(), log_noise_floor(KEEP))
+    inner = cmvn_stats.speech_mask(compute_fbank(x, 8000, KEEP).numpy(), log_noise_floor(KEEP))
     assert mask.sum() == pytest.approx(inner.sum(), abs=4)
-    assert cmvn.speech_mask(feats, None) is None  # Kaldi-exact features: every frame
+    assert cmvn_stats.speech_mask(feats, None) is None  # Kaldi-exact features: every frame
 
 
 @pytest.mark.parametrize("cfg", [KEEP, KALDI], ids=["noise_floor", "kaldi_exact"])
@@ -99,7 +99,7 @@ def test_speaker_stats_ignore_the_silence_only_with_a_noise_floor(cfg):
     clean = [compute_fbank(x, 8000, cfg).numpy()]
     pad = [compute_fbank(padded(x, 8000, 4000, inside=6000), 8000, cfg).numpy()]
     floor = log_noise_floor(cfg)
-    a, b = cmvn.accumulate(clean, floor), cmvn.accumulate(pad, floor)
+    a, b = cmvn_stats.accumulate(clean, floor), cmvn_stats.accumulate(pad, floor)
     mean_a, mean_b = a[0, :-1] / a[0, -1], b[0, :-1] / b[0, -1]
     if cfg.noise_floor > 0:  # only the few frames where speech meets the zeros differ
         np.testing.assert_allclose(mean_b, mean_a, atol=0.3)
@@ -110,7 +110,7 @@ def test_speaker_stats_ignore_the_silence_only_with_a_noise_floor(cfg):
 
 def test_an_all_silent_speaker_gets_finite_stats_and_zero_features():
     zeros = compute_fbank(torch.zeros(8000), 8000, KEEP).numpy()
-    stats = cmvn.speaker_stats([("u", zeros)], None, log_noise_floor(KEEP))["u"]
+    stats = cmvn_stats.speaker_stats([("u", zeros)], None, log_noise_floor(KEEP))["u"]
     assert stats[0, -1] == zeros.shape[0]  # no speech frame: all frames count
     out = cmvn.SpeakerCmvn(None, {"u": stats})(torch.from_numpy(zeros), "u")
     assert torch.isfinite(out).all() and out.abs().max() < 0.1  # float32 rounding only
@@ -137,7 +137,7 @@ def test_utterance_cmvn_normalizes_the_speech_about_the_same_with_silence_around
 
 def online(floor):
     rng = np.random.default_rng(0)
-    prior = cmvn.accumulate([rng.normal(8.0, 2.0, (500, KEEP.num_mel_bins))])
+    prior = cmvn_stats.accumulate([rng.normal(8.0, 2.0, (500, KEEP.num_mel_bins))])
     return cmvn.OnlineCmvn(prior, window=300, prior_frames=100, floor=floor)
 
 
@@ -181,17 +181,17 @@ def test_online_cmvn_without_a_floor_is_unchanged_kaldi_online_cmvn():
 
 
 def test_top_up_fills_short_stats_with_the_prior_and_leaves_long_ones():
-    prior = cmvn.accumulate([np.full((1000, 2), 4.0)])
-    short = cmvn.accumulate([np.full((50, 2), 2.0)])
+    prior = cmvn_stats.accumulate([np.full((1000, 2), 4.0)])
+    short = cmvn_stats.accumulate([np.full((50, 2), 2.0)])
     mixed = cmvn.top_up(short, prior, 200)
     assert mixed[0, -1] == 200 and mixed[0, 0] / 200 == pytest.approx((50 * 2 + 150 * 4) / 200)
-    long = cmvn.accumulate([np.full((300, 2), 2.0)])
+    long = cmvn_stats.accumulate([np.full((300, 2), 2.0)])
     assert cmvn.top_up(long, prior, 200) is long and cmvn.top_up(short, None, 200) is short
 
 
 def test_make_normalizer_tops_up_speakers_only_for_features_with_a_floor(tmp_path):
-    prior = cmvn.accumulate([np.full((1000, 3), 4.0), np.full((1000, 3), 6.0)])
-    cmvn.save_stats(tmp_path / "cmvn.ark", prior)
+    prior = cmvn_stats.accumulate([np.full((1000, 3), 4.0), np.full((1000, 3), 6.0)])
+    cmvn_stats.save_stats(tmp_path / "cmvn.ark", prior)
     feats = [("u", np.full((20, 3), 2.0) + np.arange(3))]
     cfg = DataConfig(cmvn="speaker")
     new = cmvn.make_normalizer(cfg, tmp_path / "cmvn.ark", None, feats, floor=np.zeros(3))

@@ -17,7 +17,7 @@ from asr.config.model_schema import (
     ModelConfig,
 )
 from asr.config.schema import DataConfig, ExperimentConfig
-from asr.data.cmvn import data_dir_stats, save_stats
+from asr.data.cmvn_stats import data_dir_stats, save_stats
 from asr.data.features import audio_fbank, write_data_dir_feats
 from asr.data.tokenizer import SPACE, UNK
 from asr.decode.recognizer import StreamingRecognizer, decode_recognizer

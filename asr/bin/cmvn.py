@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import logging
 
-    from asr.data import cmvn
+    from asr.data import cmvn_stats
     from asr.errors import AsrError
     from asr.log_setup import setup_logging
 
@@ -32,11 +32,11 @@ def main(args: argparse.Namespace) -> int:
         raise AsrError("--out takes a single DATA_DIR")
     for data_dir in args.data_dirs:
         if args.per_speaker:
-            n = cmvn.write_speaker_stats(data_dir, args.allow_pipes)
+            n = cmvn_stats.write_speaker_stats(data_dir, args.allow_pipes)
             logging.info("wrote %s: stats of %d speakers", data_dir / "cmvn.scp", n)
             continue
-        stats = cmvn.data_dir_stats(data_dir, args.allow_pipes)
+        stats = cmvn_stats.data_dir_stats(data_dir, args.allow_pipes)
         out = args.out or data_dir / "cmvn.ark"
-        cmvn.save_stats(out, stats)
+        cmvn_stats.save_stats(out, stats)
         logging.info("wrote %s: %d frames, dim %d", out, int(stats[0, -1]), stats.shape[1] - 1)
     return 0

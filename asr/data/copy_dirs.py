@@ -65,7 +65,7 @@ def combine_set_files(srcs: list[Path]) -> Callable[[Path], None]:
     """Check the feats.yaml and cmvn.ark of ``srcs``, before anything is written; return
     the function writing them into a dir: feats.yaml (the same in every source, else a
     DataError) and cmvn.ark (the sum of the sources' stats: exact when each is its own)."""
-    from asr.data.cmvn import load_stats, save_stats
+    from asr.data.cmvn_stats import load_stats, save_stats
     from asr.data.features import read_feats_config
 
     srcs = [Path(s) for s in srcs]

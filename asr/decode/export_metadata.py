@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 from asr.atomic_io import atomic_write
-from asr.data.cmvn import SILENCE_MARGIN, GlobalCmvn, OnlineCmvn, load_stats
+from asr.data.cmvn import GlobalCmvn, OnlineCmvn
+from asr.data.cmvn_stats import SILENCE_MARGIN, load_stats
 from asr.data.features import log_noise_floor
 from asr.data.tokenizer import SPACE
 from asr.exp.experiment import Experiment

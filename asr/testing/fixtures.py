@@ -54,7 +54,7 @@ def make_train_corpus(root: Path, train_utts: int, dev_utts: int,
                       feats: FbankConfig | None = None) -> Path:
     """``root/{train,dev}`` with fbank features, global CMVN stats of train and a char
     ``root/lang``: everything ``asr train`` needs, for training tests."""
-    from asr.data.cmvn import data_dir_stats, save_stats
+    from asr.data.cmvn_stats import data_dir_stats, save_stats
     from asr.data.features import write_data_dir_feats
     from asr.data.tokenizer import train_tokenizer
 
