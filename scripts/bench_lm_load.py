@@ -3,10 +3,10 @@
 
 Synthesizes a deterministic word 3-gram ARPA file (Zipf-distributed words; by default
 200k words and 3.2M n-grams, the size of LibriSpeech's pruned 3-gram), then runs each
-step in a fresh process and reports its time and peak RSS: the dict reader (read_arpa,
-what decoding used before), the array reader + table build, 'asr compile-lm', and the
-load a later decode does (map + checksums + token tables + one search). The ratio
-column compares each row with the ARPA read + build of the same run. The searches over
+step in a fresh process and reports its time and peak RSS: the ARPA read into arrays +
+table build, 'asr compile-lm', and the load a later decode does (map + checksums + token
+tables + one search). The ratio column compares each row with the ARPA read + build of
+the same run. The searches over
 the same random log-probs with tables built from the ARPA and loaded from the compiled
 file must give the same hypotheses.
 
@@ -128,11 +128,7 @@ def phase(name: str, arpa: Path, compiled: Path) -> dict:
     out: dict = {}
     search(None)  # compile or load the numba cache before timing anything
     t0 = time.perf_counter()
-    if name == "dict":
-        from asr.lm.arpa import read_arpa
-
-        read_arpa(arpa)
-    elif name == "build":
+    if name == "build":
         from asr.lm.arpa_arrays import read_arpa_arrays
         from asr.lm.ngram_tables import build_ngram_tables
 
@@ -168,7 +164,6 @@ def main() -> None:
     p.add_argument("--words", type=int, default=200_000)
     p.add_argument("--ngrams", type=int, default=3_200_000)
     p.add_argument("--dir", type=Path, default=Path("/tmp/bench_lm"))
-    p.add_argument("--skip-dict", action="store_true", help="leave out the dict reader")
     p.add_argument("--phase", help=argparse.SUPPRESS)
     p.add_argument("--arpa", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--compiled", type=Path, help=argparse.SUPPRESS)
@@ -184,26 +179,22 @@ def main() -> None:
         synthesize(arpa, args.words, args.ngrams)
         print(f"# synthesized {arpa} in {time.perf_counter() - t0:.1f} s")
     compiled.unlink(missing_ok=True)
-    names = ["nolm", "build", "compile", "load"] + ([] if args.skip_dict else ["dict"])
-    r = {n: run_phase(n, arpa, compiled) for n in names}
+    r = {n: run_phase(n, arpa, compiled) for n in ["nolm", "build", "compile", "load"]}
     ref = r["build"]["seconds"]
     n_ngrams = sum(int(line.split("=")[1]) for line in open(arpa, encoding="utf-8")
                    if line.startswith("ngram "))
     per_ngram = compiled.stat().st_size / n_ngrams
     rows = []
-    labels = {"dict": "ARPA dict reader only (read_arpa, the old decode path)",
-              "build": "ARPA array read + table build", "compile": "asr compile-lm (build + write)",
+    labels = {"build": "ARPA array read + table build", "compile": "asr compile-lm (build + write)",
               "load": "compiled load (map + CRC + range checks)"}
-    for n in ["dict", "build", "compile", "load"]:
-        if n in r:
-            rows.append(Row(f"{labels[n]}: seconds", f"{r[n]['seconds']:.2f}", f"{ref:.2f}",
-                            f"{r[n]['seconds'] / ref:.3f}"))
-    for n in ["nolm", "dict", "build", "load"]:
-        if n in r:
-            what = "search without LM" if n == "nolm" else labels[n]
-            rows.append(Row(f"{what}: peak RSS MB", f"{r[n]['peak_rss_mb']:.0f}",
-                            f"{r['build']['peak_rss_mb']:.0f}",
-                            f"{r[n]['peak_rss_mb'] / r['build']['peak_rss_mb']:.2f}"))
+    for n in ["build", "compile", "load"]:
+        rows.append(Row(f"{labels[n]}: seconds", f"{r[n]['seconds']:.2f}", f"{ref:.2f}",
+                        f"{r[n]['seconds'] / ref:.3f}"))
+    for n in ["nolm", "build", "load"]:
+        what = "search without LM" if n == "nolm" else labels[n]
+        rows.append(Row(f"{what}: peak RSS MB", f"{r[n]['peak_rss_mb']:.0f}",
+                        f"{r['build']['peak_rss_mb']:.0f}",
+                        f"{r[n]['peak_rss_mb'] / r['build']['peak_rss_mb']:.2f}"))
     extra = r["load"]["seconds"] + r["load"]["search"] - r["nolm"]["search"]
     rows.append(Row("LM cost of a later decode: load + fused search - plain search, s",
                     f"{extra:.2f}", f"{ref:.2f}", f"{extra / ref:.3f}"))

@@ -1,6 +1,6 @@
-"""Compiled n-gram LMs: the array reader and vectorised build give the tables of the dict
-path, the compiled file round-trips them (and the search), a changed ARPA file rebuilds
-its cache, and a truncated, corrupted or crafted file is a clear error, never unpickled."""
+"""Compiled n-gram LMs: an in-memory model's arrays and the file's build the same tables,
+the compiled file round-trips them (and the search), a changed ARPA file rebuilds its
+cache, and a truncated, corrupted or crafted file is a clear error, never unpickled."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import re
 import numpy as np
 import pytest
 import torch
+from lm_helpers import read_arpa_model
 
 from asr.errors import DataError
 from asr.functional.ctc_search import ctc_prefix_beam_search
-from asr.lm.arpa import read_arpa, write_arpa
+from asr.lm.arpa import write_arpa
 from asr.lm.arpa_arrays import arrays_from_model, read_arpa_arrays
 from asr.lm.compiled_lm import (
     MAGIC,
@@ -54,9 +55,10 @@ def log_probs(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         torch.tensor([30, 21, 9])
 
 
-def test_array_reader_and_dict_reader_build_the_same_tables(arpa):
+def test_model_arrays_and_file_arrays_build_the_same_tables(arpa):
+    """build_fusion's path (an in-memory model through arrays_from_model) and decoding's."""
     same_tables(build_ngram_tables(read_arpa_arrays(arpa)),
-                build_ngram_tables(arrays_from_model(read_arpa(arpa))))
+                build_ngram_tables(arrays_from_model(read_arpa_model(arpa))))
 
 
 @pytest.mark.parametrize("level", ["word", "token"])
@@ -67,7 +69,7 @@ def test_compiled_file_round_trips_tables_and_search(arpa, tmp_path, level):
     assert header["source"]["size"] == arpa.stat().st_size
     lp, lens = log_probs(0)
     fused = [fusion_tables(t, TOKENS, 0.8, 0.3, level, **MARKS) for t in (built, loaded)]
-    reference = build_fusion(read_arpa(arpa), TOKENS, 0.8, 0.3, level, **MARKS)
+    reference = build_fusion(read_arpa_model(arpa), TOKENS, 0.8, 0.3, level, **MARKS)
     want = ctc_prefix_beam_search(lp, lens, beam_size=8, lm=reference)
     assert all(ctc_prefix_beam_search(lp, lens, beam_size=8, lm=f) == want for f in fused)
     assert want != ctc_prefix_beam_search(lp, lens, beam_size=8)  # the LM changes something

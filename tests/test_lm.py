@@ -6,9 +6,11 @@ import subprocess
 import sys
 
 import pytest
+from lm_helpers import read_arpa_model
 
 from asr.errors import DataError
-from asr.lm.arpa import BOS, EOS, UNK, read_arpa, write_arpa
+from asr.lm.arpa import BOS, EOS, UNK, write_arpa
+from asr.lm.arpa_arrays import read_arpa_arrays
 from asr.lm.ngram import train_witten_bell
 
 SENTS = [s.split() for s in ["ONE TWO THREE", "TWO TWO", "THREE ONE TWO", "FOUR", "ONE TWO"]]
@@ -34,8 +36,12 @@ def test_witten_bell_prefers_seen_continuations_and_scores_oov_as_unk():
 def test_arpa_round_trip(tmp_path):
     model = train_witten_bell(SENTS, 3)
     write_arpa(tmp_path / "lm.arpa", model)
-    back = read_arpa(tmp_path / "lm.arpa")
-    assert back.order == 3 and [len(g) for g in back.ngrams] == [len(g) for g in model.ngrams]
+    back = read_arpa_model(tmp_path / "lm.arpa")
+    assert [g.keys() for g in back.ngrams] == [g.keys() for g in model.ngrams]
+    for k, grams in enumerate(model.ngrams):  # to the 6 decimals written; none at the top order
+        for g, (p, bo) in grams.items():
+            want = (p, bo if k + 1 < model.order else 0.0)
+            assert back.ngrams[k][g] == pytest.approx(want, abs=5e-7), g
     for s in ([], ["ONE", "TWO"], ["FOUR", "FOUR", "ZEBRA"]):
         assert back.sentence_logprob(s) == pytest.approx(model.sentence_logprob(s), abs=1e-5)
 
@@ -44,13 +50,13 @@ def test_bad_arpa_names_file_and_line(tmp_path):
     p = tmp_path / "bad.arpa"
     p.write_text("\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0\t</s>\n-0.5 ONE TWO 3\n\\end\\\n")
     with pytest.raises(DataError, match=r"bad.arpa:6: expected log10 prob, 1 words"):
-        read_arpa(p)
+        read_arpa_arrays(p)
     p.write_text("\\data\\\nngram 1=3\n\n\\1-grams:\n-1.0\t</s>\n-0.5\tONE\n\\end\\\n")
     with pytest.raises(DataError, match="header says 3 1-grams, found 2"):
-        read_arpa(p)
+        read_arpa_arrays(p)
     p.write_text("hello\n")
     with pytest.raises(DataError, match="bad.arpa:1: not an ARPA file"):
-        read_arpa(p)
+        read_arpa_arrays(p)
 
 
 def test_train_lm_command_word_and_token_level(tmp_path):
@@ -61,7 +67,7 @@ def test_train_lm_command_word_and_token_level(tmp_path):
                               "--out", str(tmp_path / f"{level}.arpa")],
                              capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
-        model = read_arpa(tmp_path / f"{level}.arpa")
+        model = read_arpa_model(tmp_path / f"{level}.arpa")
         assert want <= set(model.vocab) and model.order == 2
         assert "perplexity" in out.stderr
-    assert math.isfinite(read_arpa(tmp_path / "word.arpa").sentence_logprob(["ONE"]))
+    assert math.isfinite(read_arpa_model(tmp_path / "word.arpa").sentence_logprob(["ONE"]))

@@ -137,28 +137,28 @@ def test_subset_copy_combine_carry_feature_config_and_cmvn_stats(tmp_path):
     """A featurized dir stays trainable after each operation: feats.yaml and cmvn.ark go
     along, combined stats are the sum of the sources', cmvn.scp follows the speakers."""
     from asr.config.schema import FbankConfig
-    from asr.data import cmvn
+    from asr.data import cmvn_stats
     from asr.data.features import read_feats_config, write_data_dir_feats
 
     cfg = FbankConfig(sample_rate=8000, num_mel_bins=23)
     d = tmp_path / "d"
     make_data_dir(d, num_utts=4)
     write_data_dir_feats(d, cfg)
-    cmvn.save_stats(d / "cmvn.ark", cmvn.data_dir_stats(d))
-    cmvn.write_speaker_stats(d)
-    stats = cmvn.load_stats(d / "cmvn.ark")
+    cmvn_stats.save_stats(d / "cmvn.ark", cmvn_stats.data_dir_stats(d))
+    cmvn_stats.write_speaker_stats(d)
+    stats = cmvn_stats.load_stats(d / "cmvn.ark")
     subset_data_dir(d, tmp_path / "sub", speakers=["spk1"])
     assert read_feats_config(tmp_path / "sub") == cfg
-    assert cmvn.load_stats(tmp_path / "sub" / "cmvn.ark").tolist() == stats.tolist()
+    assert cmvn_stats.load_stats(tmp_path / "sub" / "cmvn.ark").tolist() == stats.tolist()
     assert set(read_kv(tmp_path / "sub" / "cmvn.scp")) == {"spk1"}
     copy_data_dir(d, tmp_path / "cp", "b-", "b-")
     assert read_feats_config(tmp_path / "cp") == cfg
-    assert set(cmvn.load_speaker_stats(tmp_path / "cp")) == {"b-spk0", "b-spk1"}
+    assert set(cmvn_stats.load_speaker_stats(tmp_path / "cp")) == {"b-spk0", "b-spk1"}
     assert combine_data_dirs(tmp_path / "all", [d, tmp_path / "cp"]) == 8
     assert read_feats_config(tmp_path / "all") == cfg
-    assert cmvn.load_stats(tmp_path / "all" / "cmvn.ark").tolist() == (2 * stats).tolist()
-    np.testing.assert_allclose(cmvn.data_dir_stats(tmp_path / "all"), 2 * stats, rtol=1e-9)
-    assert len(cmvn.load_speaker_stats(tmp_path / "all")) == 4
+    assert cmvn_stats.load_stats(tmp_path / "all" / "cmvn.ark").tolist() == (2 * stats).tolist()
+    np.testing.assert_allclose(cmvn_stats.data_dir_stats(tmp_path / "all"), 2 * stats, rtol=1e-9)
+    assert len(cmvn_stats.load_speaker_stats(tmp_path / "all")) == 4
     (tmp_path / "cp" / "feats.yaml").write_text(
         (tmp_path / "cp" / "feats.yaml").read_text().replace("dither: 0.0", "dither: 1.0"))
     with pytest.raises(DataError, match=r"cp/feats\.yaml and .*d/feats\.yaml differ"):

@@ -8,12 +8,13 @@ cross-file consistency that training and decoding rely on before anything runs.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from asr.atomic_io import atomic_write_text
+from asr.data.consistency import find_inconsistencies, spk2utt_from_utt2spk
 from asr.errors import DataError
 
 # files keyed by utterance id, in the order Kaldi's fix_data_dir.sh treats them
@@ -123,13 +124,6 @@ def refuse_pipes(data_dir: Path) -> None:
             refuse_pipe(line.value, f"{data_dir / name}:{line.lineno}: {kind} '{line.key}'")
 
 
-def spk2utt_from_utt2spk(utt2spk: Mapping[str, str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for utt, spk in sorted(utt2spk.items()):
-        out.setdefault(spk, []).append(utt)
-    return out
-
-
 class Segment(NamedTuple):
     """A piece of a recording, Kaldi semantics: end < 0 means to the end of the recording."""
 
@@ -172,6 +166,12 @@ def parse_duration(v: str) -> float:
     return d
 
 
+# files whose values must parse: name (also the DataDir field) -> (what a value is, parser)
+PARSED_FILES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "utt2num_frames": ("frame count", parse_frame_count), "segments": ("segment", parse_segment),
+    "utt2dur": ("duration", parse_duration)}
+
+
 @dataclass
 class DataDir:
     """The files of one Kaldi data dir; absent files are None.
@@ -205,13 +205,10 @@ class DataDir:
 
         d = cls(path=path, wav_scp=opt("wav.scp", "wav entry"), text=opt("text", "transcript"),
                 utt2spk=opt("utt2spk", "speaker"), feats_scp=opt("feats.scp", "feature entry"))
-        for name, attr, what, parse in (
-                ("utt2num_frames", "utt2num_frames", "frame count", parse_frame_count),
-                ("segments", "segments", "segment", parse_segment),
-                ("utt2dur", "utt2dur", "duration", parse_duration)):
+        for name, (what, parse) in PARSED_FILES.items():
             raw = opt(name, what)
             if raw is not None:
-                setattr(d, attr, _parse_values(path / name, raw, what, parse))
+                setattr(d, name, _parse_values(path / name, raw, what, parse))
         if d.wav_scp is None and d.feats_scp is None:
             raise DataError(f"{path}: has neither wav.scp nor feats.scp")
         d.check()
@@ -235,36 +232,14 @@ class DataDir:
         return self.wav_scp[utt], 0.0, -1.0
 
     def check(self) -> None:
-        """Every id in the per-utterance files must have audio or features."""
-        utt_audio = self.segments if self.segments is not None else self.wav_scp
-        for name, primary in (("segments" if self.segments is not None else "wav.scp",
-                               utt_audio), ("feats.scp", self.feats_scp)):
-            if primary is None:
-                continue
-            for other_name, other in (("text", self.text), ("utt2spk", self.utt2spk),
-                                      ("utt2num_frames", self.utt2num_frames),
-                                      ("utt2dur", self.utt2dur)):
-                if other is None:
-                    continue
-                missing = [u for u in other if u not in primary]
-                if missing:
-                    lineno = list(other).index(missing[0]) + 1
-                    raise DataError(
-                        f"{self.path / other_name}:{lineno}: utterance '{missing[0]}' is not in "
-                        f"{self.path / name} ({len(missing)} such utterances); "
-                        f"run 'asr validate-data {self.path}' for a full report")
-        if self.segments is not None and self.wav_scp is not None:
-            bad = [u for u, s in self.segments.items() if s.recording not in self.wav_scp]
-            if bad:
-                raise DataError(f"{self.path / 'segments'}: utterance '{bad[0]}' names recording "
-                                f"'{self.segments[bad[0]].recording}' that is not in "
-                                f"{self.path / 'wav.scp'} ({len(bad)} such utterances)")
-        if self.feats_scp is not None and utt_audio is not None:
-            missing = [u for u in self.feats_scp if u not in utt_audio]
-            if missing:
-                raise DataError(f"{self.path / 'feats.scp'}: utterance '{missing[0]}' is not in "
-                                f"{self.path / ('segments' if self.segments else 'wav.scp')} "
-                                f"({len(missing)} such utterances)")
+        """Every id in the per-utterance files must have audio or features: a DataError names
+        the file and line of the first that has not (asr validate-data lists them all)."""
+        files = {n: v for n in ("wav.scp", *UTT_FILES)
+                 if (v := getattr(self, n.replace(".", "_"))) is not None}
+        segments = None if self.segments is None else \
+            {u: seg.recording for u, seg in self.segments.items()}
+        find_inconsistencies({n: files[n] for n in utt_keyed_files(files)}, segments,
+                             self.wav_scp).raise_first(self.path)
 
     def require(self, *names: str) -> None:
         """Fail clearly when a file a stage needs is absent."""

@@ -2,29 +2,28 @@
 the consistent intersection (``asr fix-data``), as Kaldi's validate/fix_data_dir pair does.
 
 Unlike :meth:`DataDir.load`, which stops at the first problem, these read leniently and
-collect all problems, each with a count and examples.
+collect all problems, each with a count and examples; the cross-file rules are those of
+:mod:`asr.data.consistency`, which DataDir.check applies strictly.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import soundfile
 
 from asr.data.audio_formats import MAX_OVERSHOOT_S
+from asr.data.consistency import Findings, find_inconsistencies
 from asr.data.copy_dirs import select, write_files
 from asr.data.kaldi_dir import (
+    PARSED_FILES,
     RX_FILES,
     UTT_FILES,
     is_pipe,
     iter_kv,
-    parse_duration,
-    parse_frame_count,
     parse_segment,
-    spk2utt_from_utt2spk,
     utt_keyed_files,
 )
 from asr.data.tokenizer import Tokenizer
@@ -38,9 +37,6 @@ NOT_FIXED_ADVICE = {
     "out_of_vocabulary": "words whose tokens are not in the lang dir: rebuild the lang dir "
                          "from text that covers them (asr tokenizer), or map them in text",
 }
-# files whose values must parse; a bad value drops the utterance
-_PARSERS: dict[str, Callable[[str], object]] = {
-    "segments": parse_segment, "utt2dur": parse_duration, "utt2num_frames": parse_frame_count}
 
 
 @dataclass
@@ -124,9 +120,9 @@ def _scan(path: Path) -> _Scan:
                            f"{where} {line.key}")
                 bad[name].add(line.key)
                 continue
-            if name in _PARSERS:
+            if name in PARSED_FILES:  # a bad value drops the utterance
                 try:
-                    _PARSERS[name](line.value)
+                    PARSED_FILES[name][1](line.value)
                 except ValueError as e:
                     report.add(f"bad_{name}", f"{where} {line.key}: {e}")
                     bad[name].add(line.key)
@@ -138,31 +134,21 @@ def _scan(path: Path) -> _Scan:
     return _Scan(files, bad, report)
 
 
-def _consistent(scan: _Scan) -> tuple[set[str], dict[str, list[str]]]:
-    """The utterances present and usable in every per-utterance file, and why others are not."""
-    utt_files = utt_keyed_files(scan.files)
-    everyone = set().union(*(scan.files[n].keys() | scan.bad_keys[n] for n in utt_files))
-    dropped: dict[str, list[str]] = {}
-    keep = set(everyone)
-    for name in utt_files:
-        for u in sorted(scan.bad_keys[name] & keep):
-            dropped.setdefault(f"unusable_line:{name}", []).append(u)
-        keep -= scan.bad_keys[name]
-        missing = sorted(keep - scan.files[name].keys())
-        if missing:
-            dropped[f"not_in:{name}"] = missing
-            keep -= set(missing)
-    if "segments" in scan.files and "wav.scp" in scan.files:
-        wav = scan.files["wav.scp"]
-        orphans = sorted(u for u in keep if scan.files["segments"][u].split()[0] not in wav)
-        if orphans:
-            dropped["unknown_recording"] = orphans
-            keep -= set(orphans)
-        past_end = _segments_past_end(scan.files["segments"], wav, keep)
+def _consistent(scan: _Scan) -> tuple[set[str], dict[str, list[str]], Findings]:
+    """The utterances present and usable in every per-utterance file, why others are not,
+    and every cross-file finding (the same rules DataDir.check applies strictly)."""
+    files = scan.files
+    found = find_inconsistencies(
+        {n: [*files[n], *sorted(scan.bad_keys[n])] for n in utt_keyed_files(files)},
+        {u: v.split()[0] for u, v in files["segments"].items()} if "segments" in files else None,
+        files.get("wav.scp"), files.get("utt2spk"), files.get("spk2utt"))
+    keep, dropped = found.keep(scan.bad_keys)
+    if "segments" in files and "wav.scp" in files:
+        past_end = _segments_past_end(files["segments"], files["wav.scp"], keep)
         if past_end:
             dropped["segment_past_end"] = list(past_end.values())
             keep -= past_end.keys()
-    return keep, dropped
+    return keep, dropped, found
 
 
 def _segments_past_end(segments: dict[str, str], wav: dict[str, str], keep: set[str]
@@ -200,24 +186,18 @@ def validate_data_dir(path: Path, tokenizer: Tokenizer | None = None,
                 for line in iter_kv(Path(path) / name):
                     if line.problem is None and is_pipe(line.value):
                         report.add("pipe_entry", f"{name}:{line.lineno} {line.key}")
-    keep, dropped = _consistent(scan)
+    keep, dropped, found = _consistent(scan)
     report.num_utts = len(keep)
     for kind, ids in dropped.items():
         if not kind.startswith("unusable_line"):  # those were reported line by line
             report.defects[kind] = ids
-    if "segments" in scan.files and "wav.scp" in scan.files:
-        used = {v.split()[0] for v in scan.files["segments"].values()}
-        for rec in sorted(scan.files["wav.scp"].keys() - used):
-            report.add("unused_recording", rec)
-    utt2spk, spk2utt = scan.files.get("utt2spk"), scan.files.get("spk2utt")
-    if utt2spk is None:
+    for rec in found.unused_recording:
+        report.add("unused_recording", rec)
+    if "utt2spk" not in scan.files:
         report.notes.append("no utt2spk: each utterance is its own speaker (per-speaker "
                             "CMVN normalizes each utterance by its own statistics)")
-    if utt2spk is not None and spk2utt is not None:
-        expected = {s: " ".join(u) for s, u in spk2utt_from_utt2spk(utt2spk).items()}
-        for spk in sorted(expected.keys() | spk2utt.keys()):
-            if expected.get(spk) != spk2utt.get(spk):
-                report.add("spk2utt_mismatch", spk)
+    for spk in found.spk2utt_mismatch:
+        report.add("spk2utt_mismatch", spk)
     if tokenizer is not None and "text" in scan.files:
         for utt, text in scan.files["text"].items():
             for word in text.split():
@@ -231,7 +211,7 @@ def fix_data_dir(path: Path) -> dict[str, list[str]]:
     originals go to DIR/.backup/), regenerate spk2utt; return reason -> dropped ids."""
     path = Path(path)
     scan = _scan(path)
-    keep, dropped = _consistent(scan)
+    keep, dropped, _ = _consistent(scan)
     if not keep:
         raise DataError(f"{path}: no utterance is consistent across its files; nothing to keep "
                         f"({'; '.join(f'{k}: {len(v)}' for k, v in dropped.items())})")

@@ -1,4 +1,5 @@
-"""ARPA n-gram files: read, write, and score a sentence with Katz-style backoff (log10)."""
+"""ARPA n-gram models in memory: score a sentence with Katz-style backoff (log10), write the
+file; reading one is :func:`asr.lm.arpa_arrays.read_arpa_arrays`, into flat arrays."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class ArpaModel:
 
 
 def write_arpa(path: Path, model: ArpaModel) -> None:
+    """Write ``model`` as an ARPA file, n-grams sorted, log10 values to 6 decimals, atomically."""
     lines = ["", "\\data\\"]
     lines += [f"ngram {k + 1}={len(g)}" for k, g in enumerate(model.ngrams)]
     for k, grams in enumerate(model.ngrams):
@@ -60,60 +62,3 @@ def write_arpa(path: Path, model: ArpaModel) -> None:
             lines.append(f"{p:.6f}\t{' '.join(g)}" + (f"\t{bo:.6f}" if has_bo else ""))
     lines += ["", "\\end\\", ""]
     atomic_write_text(Path(path), "\n".join(lines))
-
-
-def read_arpa(path: Path) -> ArpaModel:
-    """Parse an ARPA file; errors name the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: LM file not found")
-    counts: list[int] = []
-    model = ArpaModel()
-    section = None  # None: before \data\, 0: in \data\, k: in \k-grams:
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            where = f"{path}:{lineno}"
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as e:
-                raise DataError(f"{where}: not valid UTF-8 ({e.reason} at byte {e.start}); "
-                                "not an ARPA file?") from None
-            if not line:
-                continue
-            if line == "\\data\\":
-                section = 0
-            elif line == "\\end\\":
-                break
-            elif line.startswith("\\") and line.endswith("-grams:"):
-                k = line[1:-len("-grams:")]
-                if not k.isdigit() or int(k) != model.order + 1 or int(k) > len(counts):
-                    raise DataError(f"{where}: unexpected section {line!r}")
-                model.ngrams.append({})
-                section = int(k)
-            elif section == 0 and line.startswith("ngram "):
-                try:
-                    k, n = line[len("ngram "):].split("=")
-                    counts.append(int(n))
-                except ValueError:
-                    raise DataError(f"{where}: bad count line {line!r}") from None
-            elif section:
-                parts = line.split()
-                if len(parts) not in (section + 1, section + 2):
-                    raise DataError(f"{where}: expected log10 prob, {section} words and an "
-                                    f"optional backoff, got {line!r}")
-                try:
-                    p = float(parts[0])
-                    bo = float(parts[section + 1]) if len(parts) == section + 2 else 0.0
-                except ValueError:
-                    raise DataError(f"{where}: bad number in {line!r}") from None
-                model.ngrams[-1][tuple(parts[1:section + 1])] = (p, bo)
-            else:
-                raise DataError(f"{where}: not an ARPA file (expected \\data\\, got {line!r})")
-    if not model.ngrams:
-        raise DataError(f"{path}: no n-grams (not an ARPA file?)")
-    for k, (want, grams) in enumerate(zip(counts, model.ngrams, strict=False)):
-        if want != len(grams):
-            raise DataError(f"{path}: header says {want} {k + 1}-grams, found {len(grams)}")
-    if (EOS,) not in model.ngrams[0]:
-        raise DataError(f"{path}: the LM has no {EOS} unigram")
-    return model

@@ -1,9 +1,9 @@
 """An ARPA file as flat arrays, read in one streaming pass (no dict per n-gram).
 
-:func:`asr.lm.arpa.read_arpa` keeps a Python dict entry per n-gram, about 700 bytes
-each: a 3M n-gram LM takes gigabytes that way. Here each k-gram is k int32 word ids and
-two float64 log-probs, appended to compact arrays as the file streams by, so the memory
-is about the size of the final tables.
+The one ARPA parser: decoding builds its tables from these arrays. A Python dict entry
+per n-gram (an :class:`asr.lm.arpa.ArpaModel`) takes about 700 bytes, gigabytes for a 3M
+n-gram LM; here each k-gram is k int32 word ids and two float64 log-probs, appended to
+compact arrays as the file streams by, so the memory is about the size of the final tables.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _text(raw: bytes, where: str) -> str:
 
 
 def read_arpa_arrays(path: Path) -> ArpaArrays:
-    """Parse an ARPA file into arrays; errors name the file and line, as read_arpa's do."""
+    """Parse an ARPA file into arrays; errors name the file and line."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: LM file not found")
