@@ -9,20 +9,23 @@ every beam prefix p with scores (pb: ends in blank, pnb: ends in its last token)
   (a repeated label needs a blank between). When p + c is already in the beam the mass is
   merged into that entry, so no label sequence is counted twice.
 
-The beam and the trie are plain arrays: :func:`advance` carries them over frames and
-:func:`finish` ranks the final beam. The offline search (:func:`search_batch`) runs
-:func:`advance` once over each utterance; the streaming one
-(:mod:`asr.functional.ctc_streaming_search`) keeps the arrays and runs it once per
-chunk, so after the last chunk it gives the offline hypotheses and scores.
+The beam and the trie are records of plain arrays (:mod:`asr.functional._beam_state`):
+:func:`advance` carries them over frames and :func:`finish` ranks the final beam. The
+offline search (:func:`search_batch`) runs :func:`advance` once over each utterance; the
+streaming one (:mod:`asr.functional.ctc_streaming_search`) keeps the records and runs it
+once per chunk, so after the last chunk it gives the offline hypotheses and scores.
 
-The LM tables (see :mod:`asr.lm.fusion`) are plain arrays so the whole search stays
-compiled; with ``lm_mode == 0`` they are empty and cost nothing.
+The options and the LM and token tables (:mod:`asr.functional.fusion_table`) are flat
+records too, so the whole search stays compiled; with ``lm_mode == LM_NONE`` the tables
+are empty and cost nothing.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from asr.functional._beam_state import new_beam, new_trie
 
 NEG_INF = -np.inf
 LM_NONE, LM_WORD, LM_TOKEN = 0, 1, 2
@@ -66,52 +69,51 @@ def hash_insert(keys, vals, key, val):
 
 @njit(cache=True)
 def lm_score(lm, state, word):
-    """Natural-log P(word | state) with backoff, and the next state (an n-gram trie node)."""
-    keys, vals, logp, backoff, suffix, order, max_order, vocab, unk_word, oov_logp = lm
+    """Natural-log P(word | state) under ``lm`` (LmTables) with backoff, and the next
+    state (an n-gram trie node)."""
     if word < 0:  # not in the LM's vocabulary: its <unk>, else a fixed penalty
-        if unk_word < 0:
-            return oov_logp, 0
-        word = unk_word
+        if lm.unk_word < 0:
+            return lm.oov_logp, 0
+        word = lm.unk_word
     acc = 0.0
     s = state
     while True:
-        child = _hash_find(keys, vals, np.int64(s) * vocab + word)
+        child = _hash_find(lm.keys, lm.vals, np.int64(s) * lm.vocab + word)
         if child >= 0:
             nxt = child
-            while order[nxt] >= max_order:  # keep at most n-1 words of history
-                nxt = suffix[nxt]
-            return acc + logp[child], nxt
+            while lm.order[nxt] >= lm.max_order:  # keep at most n-1 words of history
+                nxt = lm.suffix[nxt]
+            return acc + lm.logp[child], nxt
         if s == 0:
-            return oov_logp, 0
-        acc += backoff[s]
-        s = suffix[s]
+            return lm.oov_logp, 0
+        acc += lm.backoff[s]
+        s = lm.suffix[s]
 
 
 @njit(cache=True)
-def _word_id(words, word_hash, word_len):
+def _word_id(lm, word_hash, word_len):
     """LM id of the word whose characters hash to ``word_hash`` (-1: not in the LM)."""
     if word_len == 0:
         return -1
-    return _hash_find(words[0], words[1], np.int64(word_hash))
+    return _hash_find(lm.word_keys, lm.word_vals, np.int64(word_hash))
 
 
 @njit(cache=True, inline="always")  # inlined into _search_one: as fast as one loop there
-def advance(lp, beam, topk, threshold, blank, lm_mode, lm, words, toks, lm_weight, bonus,
-            parent, token, first_child, next_sibling, lm_state, word_hash, word_len, lm_acc,
-            slot, b_node, b_pb, b_pnb, b_size, num_nodes):
-    """Go on from the beam (b_node, b_pb, b_pnb)[:b_size] over the frames lp (T, V),
-    updating the beam and the trie in place. Returns (b_size, num_nodes).
-
-    Trie node arrays (nodes [0, num_nodes) in use, room needed for T * beam more; node 0
-    is the empty prefix): parent, token (its last token), first_child / next_sibling (its
-    children, -1 ends), lm_acc (weighted LM score + bonuses of its complete words),
-    lm_state (the LM state after them), word_hash / word_len (the pending word's
-    character hash and length), slot (index in the current beam, -1 outside it; all -1
-    between calls). The offline search runs this once over all frames, a streaming one
-    once per chunk: the same operations in the same order, so the same results.
+def advance(lp, opts, lm, toks, trie, beam_state, b_size, num_nodes):
+    """Go on from the Beam ``beam_state`` (first ``b_size`` entries) over the frames lp
+    (T, V) with SearchOptions ``opts``, LmTables ``lm`` and TokenTables ``toks``, updating
+    the beam and the Trie ``trie`` (nodes [0, num_nodes) in use, room for T * beam more)
+    in place. Returns (b_size, num_nodes). The offline search runs this once over all
+    frames, a streaming one once per chunk: the same operations in the same order.
     """
+    beam, topk, threshold, blank = opts.beam, opts.topk, opts.threshold, opts.blank
+    lm_mode, lm_weight, bonus = opts.lm_mode, opts.lm_weight, opts.lm_bonus
+    parent, token, first_child, next_sibling = (trie.parent, trie.token, trie.first_child,
+                                                trie.next_sibling)
+    lm_state, word_hash, word_len, lm_acc, slot = (trie.lm_state, trie.word_hash,
+                                                   trie.word_len, trie.lm_acc, trie.slot)
+    b_node, b_pb, b_pnb = beam_state.node, beam_state.pb, beam_state.pnb
     v = lp.shape[1]
-    starts_word, tok_mul, tok_add, tok_nchars, tok_word = toks
     kmax = min(topk, v)
     m_cap = beam * (kmax + 1)
     # candidates: kind 0 = an existing node (c_node), 1 = new extension (c_node + c_tok)
@@ -185,16 +187,16 @@ def advance(lp, beam, topk, threshold, blank, lm_mode, lm, words, toks, lm_weigh
                 acc, st = lm_acc[node], lm_state[node]
                 wh, wl = word_hash[node], word_len[node]
                 if lm_mode == LM_TOKEN:
-                    s, st = lm_score(lm, st, tok_word[c])
+                    s, st = lm_score(lm, st, toks.word[c])
                     acc += lm_weight * s + bonus
                 elif lm_mode == LM_WORD:
-                    if starts_word[c]:
+                    if toks.starts_word[c]:
                         if wl > 0:
-                            s, st = lm_score(lm, st, _word_id(words, wh, wl))
+                            s, st = lm_score(lm, st, _word_id(lm, wh, wl))
                             acc += lm_weight * s + bonus
                         wh, wl = np.uint64(0), 0
-                    wh = wh * tok_mul[c] + tok_add[c]
-                    wl += tok_nchars[c]
+                    wh = wh * toks.mul[c] + toks.add[c]
+                    wl += toks.nchars[c]
                 c_lm[m], c_state[m], c_hash[m], c_wlen[m] = acc, st, wh, wl
                 m += 1
         for i in range(b_size):
@@ -227,24 +229,24 @@ def advance(lp, beam, topk, threshold, blank, lm_mode, lm, words, toks, lm_weigh
 
 
 @njit(cache=True)
-def finish(lm_mode, lm, words, lm_weight, bonus, eos_word, nbest, parent, token, lm_state,
-           word_hash, word_len, lm_acc, b_node, b_pb, b_pnb, b_size, out_tokens, out_lens,
-           out_scores):
+def finish(opts, lm, nbest, trie, beam_state, b_size, out_tokens, out_lens, out_scores):
     """End of search: the pending word and the sentence end go through the LM, then up to
-    ``nbest`` hypotheses, best first, into out_tokens (nbest, L), out_lens, out_scores.
-    Returns how many."""
+    ``nbest`` hypotheses of the Beam's first ``b_size`` entries, best first, into
+    out_tokens (nbest, L), out_lens (nbest,), out_scores (nbest,). Returns how many."""
+    parent, token, b_node = trie.parent, trie.token, beam_state.node
     final = np.empty(b_size, np.float64)
     for i in range(b_size):
         node = b_node[i]
-        acc = lm_acc[node]
-        if lm_mode != LM_NONE:
-            st = lm_state[node]
-            if lm_mode == LM_WORD and word_len[node] > 0:
-                s, st = lm_score(lm, st, _word_id(words, word_hash[node], word_len[node]))
-                acc += lm_weight * s + bonus
-            s, st = lm_score(lm, st, eos_word)
-            acc += lm_weight * s
-        final[i] = _logaddexp(b_pb[i], b_pnb[i]) + acc
+        acc = trie.lm_acc[node]
+        if opts.lm_mode != LM_NONE:
+            st = trie.lm_state[node]
+            wl = trie.word_len[node]
+            if opts.lm_mode == LM_WORD and wl > 0:
+                s, st = lm_score(lm, st, _word_id(lm, trie.word_hash[node], wl))
+                acc += opts.lm_weight * s + opts.lm_bonus
+            s, st = lm_score(lm, st, lm.eos_word)
+            acc += opts.lm_weight * s
+        final[i] = _logaddexp(beam_state.pb[i], beam_state.pnb[i]) + acc
     order = np.argsort(-final, kind="mergesort")
     n_out = min(nbest, b_size)
     for r in range(n_out):
@@ -264,54 +266,30 @@ def finish(lm_mode, lm, words, lm_weight, bonus, eos_word, nbest, parent, token,
 
 
 @njit(cache=True)
-def _search_one(lp, length, beam, topk, threshold, blank, lm_mode, lm, words, toks,
-                lm_weight, bonus, bos_state, eos_word, nbest, out_tokens, out_lens,
-                out_scores):
+def _search_one(lp, length, opts, lm, toks, nbest, out_tokens, out_lens, out_scores):
     """Search one utterance lp (T, V): the empty prefix, :func:`advance` over its
     ``length`` frames, :func:`finish`. Writes up to ``nbest`` hypotheses; returns how many."""
-    cap = length * beam + 1
-    parent = np.empty(cap, np.int32)
-    token = np.empty(cap, np.int32)
-    first_child = np.full(cap, -1, np.int32)
-    next_sibling = np.full(cap, -1, np.int32)
-    lm_state = np.empty(cap, np.int32)
-    word_hash = np.empty(cap, np.uint64)
-    word_len = np.empty(cap, np.int32)
-    lm_acc = np.empty(cap, np.float64)
-    slot = np.full(cap, -1, np.int32)
-    parent[0], token[0], lm_state[0] = -1, blank, bos_state
-    word_hash[0], word_len[0], lm_acc[0] = 0, 0, 0.0
-    b_node = np.zeros(beam, np.int32)
-    b_pb = np.full(beam, NEG_INF)
-    b_pnb = np.full(beam, NEG_INF)
-    b_pb[0] = 0.0
-    b_size, _ = advance(lp[:length], beam, topk, threshold, blank, lm_mode, lm, words,
-                        toks, lm_weight, bonus, parent, token, first_child, next_sibling,
-                        lm_state, word_hash, word_len, lm_acc, slot, b_node, b_pb, b_pnb, 1, 1)
-    return finish(lm_mode, lm, words, lm_weight, bonus, eos_word, nbest, parent, token,
-                  lm_state, word_hash, word_len, lm_acc, b_node, b_pb, b_pnb, b_size,
-                  out_tokens, out_lens, out_scores)
+    trie = new_trie(length * opts.beam + 1, opts.blank, lm.bos_state)
+    beam_state = new_beam(opts.beam)
+    b_size, _ = advance(lp[:length], opts, lm, toks, trie, beam_state, 1, 1)
+    return finish(opts, lm, nbest, trie, beam_state, b_size, out_tokens, out_lens, out_scores)
 
 
 @njit(cache=True)
-def search_batch(lp, lengths, beam, topk, threshold, blank, lm_mode, lm, words, toks,
-                 lm_weight, bonus, bos_state, eos_word, nbest, out_tokens, out_lens,
-                 out_scores, out_count):
+def search_batch(lp, lengths, opts, lm, toks, nbest, out_tokens, out_lens, out_scores,
+                 out_count):
     """Run :func:`_search_one` over lp (N, T, V); outputs (N, nbest, T), (N, nbest) x2, (N,)."""
     for b in range(lp.shape[0]):
-        out_count[b] = _search_one(lp[b], lengths[b], beam, topk, threshold, blank, lm_mode,
-                                   lm, words, toks, lm_weight, bonus, bos_state, eos_word,
-                                   nbest, out_tokens[b], out_lens[b], out_scores[b])
+        out_count[b] = _search_one(lp[b], lengths[b], opts, lm, toks, nbest, out_tokens[b],
+                                   out_lens[b], out_scores[b])
 
 
 @njit(cache=True, parallel=True)
-def search_batch_parallel(lp, lengths, beam, topk, threshold, blank, lm_mode, lm, words, toks,
-                          lm_weight, bonus, bos_state, eos_word, nbest, out_tokens, out_lens,
-                          out_scores, out_count):
+def search_batch_parallel(lp, lengths, opts, lm, toks, nbest, out_tokens, out_lens, out_scores,
+                          out_count):
     """:func:`search_batch` with the utterances spread over numba's threads. Each
     utterance writes only its own output rows, so the result is the same whatever the
     thread count or schedule."""
     for b in prange(lp.shape[0]):
-        out_count[b] = _search_one(lp[b], lengths[b], beam, topk, threshold, blank, lm_mode,
-                                   lm, words, toks, lm_weight, bonus, bos_state, eos_word,
-                                   nbest, out_tokens[b], out_lens[b], out_scores[b])
+        out_count[b] = _search_one(lp[b], lengths[b], opts, lm, toks, nbest, out_tokens[b],
+                                   out_lens[b], out_scores[b])

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from asr.functional._beam_state import search_options
 from asr.functional.fusion_table import FusionTables, no_fusion
 
 
@@ -82,11 +83,9 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
         raise ValueError(f"beam_size and nbest must be >= 1, got {beam_size} and {nbest}")
     lp, lens = _as_numpy(log_probs, lengths)
     n, t, v = lp.shape
-    topk = beam_size if token_topk is None else token_topk
-    if topk < 1:
-        raise ValueError(f"token_topk must be >= 1, got {topk}")
     nbest = min(nbest, beam_size)
     fusion = lm if lm is not None else no_fusion()
+    opts = search_options(beam_size, token_topk, token_threshold, blank, fusion)
     if lm is not None and fusion.num_tokens != v:
         raise ValueError(f"the LM fusion tables cover {fusion.num_tokens} tokens, the "
                          f"log-probs {v}")
@@ -94,7 +93,6 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
     out_lens = np.zeros((n, nbest), np.int64)
     out_scores = np.zeros((n, nbest), np.float64)
     out_count = np.zeros(n, np.int64)
-    threshold = -np.inf if token_threshold is None else float(token_threshold)
     if num_threads < 1:
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     run = kernel.search_batch
@@ -103,9 +101,8 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
 
         numba.set_num_threads(min(num_threads, numba.config.NUMBA_NUM_THREADS, n))
         run = kernel.search_batch_parallel
-    run(lp, lens, beam_size, topk, threshold, blank, fusion.mode, fusion.lm, fusion.words,
-        fusion.toks, fusion.weight, fusion.bonus, fusion.bos_state, fusion.eos_word, nbest,
-        out_tokens, out_lens, out_scores, out_count)
+    run(lp, lens, opts, fusion.lm, fusion.toks, nbest, out_tokens, out_lens, out_scores,
+        out_count)
     return [[(out_tokens[b, r, :out_lens[b, r]].tolist(), float(out_scores[b, r]))
              for r in range(out_count[b])] for b in range(n)]
 

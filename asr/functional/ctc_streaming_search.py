@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from asr.functional._beam_state import grow_trie, new_beam, new_trie, search_options
 from asr.functional.fusion_table import FusionTables, no_fusion
 
 
@@ -57,41 +58,18 @@ class StreamingPrefixBeamSearch:
                  token_threshold: float | None = None, lm: FusionTables | None = None):
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-        self.beam = beam_size
-        self.topk = beam_size if token_topk is None else token_topk
-        if self.topk < 1:
-            raise ValueError(f"token_topk must be >= 1, got {self.topk}")
-        self.threshold = -np.inf if token_threshold is None else float(token_threshold)
-        self.blank = blank
         self.fusion = lm if lm is not None else no_fusion()
+        self.options = search_options(beam_size, token_topk, token_threshold, blank,
+                                      self.fusion)
         self._has_lm = lm is not None
         self.reset()
 
     def reset(self) -> None:
         """A new utterance: the beam holds the empty prefix (trie node 0) only."""
-        self.frames, self.num_nodes = 0, 0
-        self._alloc(1024)
-        self.parent[0], self.token[0], self.lm_state[0] = -1, self.blank, self.fusion.bos_state
-        self.word_hash[0], self.word_len[0], self.lm_acc[0] = 0, 0, 0.0
-        self.b_node = np.zeros(self.beam, np.int32)
-        self.b_pb = np.full(self.beam, -np.inf)
-        self.b_pnb = np.full(self.beam, -np.inf)
-        self.b_pb[0] = 0.0
+        self.frames = 0
+        self.trie = new_trie(1024, self.options.blank, self.fusion.lm.bos_state)
+        self.beam_state = new_beam(self.options.beam)
         self.b_size, self.num_nodes = 1, 1
-
-    def _alloc(self, cap: int) -> None:
-        """Room for ``cap`` trie nodes, keeping the nodes made so far."""
-        used = self.num_nodes
-        fields = {"parent": (np.int32, 0), "token": (np.int32, 0),
-                  "first_child": (np.int32, -1), "next_sibling": (np.int32, -1),
-                  "lm_state": (np.int32, 0), "word_hash": (np.uint64, 0),
-                  "word_len": (np.int32, 0), "lm_acc": (np.float64, 0.0),
-                  "slot": (np.int32, -1)}
-        for name, (dtype, fill) in fields.items():
-            arr = np.full(cap, fill, dtype)
-            if used:
-                arr[:used] = getattr(self, name)[:used]
-            setattr(self, name, arr)
 
     def accept(self, log_probs: torch.Tensor | np.ndarray) -> list[int]:
         """One chunk (T, V) -> the best prefix so far (token ids, by its score with the
@@ -103,22 +81,21 @@ class StreamingPrefixBeamSearch:
         if self._has_lm and f.num_tokens != lp.shape[1]:
             raise ValueError(f"the LM fusion tables cover {f.num_tokens} tokens, the "
                              f"log-probs {lp.shape[1]}")
-        need = self.num_nodes + lp.shape[0] * self.beam + 1
-        if need > self.parent.shape[0]:
-            self._alloc(max(need, 2 * self.parent.shape[0]))
-        self.b_size, self.num_nodes = kernel.advance(
-            lp, self.beam, self.topk, self.threshold, self.blank, f.mode, f.lm, f.words,
-            f.toks, f.weight, f.bonus, self.parent, self.token, self.first_child,
-            self.next_sibling, self.lm_state, self.word_hash, self.word_len, self.lm_acc,
-            self.slot, self.b_node, self.b_pb, self.b_pnb, self.b_size, self.num_nodes)
+        need = self.num_nodes + lp.shape[0] * self.options.beam + 1
+        cap = self.trie.parent.shape[0]
+        if need > cap:
+            self.trie = grow_trie(self.trie, self.num_nodes, max(need, 2 * cap))
+        self.b_size, self.num_nodes = kernel.advance(lp, self.options, f.lm, f.toks, self.trie,
+                                                     self.beam_state, self.b_size, self.num_nodes)
         self.frames += lp.shape[0]
-        return self._labels(int(self.b_node[0])) if self.b_size else []
+        return self._labels(int(self.beam_state.node[0])) if self.b_size else []
 
     def _labels(self, node: int) -> list[int]:
+        """The label sequence of trie node ``node``, first token first."""
         out = []
         while node != 0:
-            out.append(int(self.token[node]))
-            node = int(self.parent[node])
+            out.append(int(self.trie.token[node]))
+            node = int(self.trie.parent[node])
         return out[::-1]
 
     def finalize_nbest(self, nbest: int = 1) -> list[tuple[list[int], float]]:
@@ -128,14 +105,11 @@ class StreamingPrefixBeamSearch:
 
         if nbest < 1:
             raise ValueError(f"nbest must be >= 1, got {nbest}")
-        nbest = min(nbest, self.beam)
-        f = self.fusion
+        nbest = min(nbest, self.options.beam)
         out_tokens = np.zeros((nbest, max(self.frames, 1)), np.int32)
         out_lens = np.zeros(nbest, np.int64)
         out_scores = np.zeros(nbest, np.float64)
-        count = kernel.finish(f.mode, f.lm, f.words, f.weight, f.bonus, f.eos_word, nbest,
-                              self.parent, self.token, self.lm_state, self.word_hash,
-                              self.word_len, self.lm_acc, self.b_node, self.b_pb, self.b_pnb,
+        count = kernel.finish(self.options, self.fusion.lm, nbest, self.trie, self.beam_state,
                               self.b_size, out_tokens, out_lens, out_scores)
         self.reset()
         return [(out_tokens[r, :out_lens[r]].tolist(), float(out_scores[r]))

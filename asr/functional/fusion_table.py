@@ -1,4 +1,4 @@
-"""What the compiled CTC prefix beam search takes for shallow fusion: flat arrays.
+"""What the compiled CTC prefix beam search takes for shallow fusion: records of arrays.
 
 An n-gram LM is a trie of nodes in open-addressing hash tables (key parent * V + word),
 each node with its natural-log probability, backoff weight, suffix link and order; words
@@ -12,45 +12,78 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from asr.functional._beam_kernel import LM_NONE, LM_TOKEN, LM_WORD, hash_insert
 from asr.functional._hash_kernel import hash_find_many, hash_insert_many, trie_walk
 
-__all__ = ["HASH_BASE", "LM_NONE", "LM_TOKEN", "LM_WORD", "OOV_LOGP", "FusionTables",
-           "as_int64", "char_hash", "empty_hash_table", "hash_find_many", "hash_insert",
-           "hash_insert_many", "no_fusion", "trie_walk"]
+__all__ = ["HASH_BASE", "LM_NONE", "LM_TOKEN", "LM_WORD", "OOV_LOGP", "FusionTables", "LmTables",
+           "TokenTables", "as_int64", "char_hash", "empty_hash_table", "hash_find_many",
+           "hash_insert", "hash_insert_many", "no_fusion", "trie_walk"]
 
 HASH_BASE = 1_000_003
 MASK64 = (1 << 64) - 1
 OOV_LOGP = math.log(1e-10)  # an LM without <unk> gives out-of-vocabulary words this log-prob
 
 
-@dataclass
-class FusionTables:
-    """The LM as the compiled search reads it (all numpy arrays and scalars).
+class LmTables(NamedTuple):
+    """An n-gram LM as the search reads it (from :class:`asr.lm.ngram_tables.NgramTables`).
 
-    mode: LM_NONE, LM_WORD (score a word when the next one starts, and at the end) or
-    LM_TOKEN (score every token). lm: (keys, vals, logp, backoff, suffix, order, max order,
-    vocab size, <unk> id, OOV log-prob). words: the (keys, vals) table from a word's
-    character hash to its id. toks: per token (starts a word, hash multiplier, hash
-    addend, characters, word id). weight and bonus: the fusion's LM weight and per-word
-    insertion bonus; bos_state: the node of ``<s>``; eos_word: the id of ``</s>``.
+    keys (C,) int64 / vals (C,) int32: the trie's hash table, key parent * vocab + word;
+    logp, backoff (M,) float64, suffix, order (M,) int32: per trie node; word_keys (C',)
+    int64 / word_vals (C',) int32: a word's character hash -> its id. Scalars: the highest
+    order, the vocabulary size, the id of ``<unk>`` (-1: none), the log-prob of a word the
+    LM does not know when it has no ``<unk>``, the node of ``<s>`` and the id of ``</s>``.
     """
 
-    mode: int
-    lm: tuple
-    words: tuple
-    toks: tuple
-    weight: float
-    bonus: float
+    keys: np.ndarray
+    vals: np.ndarray
+    logp: np.ndarray
+    backoff: np.ndarray
+    suffix: np.ndarray
+    order: np.ndarray
+    word_keys: np.ndarray
+    word_vals: np.ndarray
+    max_order: int
+    vocab: np.int64
+    unk_word: int
+    oov_logp: float
     bos_state: int
     eos_word: int
 
+
+class TokenTables(NamedTuple):
+    """Per token, arrays (V,): whether it starts a word (bool), the uint64 multiplier and
+    addend that append its characters to a word's hash, its character count, and its LM
+    word id (int32, token-level fusion; -1: none)."""
+
+    starts_word: np.ndarray
+    mul: np.ndarray
+    add: np.ndarray
+    nchars: np.ndarray
+    word: np.ndarray
+
+
+@dataclass
+class FusionTables:
+    """An LM and a token list as the compiled search reads them.
+
+    mode: LM_NONE, LM_WORD (score a word when the next one starts, and at the end) or
+    LM_TOKEN (score every token). lm: the n-gram LM; toks: the per-token tables. weight
+    and bonus: the fusion's LM weight and per-word insertion bonus.
+    """
+
+    mode: int
+    lm: LmTables
+    toks: TokenTables
+    weight: float
+    bonus: float
+
     @property
     def num_tokens(self) -> int:
-        return len(self.toks[0])
+        return len(self.toks.starts_word)
 
 
 def empty_hash_table(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +112,8 @@ def no_fusion() -> FusionTables:
     Built once: the search only reads them."""
     keys, vals = empty_hash_table(1)
     empty_f, empty_i = np.zeros(1, np.float64), np.zeros(1, np.int32)
-    lm = (keys, vals, empty_f, empty_f, empty_i, empty_i, 1, np.int64(1), -1, OOV_LOGP)
-    toks = (np.zeros(1, np.bool_), np.ones(1, np.uint64), np.zeros(1, np.uint64), empty_i,
-            empty_i)
-    return FusionTables(LM_NONE, lm, (keys, vals), toks, 0.0, 0.0, 0, -1)
+    lm = LmTables(keys, vals, empty_f, empty_f, empty_i, empty_i, keys, vals, 1, np.int64(1),
+                  -1, OOV_LOGP, 0, -1)
+    toks = TokenTables(np.zeros(1, np.bool_), np.ones(1, np.uint64), np.zeros(1, np.uint64),
+                       empty_i, empty_i)
+    return FusionTables(LM_NONE, lm, toks, 0.0, 0.0)

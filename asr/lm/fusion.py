@@ -17,7 +17,15 @@ from typing import Literal
 import numpy as np
 
 from asr.errors import AsrError
-from asr.functional.fusion_table import LM_TOKEN, LM_WORD, OOV_LOGP, FusionTables, char_hash
+from asr.functional.fusion_table import (
+    LM_TOKEN,
+    LM_WORD,
+    OOV_LOGP,
+    FusionTables,
+    LmTables,
+    TokenTables,
+    char_hash,
+)
 from asr.lm.arpa import ArpaModel
 from asr.lm.arpa_arrays import arrays_from_model
 from asr.lm.ngram_tables import NgramTables, build_ngram_tables
@@ -26,7 +34,8 @@ UNK_CHAR = "\U0010ffff"  # the <unk> token's "character": no LM word contains it
 
 
 def _token_tables(tokens: list[str], ngram: NgramTables, level: str, word_start: str,
-                  unk: str) -> tuple:
+                  unk: str) -> TokenTables:
+    """Per token of ``tokens``: how it extends the pending word, or (token level) its LM id."""
     v = len(tokens)
     starts_word = np.zeros(v, np.bool_)
     mul = np.ones(v, np.uint64)
@@ -35,7 +44,7 @@ def _token_tables(tokens: list[str], ngram: NgramTables, level: str, word_start:
     tok_word = np.full(v, -1, np.int32)
     if level == "token":
         tok_word[1:] = ngram.word_ids(tokens[1:])  # token 0 is the blank
-        return starts_word, mul, add, nchars, tok_word
+        return TokenTables(starts_word, mul, add, nchars, tok_word)
     for i, tok in enumerate(tokens):
         if i == 0:  # blank
             continue
@@ -44,7 +53,7 @@ def _token_tables(tokens: list[str], ngram: NgramTables, level: str, word_start:
         text = text.lstrip(word_start)
         m, h = char_hash(text)
         mul[i], add[i], nchars[i] = np.uint64(m), np.uint64(h), len(text)
-    return starts_word, mul, add, nchars, tok_word
+    return TokenTables(starts_word, mul, add, nchars, tok_word)
 
 
 def fusion_tables(ngram: NgramTables, tokens: list[str], weight: float = 0.5,
@@ -58,12 +67,12 @@ def fusion_tables(ngram: NgramTables, tokens: list[str], weight: float = 0.5,
     if level not in ("word", "token"):
         raise AsrError(f"LM level must be 'word' or 'token', got '{level}'")
     unk_word = int(ngram.word_ids([unk])[0])
-    lm = (ngram.keys, ngram.vals, ngram.logp, ngram.backoff, ngram.suffix, ngram.order,
-          ngram.max_order, np.int64(ngram.vocab_size), unk_word, OOV_LOGP)
+    lm = LmTables(ngram.keys, ngram.vals, ngram.logp, ngram.backoff, ngram.suffix, ngram.order,
+                  ngram.word_keys, ngram.word_vals, ngram.max_order, np.int64(ngram.vocab_size),
+                  unk_word, OOV_LOGP, ngram.bos_state, ngram.eos_word)
     return FusionTables(LM_WORD if level == "word" else LM_TOKEN, lm,
-                        (ngram.word_keys, ngram.word_vals),
                         _token_tables(tokens, ngram, level, word_start, unk), float(weight),
-                        float(bonus), ngram.bos_state, ngram.eos_word)
+                        float(bonus))
 
 
 def build_fusion(model: ArpaModel, tokens: list[str], weight: float = 0.5, bonus: float = 0.0,
