@@ -1,24 +1,64 @@
 #!/usr/bin/env bash
-# Download URL to OUT with curl (or wget), for the recipes' corpus downloads.
-# Usage: scripts/download.sh URL OUT OPTION [SHA256]   (OPTION: the recipe option that points
-# at a corpus fetched by hand, named in the errors; SHA256: OUT must have this checksum, else
-# it is removed and the download fails, so a changed or truncated archive is never unpacked)
+# Download a corpus archive, check it, unpack it and mark it complete: what each
+# recipes/*/local/download_*.sh does, written once. With curl (or wget).
+#   scripts/download.sh --url URL --dest DEST --name "AN4 (CMU, BSD-style terms)" \
+#     --option --corpus-dir [--sha256 SUM] [--complete DIR] [--files GLOB --min-files N] \
+#     [--require FILE] [-- TAR_OPTION... MEMBER...]
+# Nothing happens when DIR (default DEST) has a .complete file. Else URL is fetched into
+# DEST/<its file name>.partial; with --sha256 that must be its checksum, else it is removed
+# and nothing is unpacked (a changed or truncated archive); it is unpacked with
+# `tar -xzf ARCHIVE -C DEST TAR_OPTION... MEMBER...` and removed. Then
+# DIR must hold at least N files named GLOB and the file DIR/FILE, and DIR/.complete is
+# written. NAME (what is fetched, and its terms) is for the log; OPTION is the recipe option
+# that points at a corpus fetched by hand, named in the errors.
 set -euo pipefail
-url=${1:?usage: $0 URL OUT OPTION [SHA256]} out=${2:?usage: $0 URL OUT OPTION [SHA256]}
-option=${3:-} sha256=${4:-}
+url=
+dest=
+name=corpus
+option=
+sha256=
+complete=
+files=
+min_files=1
+require=
+help_message="Usage: $0 --url URL --dest DEST [options] [-- TAR_OPTION... MEMBER...]"
+. "$(dirname "$(readlink -f "$0")")/parse_options.sh"
+
+if [ -z "$url" ] || [ -z "$dest" ]; then echo "$0: --url and --dest are required" >&2; exit 1; fi
+complete=${complete:-$dest}
+if [ -f "$complete/.complete" ]; then
+  echo "$0: $complete already holds $name"; exit 0
+fi
+mkdir -p "$dest"
+echo "$0: downloading $name into $dest"
+archive=$dest/${url##*/}.partial
 if command -v curl >/dev/null; then
-  curl -fL --retry 3 -o "$out" "$url" || { echo "$0: download failed: $url" >&2; exit 1; }
+  curl -fL --retry 3 -o "$archive" "$url" || { echo "$0: download failed: $url" >&2; exit 1; }
 elif command -v wget >/dev/null; then
-  wget -O "$out" "$url" || { echo "$0: download failed: $url" >&2; exit 1; }
+  wget -O "$archive" "$url" || { echo "$0: download failed: $url" >&2; exit 1; }
 else
   echo "$0: neither curl nor wget is installed; download $url by hand and pass $option" >&2
   exit 1
 fi
 if [ -n "$sha256" ]; then
-  got=$(sha256sum "$out" | cut -d' ' -f1)
+  got=$(sha256sum "$archive" | cut -d' ' -f1)
   if [ "$got" != "$sha256" ]; then
     echo "$0: $url has SHA-256 $got, expected $sha256: not unpacked (a changed or" \
       "truncated archive; fetch it by hand and pass $option if you trust it)" >&2
-    rm -f "$out"; exit 1
+    rm -f "$archive"; exit 1
   fi
 fi
+tar -xzf "$archive" -C "$dest" "$@"
+rm -f "$archive"
+found=
+if [ -n "$files" ]; then
+  n=$(find "$complete" -name "$files" | wc -l)
+  [ "$n" -ge "$min_files" ] || { echo "$0: $name: expected at least $min_files files" \
+    "named '$files' in $complete, found $n" >&2; exit 1; }
+  found=" ($n files named '$files')"
+fi
+if [ -n "$require" ] && [ ! -f "$complete/$require" ]; then
+  echo "$0: $name: no $require in $url" >&2; exit 1
+fi
+touch "$complete/.complete"
+echo "$0: $name in $complete$found"

@@ -28,7 +28,7 @@ _po_inherited() {
 # lower-case (as Kaldi's): an upper-case variable the environment brought in (FSDD_DIR) is
 # not one unless the script assigned it a value of its own; a lower-case one always is,
 # so that with 'export data=/scratch/x' in the shell, run.sh's 'data=data' is still --data.
-_po_declared=$(compgen -v | grep -v -E '^(_po_|BASH|FUNCNAME|PIPESTATUS|GROUPS|DIRSTACK|SHELLOPTS|BASHOPTS|EUID|PPID|UID|HOST|MACHTYPE|OSTYPE|HOSTNAME|HOSTTYPE|IFS|LINENO|OPT|PS[0-9]|PWD|OLDPWD|RANDOM|SECONDS|SHLVL|TERM|HOME|PATH|LANG|LC_|COLUMNS|LINES|HIST|COMP|MAIL|SHELL|USER|LOGNAME|EPOCH|SRANDOM|help_message)' | while read -r v; do
+_po_declared=$(compgen -v | grep -v -E '^(_po_|_$|BASH|FUNCNAME|PIPESTATUS|GROUPS|DIRSTACK|SHELLOPTS|BASHOPTS|EUID|PPID|UID|HOST|MACHTYPE|OSTYPE|HOSTNAME|HOSTTYPE|IFS|LINENO|OPT|PS[0-9]|PWD|OLDPWD|RANDOM|SECONDS|SHLVL|TERM|HOME|PATH|LANG|LC_|COLUMNS|LINES|HIST|COMP|MAIL|SHELL|USER|LOGNAME|EPOCH|SRANDOM|help_message)' | while read -r v; do
   if [[ "$v" =~ [A-Z] ]] && [ -n "$(printenv "$v" 2>/dev/null)" ] \
       && [ "$(_po_inherited "$v")" = "${!v}" ]; then
     continue  # the environment's, untouched by the script: not a declared option

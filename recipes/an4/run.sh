@@ -53,16 +53,28 @@ fi
 
 sets=dev
 [ ! -f "$data/test/text" ] || sets="dev test"  # the official test set, when the corpus has it
-# shellcheck disable=SC2086  # one set a word
-if run_stage 2; then feature_stage 2 "$train_set" $sets; fi
-if run_stage 3; then lang_stage 3; fi
-if run_stage 4; then train_stage 4; fi
+if run_stage 2; then
+  feature_stage 2 --data "$data" --train "$train_set" --sets "$sets" \
+    --speed-perturb "$speed_perturb" --perturb-from train
+fi
+if run_stage 3; then
+  lang_stage 3 --text "$data/train/text" --out "$lang" --token-type "$token_type" \
+    --vocab-size "$vocab_size" --lm "$lm" --lm-order "$lm_order"
+fi
+if run_stage 4; then
+  train_stage 4 --config "$train_config" --exp-dir "$dir" --train-dir "$data/$train_set" \
+    --dev-dir "$data/dev" --lang-dir "$lang" --init-from "$init_from" \
+    --overrides "$train_overrides"
+fi
 
 # stage 5 decodes each set with each method (a decode newer than final.pt is kept);
 # stage 6 prints their %WER lines, then the %CER lines of the same decodes
-if run_stage 5; then decode_sets 5 "$dir/final.pt" "$data" "$decode_method" "$sets"; fi
+if run_stage 5; then
+  decode_sets 5 --model "$dir/final.pt" --data "$data" --methods "$decode_method" \
+    --sets "$sets" --beam "$beam" --lm "$lm" --lm-weight "$lm_weight" --lm-bonus "$lm_bonus"
+fi
 if run_stage 6; then
-  print_wers "$dir" "$decode_method" "$sets"
+  print_wers --exp-dir "$dir" --methods "$decode_method" --sets "$sets"
   for m in $decode_method; do
     for s in $sets; do
       asr score --cer "$data/$s/text" "$dir/decode_${s}_$m/hyp" | sed -n "1s/\$/ $m $s/p"

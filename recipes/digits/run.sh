@@ -58,15 +58,29 @@ if run_stage 1 && [ ! -f "$data/test_unseen/wav.scp" ]; then
   for s in train dev test test_unseen; do asr validate-data "$data/$s"; done
 fi
 
-if run_stage 2; then feature_stage 2 "$train_set" dev test test_unseen && rir_stage 2 8000; fi
-if run_stage 3; then lang_stage 3; fi
-if run_stage 4; then train_stage 4; fi
+if run_stage 2; then
+  feature_stage 2 --data "$data" --train "$train_set" --sets "dev test test_unseen" \
+    --speed-perturb "$speed_perturb" --perturb-from train
+  rir_stage 2 --out "$rir_dir" --sample-rate 8000
+fi
+if run_stage 3; then
+  lang_stage 3 --text "$data/train/text" --out "$lang" --token-type "$token_type" \
+    --vocab-size "$vocab_size" --lm "$lm" --lm-order "$lm_order"
+fi
+if run_stage 4; then
+  train_stage 4 --config "$train_config" --exp-dir "$dir" --train-dir "$data/$train_set" \
+    --dev-dir "$data/dev" --lang-dir "$lang" --noise "$noise_dir" --rirs "$rir_dir" \
+    --init-from "$init_from" --overrides "$train_overrides"
+fi
 
 # stage 5 decodes each set with each method, whole and as streams of each --chunk-ms
 # (a decode newer than final.pt is kept);
 # stage 6 prints their %WER lines
 if run_stage 5; then
-  decode_sets 5 "$dir/final.pt" "$data" "$decode_method" "$decode_sets"
-  stream_sets 5 "$dir/final.pt" "$data" "$decode_method" "$decode_sets" "$chunk_ms"
+  decode_sets 5 --model "$dir/final.pt" --data "$data" --methods "$decode_method" \
+    --sets "$decode_sets" --chunks "$chunk_ms" --beam "$beam" --lm "$lm" \
+    --lm-weight "$lm_weight" --lm-bonus "$lm_bonus"
 fi
-if run_stage 6; then print_wers "$dir" "$decode_method" "$decode_sets" "$chunk_ms"; fi
+if run_stage 6; then
+  print_wers --exp-dir "$dir" --methods "$decode_method" --sets "$decode_sets" --chunks "$chunk_ms"
+fi

@@ -56,31 +56,16 @@ if run_stage 1 && [ ! -f "$data/dev/text" ]; then
 fi
 
 if run_stage 2; then
-  echo "stage 2: ${speed_perturb:+speed perturbation, }fbank ($nj jobs), CMVN"
-  if [ -n "$speed_perturb" ] && [ ! -f "$data/$train_set/wav.scp" ]; then
-    asr speed-perturb --factors "$speed_perturb" "$data/train" "$data/$train_set"
-  fi
-  asr fbank --nj "$nj" --config conf/fbank.yaml "$data/$train_set" "$data/dev" \
-    $(for s in $tests; do echo "$data/$s"; done)
-  [ -f "$data/$train_set/cmvn.ark" ] || asr cmvn "$data/$train_set"
+  feature_stage 2 --data "$data" --train "$train_set" --sets "dev $tests" --nj "$nj" \
+    --speed-perturb "$speed_perturb" --perturb-from train --speaker-cmvn false
 fi
-
-if run_stage 3 && [ ! -f "$lang/tokens.txt" ]; then
-  echo "stage 3: sentencepiece BPE $vocab_size in $lang"
-  asr tokenizer --text "$data/train/text" --out "$lang" --token-type bpe --vocab-size "$vocab_size"
+if run_stage 3; then
+  lang_stage 3 --text "$data/train/text" --out "$lang" --token-type bpe --vocab-size "$vocab_size"
 fi
-
 if run_stage 4; then
-  echo "stage 4: training $dir ($launcher, $nproc per node)"
-  # shellcheck disable=SC2206  # overrides are separate words by design
-  args=(--config "$train_config" --exp-dir "$dir" --train-dir "$data/$train_set"
-        --dev-dir "$data/dev" --lang-dir "$lang" $train_overrides)
-  case $launcher in
-    local) asr train "${args[@]}" ;;
-    torchrun) ../../scripts/torchrun_train.sh --nproc-per-node "$nproc" -- "${args[@]}" ;;
-    slurm) sbatch --wait --gpus-per-node "$nproc" ../../scripts/slurm_train.sh "${args[@]}" ;;
-    *) echo "$0: unknown --launcher '$launcher' (local, torchrun or slurm)" >&2; exit 1 ;;
-  esac
+  train_stage 4 --config "$train_config" --exp-dir "$dir" --train-dir "$data/$train_set" \
+    --dev-dir "$data/dev" --lang-dir "$lang" --overrides "$train_overrides" \
+    --launcher "$launcher" --nproc "$nproc"
 fi
 
 avg=$dir/avg-last-$average.pt
@@ -92,7 +77,9 @@ fi
 # stage 6 decodes the test sets with the averaged model, whole and as streams of each
 # --chunk-ms (a decode newer than it is kept); stage 7 prints their %WER lines
 if run_stage 6; then
-  decode_sets 6 "$avg" "$data" "$decode_methods" "$tests" --checkpoint "$avg"
-  stream_sets 6 "$avg" "$data" "$decode_methods" "$tests" "$chunk_ms" --checkpoint "$avg"
+  decode_sets 6 --model "$avg" --data "$data" --methods "$decode_methods" --sets "$tests" \
+    --chunks "$chunk_ms" -- --checkpoint "$avg"
 fi
-if run_stage 7; then print_wers "$dir" "$decode_methods" "$tests" "$chunk_ms"; fi
+if run_stage 7; then
+  print_wers --exp-dir "$dir" --methods "$decode_methods" --sets "$tests" --chunks "$chunk_ms"
+fi

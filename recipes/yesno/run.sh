@@ -37,27 +37,20 @@ if run_stage 1 && [ ! -f "$data/test/text" ]; then
 fi
 
 if run_stage 2; then
-  echo "stage 2: fbank and CMVN"
-  asr fbank --config conf/fbank.yaml "$data/train" "$data/test"
-  [ -f "$data/train/cmvn.ark" ] || asr cmvn "$data/train"
+  feature_stage 2 --data "$data" --train train --sets test --speaker-cmvn false
 fi
-
-if run_stage 3 && [ ! -f "$data/lang/tokens.txt" ]; then
-  echo "stage 3: character tokens"
-  asr tokenizer --text "$data/train/text" --out "$data/lang" --token-type char
+if run_stage 3; then
+  lang_stage 3 --text "$data/train/text" --out "$data/lang" --token-type char
 fi
-
-if run_stage 4; then
-  echo "stage 4: training $dir (the test set doubles as the dev set, as in Kaldi and icefall)"
-  # shellcheck disable=SC2206  # overrides are separate words by design
-  args=(--config "$train_config" --exp-dir "$dir" --lang-dir "$data/lang"
-        --train-dir "$data/train" --dev-dir "$data/test" $train_overrides)
-  asr train "${args[@]}"
+if run_stage 4; then  # the test set doubles as the dev set, as in Kaldi and icefall
+  train_stage 4 --config "$train_config" --exp-dir "$dir" --train-dir "$data/train" \
+    --dev-dir "$data/test" --lang-dir "$data/lang" --overrides "$train_overrides"
 fi
 
 # stage 5 decodes test with each method (a decode newer than final.pt is kept);
 # stage 6 prints their %WER lines
 if run_stage 5; then
-  decode_sets 5 "$dir/final.pt" "$data" "$decode_methods" test --blank-penalty "$blank_penalty"
+  decode_sets 5 --model "$dir/final.pt" --data "$data" --methods "$decode_methods" \
+    --sets test -- --blank-penalty "$blank_penalty"
 fi
-if run_stage 6; then print_wers "$dir" "$decode_methods" test; fi
+if run_stage 6; then print_wers --exp-dir "$dir" --methods "$decode_methods" --sets test; fi
