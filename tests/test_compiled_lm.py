@@ -16,6 +16,7 @@ from lm_helpers import read_arpa_model
 
 from asr.errors import DataError
 from asr.functional.ctc_search import ctc_prefix_beam_search
+from asr.functional.fusion_table import NgramTables
 from asr.lm.arpa import write_arpa
 from asr.lm.arpa_arrays import arrays_from_model, read_arpa_arrays
 from asr.lm.compiled_lm import (
@@ -28,7 +29,7 @@ from asr.lm.compiled_lm import (
 )
 from asr.lm.fusion import build_fusion, fusion_tables
 from asr.lm.ngram import train_witten_bell
-from asr.lm.ngram_tables import NgramTables, build_ngram_tables
+from asr.lm.ngram_tables import build_ngram_tables
 
 TOKENS = ["<blk>", "<unk>", "\u2581", "a", "b", "c"]
 MARKS = {"word_start": "\u2581", "unk": "<unk>"}

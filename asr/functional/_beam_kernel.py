@@ -69,7 +69,7 @@ def hash_insert(keys, vals, key, val):
 
 @njit(cache=True)
 def lm_score(lm, state, word):
-    """Natural-log P(word | state) under ``lm`` (LmTables) with backoff, and the next
+    """Natural-log P(word | state) under ``lm`` (NgramTables) with backoff, and the next
     state (an n-gram trie node)."""
     if word < 0:  # not in the LM's vocabulary: its <unk>, else a fixed penalty
         if lm.unk_word < 0:
@@ -78,7 +78,7 @@ def lm_score(lm, state, word):
     acc = 0.0
     s = state
     while True:
-        child = _hash_find(lm.keys, lm.vals, np.int64(s) * lm.vocab + word)
+        child = _hash_find(lm.keys, lm.vals, np.int64(s) * lm.vocab_size + word)
         if child >= 0:
             nxt = child
             while lm.order[nxt] >= lm.max_order:  # keep at most n-1 words of history
@@ -101,7 +101,7 @@ def _word_id(lm, word_hash, word_len):
 @njit(cache=True, inline="always")  # inlined into _search_one: as fast as one loop there
 def advance(lp, opts, lm, toks, trie, beam_state, b_size, num_nodes):
     """Go on from the Beam ``beam_state`` (first ``b_size`` entries) over the frames lp
-    (T, V) with SearchOptions ``opts``, LmTables ``lm`` and TokenTables ``toks``, updating
+    (T, V) with SearchOptions ``opts``, NgramTables ``lm`` and TokenTables ``toks``, updating
     the beam and the Trie ``trie`` (nodes [0, num_nodes) in use, room for T * beam more)
     in place. Returns (b_size, num_nodes). The offline search runs this once over all
     frames, a streaming one once per chunk: the same operations in the same order.

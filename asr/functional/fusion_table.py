@@ -19,23 +19,27 @@ import numpy as np
 from asr.functional._beam_kernel import LM_NONE, LM_TOKEN, LM_WORD, hash_insert
 from asr.functional._hash_kernel import hash_find_many, hash_insert_many, trie_walk
 
-__all__ = ["HASH_BASE", "LM_NONE", "LM_TOKEN", "LM_WORD", "OOV_LOGP", "FusionTables", "LmTables",
-           "TokenTables", "as_int64", "char_hash", "empty_hash_table", "hash_find_many",
-           "hash_insert", "hash_insert_many", "no_fusion", "trie_walk"]
+__all__ = ["HASH_BASE", "LM_NONE", "LM_TOKEN", "LM_WORD", "OOV_LOGP", "FusionTables",
+           "NgramTables", "TokenTables", "as_int64", "char_hash", "empty_hash_table",
+           "hash_find_many", "hash_insert", "hash_insert_many", "no_fusion", "trie_walk"]
 
 HASH_BASE = 1_000_003
 MASK64 = (1 << 64) - 1
 OOV_LOGP = math.log(1e-10)  # an LM without <unk> gives out-of-vocabulary words this log-prob
 
 
-class LmTables(NamedTuple):
-    """An n-gram LM as the search reads it (from :class:`asr.lm.ngram_tables.NgramTables`).
+class NgramTables(NamedTuple):
+    """An n-gram LM as the compiled search reads it (built by
+    :func:`asr.lm.ngram_tables.build_ngram_tables`, stored by :mod:`asr.lm.compiled_lm`).
 
-    keys (C,) int64 / vals (C,) int32: the trie's hash table, key parent * vocab + word;
-    logp, backoff (M,) float64, suffix, order (M,) int32: per trie node; word_keys (C',)
-    int64 / word_vals (C',) int32: a word's character hash -> its id. Scalars: the highest
-    order, the vocabulary size, the id of ``<unk>`` (-1: none), the log-prob of a word the
-    LM does not know when it has no ``<unk>``, the node of ``<s>`` and the id of ``</s>``.
+    keys (C,) int64 / vals (C,) int32: the trie's hash table (C a power of two, load
+    <= 0.5), key parent * vocab_size + word; logp, backoff (M,) float64: natural-log
+    probability and backoff per node (M = 1 + number of n-grams); suffix, order (M,) int32:
+    suffix link and n-gram order per node; word_keys (C',) int64 / word_vals (C',) int32:
+    a word's character hash -> its id. Scalars: max_order, vocab_size, bos_state (the node
+    of ``<s>``), eos_word (the id of ``</s>``); set by the fusion, not stored: unk_word
+    (the id of the tokenizer's ``<unk>``, -1: none) and oov_logp (the log-prob of a word
+    the LM does not know when it has no ``<unk>``).
     """
 
     keys: np.ndarray
@@ -47,11 +51,30 @@ class LmTables(NamedTuple):
     word_keys: np.ndarray
     word_vals: np.ndarray
     max_order: int
-    vocab: np.int64
-    unk_word: int
-    oov_logp: float
+    vocab_size: int
     bos_state: int
     eos_word: int
+    unk_word: int = -1
+    oov_logp: float = OOV_LOGP
+
+    @classmethod
+    def array_names(cls) -> list[str]:
+        """The arrays, in the order above (the fields before ``max_order``)."""
+        return list(cls._fields[:cls._fields.index("max_order")])
+
+    @classmethod
+    def scalar_names(cls) -> list[str]:
+        """The scalars a compiled LM file stores (the fusion sets the others)."""
+        return ["max_order", "vocab_size", "bos_state", "eos_word"]
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.logp)
+
+    def word_ids(self, words: list[str]) -> np.ndarray:
+        """LM ids of ``words`` (N,) int32, -1 for a word the LM does not have."""
+        queries = np.array([as_int64(char_hash(w)[1]) for w in words], np.int64)
+        return hash_find_many(self.word_keys, self.word_vals, queries)
 
 
 class TokenTables(NamedTuple):
@@ -76,7 +99,7 @@ class FusionTables:
     """
 
     mode: int
-    lm: LmTables
+    lm: NgramTables
     toks: TokenTables
     weight: float
     bonus: float
@@ -112,8 +135,7 @@ def no_fusion() -> FusionTables:
     Built once: the search only reads them."""
     keys, vals = empty_hash_table(1)
     empty_f, empty_i = np.zeros(1, np.float64), np.zeros(1, np.int32)
-    lm = LmTables(keys, vals, empty_f, empty_f, empty_i, empty_i, keys, vals, 1, np.int64(1),
-                  -1, OOV_LOGP, 0, -1)
+    lm = NgramTables(keys, vals, empty_f, empty_f, empty_i, empty_i, keys, vals, 1, 1, 0, -1)
     toks = TokenTables(np.zeros(1, np.bool_), np.ones(1, np.uint64), np.zeros(1, np.uint64),
                        empty_i, empty_i)
     return FusionTables(LM_NONE, lm, toks, 0.0, 0.0)

@@ -31,8 +31,9 @@ import numpy as np
 
 from asr.atomic_io import atomic_write
 from asr.errors import DataError
+from asr.functional.fusion_table import NgramTables
 from asr.lm.arpa_arrays import read_arpa_arrays
-from asr.lm.ngram_tables import NgramTables, build_ngram_tables
+from asr.lm.ngram_tables import build_ngram_tables
 
 log = logging.getLogger(__name__)
 

@@ -20,15 +20,14 @@ from asr.errors import AsrError
 from asr.functional.fusion_table import (
     LM_TOKEN,
     LM_WORD,
-    OOV_LOGP,
     FusionTables,
-    LmTables,
+    NgramTables,
     TokenTables,
     char_hash,
 )
 from asr.lm.arpa import ArpaModel
 from asr.lm.arpa_arrays import arrays_from_model
-from asr.lm.ngram_tables import NgramTables, build_ngram_tables
+from asr.lm.ngram_tables import build_ngram_tables
 
 UNK_CHAR = "\U0010ffff"  # the <unk> token's "character": no LM word contains it
 
@@ -67,9 +66,7 @@ def fusion_tables(ngram: NgramTables, tokens: list[str], weight: float = 0.5,
     if level not in ("word", "token"):
         raise AsrError(f"LM level must be 'word' or 'token', got '{level}'")
     unk_word = int(ngram.word_ids([unk])[0])
-    lm = LmTables(ngram.keys, ngram.vals, ngram.logp, ngram.backoff, ngram.suffix, ngram.order,
-                  ngram.word_keys, ngram.word_vals, ngram.max_order, np.int64(ngram.vocab_size),
-                  unk_word, OOV_LOGP, ngram.bos_state, ngram.eos_word)
+    lm = ngram._replace(unk_word=unk_word)
     return FusionTables(LM_WORD if level == "word" else LM_TOKEN, lm,
                         _token_tables(tokens, ngram, level, word_start, unk), float(weight),
                         float(bonus))

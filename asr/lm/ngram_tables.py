@@ -14,16 +14,15 @@ n-gram LM takes seconds, and these arrays are what :mod:`asr.lm.compiled_lm` sto
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
 
 import numpy as np
 
 from asr.errors import DataError
 from asr.functional.fusion_table import (
+    NgramTables,
     as_int64,
     char_hash,
     empty_hash_table,
-    hash_find_many,
     hash_insert_many,
     trie_walk,
 )
@@ -31,49 +30,6 @@ from asr.lm.arpa import BOS, EOS
 from asr.lm.arpa_arrays import ArpaArrays
 
 LN10 = math.log(10.0)
-
-
-@dataclass
-class NgramTables:
-    """An n-gram LM as the compiled search reads it.
-
-    keys (C,) int64 / vals (C,) int32: the trie's hash table (C a power of two, load
-    <= 0.5); logp, backoff (M,) float64: natural-log probability and backoff per node
-    (M = 1 + number of n-grams); suffix, order (M,) int32: suffix link and n-gram order
-    per node; word_keys (C',) int64 / word_vals (C',) int32: a word's character hash ->
-    its id. Scalars: max_order, vocab_size, bos_state (the node of ``<s>``), eos_word
-    (the id of ``</s>``).
-    """
-
-    keys: np.ndarray
-    vals: np.ndarray
-    logp: np.ndarray
-    backoff: np.ndarray
-    suffix: np.ndarray
-    order: np.ndarray
-    word_keys: np.ndarray
-    word_vals: np.ndarray
-    max_order: int
-    vocab_size: int
-    bos_state: int
-    eos_word: int
-
-    @classmethod
-    def array_names(cls) -> list[str]:
-        return [f.name for f in fields(cls) if f.type == "np.ndarray"]
-
-    @classmethod
-    def scalar_names(cls) -> list[str]:
-        return [f.name for f in fields(cls) if f.type == "int"]
-
-    @property
-    def num_nodes(self) -> int:
-        return len(self.logp)
-
-    def word_ids(self, words: list[str]) -> np.ndarray:
-        """LM ids of ``words`` (N,) int32, -1 for a word the LM does not have."""
-        queries = np.array([as_int64(char_hash(w)[1]) for w in words], np.int64)
-        return hash_find_many(self.word_keys, self.word_vals, queries)
 
 
 def build_ngram_tables(arpa: ArpaArrays) -> NgramTables:
