@@ -174,7 +174,7 @@ def cuda_syncs_per_step(trainer: Trainer) -> list[str]:
     """The messages of every host synchronization in one training step, as CUDA's sync
     debug mode reports them: the finite check, and whatever torch's kernels add (its CTC
     loss copies the lengths to the host). The CPU test can only count Python-level reads
-    (tests/test_host_sync.py); this counts all of them."""
+    (tests/functional/test_host_sync.py); this counts all of them."""
     batch = next(iter(trainer.train_loader))
     torch.cuda.synchronize(trainer.device)
     with warnings.catch_warnings(record=True) as caught:
