@@ -1,13 +1,17 @@
 """Score hypotheses against references: Kaldi's %WER line, per-utterance alignments, and a
-per-speaker table (as sclite's ``.sys`` report) when utt2spk is given."""
+per-speaker table (as sclite's ``.sys`` report) when utt2spk is given; word times of a CTM
+against a reference CTM, and its word confidences against the transcripts."""
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from asr.data.ctm import CtmWord
 from asr.errors import DataError
-from asr.functional.edit_distance import ErrorCounts, align
+from asr.functional.edit_distance import EPS, ErrorCounts, align
 
 
 def units(text: str, cer: bool) -> list[str]:
@@ -76,3 +80,108 @@ def score(refs: Mapping[str, str], hyps: Mapping[str, str], cer: bool = False) -
         report.counts += c
         report.per_utt.append((utt, c, pairs))
     return report
+
+
+@dataclass
+class TimingReport:
+    """Word boundary errors of a hypothesis CTM against a reference one, over the words
+    the edit-distance alignment of the two word sequences matches (same word)."""
+
+    errors_ms: list[float]  # |start difference| and |end difference| of every matched word
+    matched: int
+    ref_words: int
+
+    def summary(self) -> str:
+        if not self.errors_ms:
+            return f"boundary error: no matched words (of {self.ref_words})"
+        e = sorted(self.errors_ms)
+        p95 = e[min(len(e) - 1, int(math.ceil(0.95 * len(e))) - 1)]
+        return (f"boundary error: mean {sum(e) / len(e):.1f} ms, 95th percentile {p95:.1f} ms, "
+                f"max {e[-1]:.1f} ms over {len(e)} boundaries ({self.matched} of "
+                f"{self.ref_words} reference words matched)")
+
+
+def score_timing(ref: Mapping[str, list[CtmWord]], hyp: Mapping[str, list[CtmWord]]
+                 ) -> TimingReport:
+    """Boundary errors of ``hyp`` against ``ref`` (utterance -> words in time order)."""
+    errors: list[float] = []
+    matched = total = 0
+    for utt, ref_words in ref.items():
+        total += len(ref_words)
+        hyp_words = hyp.get(utt, [])
+        for i, j in _matches([w.word for w in ref_words], [w.word for w in hyp_words]):
+            r, h = ref_words[i], hyp_words[j]
+            errors += [abs(h.start - r.start) * 1000, abs(h.end - r.end) * 1000]
+            matched += 1
+    return TimingReport(errors, matched, total)
+
+
+@dataclass
+class ConfidenceReport:
+    """How well word confidences separate correct from wrong hypothesis words: ROC AUC
+    (0.5: no better than chance) and normalized cross entropy (NIST's NCE: 0 no better
+    than the constant rate of correct words, 1 perfect, negative worse)."""
+
+    auc: float
+    nce: float
+    correct: int
+    words: int
+
+    def summary(self) -> str:
+        return (f"confidence: AUC {self.auc:.3f}, NCE {self.nce:.3f} over {self.words} "
+                f"words, {self.correct} correct")
+
+
+def score_confidence(refs: Mapping[str, str], hyp: Mapping[str, list[CtmWord]]
+                     ) -> ConfidenceReport:
+    """Each hypothesis word is correct when the alignment to its reference matches it."""
+    conf: list[float] = []
+    right: list[bool] = []
+    for utt, words in hyp.items():
+        if utt not in refs:
+            raise DataError(f"utterance '{utt}' of the CTM has no reference transcript")
+        ok = {j for _, j in _matches(refs[utt].split(), [w.word for w in words])}
+        for j, w in enumerate(words):
+            if w.conf is None:
+                raise DataError(f"utterance '{utt}': word '{w.word}' has no confidence")
+            conf.append(w.conf)
+            right.append(j in ok)
+    return ConfidenceReport(_auc(conf, right), _nce(conf, right), sum(right), len(right))
+
+
+def _matches(ref: list[str], hyp: list[str]) -> list[tuple[int, int]]:
+    """(ref index, hyp index) of the words the edit-distance alignment pairs as equal."""
+    out, i, j = [], 0, 0
+    for r, h in align(ref, hyp)[1]:
+        if r != EPS and h != EPS and r == h:
+            out.append((i, j))
+        i += r != EPS
+        j += h != EPS
+    return out
+
+
+def _auc(scores: list[float], positive: list[bool]) -> float:
+    """ROC AUC by ranks (ties count half): P(score of a right word > a wrong one's)."""
+    pos = [s for s, p in zip(scores, positive, strict=True) if p]
+    neg = [s for s, p in zip(scores, positive, strict=True) if not p]
+    if not pos or not neg:
+        return float("nan")
+    neg.sort()
+    total = 0.0
+    for s in pos:
+        lo, hi = bisect.bisect_left(neg, s), bisect.bisect_right(neg, s)
+        total += lo + 0.5 * (hi - lo)
+    return total / (len(pos) * len(neg))
+
+
+def _nce(conf: list[float], right: list[bool]) -> float:
+    """NIST's normalized cross entropy of confidences against correctness."""
+    n, c = len(right), sum(right)
+    if n == 0 or c in (0, n):
+        return float("nan")
+    pc = c / n
+    h_max = -c * math.log2(pc) - (n - c) * math.log2(1 - pc)
+    eps = 1e-10
+    h = sum(math.log2(min(max(p, eps), 1 - eps)) if r else math.log2(1 - min(max(p, eps), 1 - eps))
+            for p, r in zip(conf, right, strict=True))
+    return (h_max + h) / h_max

@@ -7,7 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
-from asr.decode.defaults import DEFAULT_CHUNK_MS
+from asr.decode.defaults import DEFAULT_CHUNK_MS, DEFAULT_HOTWORD_WEIGHT
 
 
 def add_no_pipes_argument(p: argparse.ArgumentParser) -> None:
@@ -50,6 +50,12 @@ def add_search_arguments(p: argparse.ArgumentParser) -> None:
                    help="added per LM word (or token): offsets the LM's short-output bias")
     p.add_argument("--lm-level", choices=["word", "token"], default="word",
                    help="word: LM over words; token: LM over the lang dir's tokens")
+    p.add_argument("--hotwords", type=Path,
+                   help="prefix_beam: a file of words or phrases to favour, one per line, "
+                        "each optionally followed by its weight (reward per token, log-prob "
+                        "units; default --hotword-weight)")
+    p.add_argument("--hotword-weight", type=float, default=DEFAULT_HOTWORD_WEIGHT,
+                   help="the weight of hotwords whose line gives none")
     p.add_argument("--blank-penalty", type=float, default=0.0,
                    help="subtracted from every frame's blank log-prob before the search "
                         "(icefall, sherpa-onnx): > 0 trades deletions for insertions")
@@ -62,10 +68,33 @@ def add_search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search-threads", type=int, default=0,
                    help="threads for the prefix beam search, one utterance each (default: "
                         "every core this process may use); the output is the same for any")
+    p.add_argument("--nbest", type=int, default=1,
+                   help="prefix_beam: keep the N best hypotheses with their log scores "
+                        "(decode: in --json; transcribe: printed after the best)")
+    add_timing_arguments(p)
     p.add_argument("--device", default="cpu",
                    help="cpu, cuda, cuda:N or auto (the model runs there; the search on CPU)")
     p.add_argument("--allow-resample", action="store_true",
                    help="resample audio at another rate than the exp's features expect")
+
+
+def add_timing_arguments(p: argparse.ArgumentParser) -> None:
+    """``--confidence`` and ``--word-times``: how word confidences and times are made."""
+    p.add_argument("--confidence", choices=["prob", "entropy", "tsallis"], default="prob",
+                   help="the frame confidence measure of word and token confidences: "
+                        "max posterior, 1 - normalized Gibbs entropy, or Tsallis "
+                        "entropy of index 1/3 (NeMo's); docs/decoding.md compares them")
+    p.add_argument("--word-times", choices=["speech", "spikes"], default="speech",
+                   help="spikes: a word spans its tokens' CTC frames; speech: that span "
+                        "moved onto the speech segment (from the fbank energy) it overlaps "
+                        "most, as CTC spikes are early and short (docs/decoding.md)")
+
+
+def timing_spec(args: argparse.Namespace):
+    """The :class:`asr.decode.timing.TimingSpec` of :func:`add_timing_arguments`."""
+    from asr.decode.timing import TimingSpec
+
+    return TimingSpec(args.confidence, args.word_times)
 
 
 def add_streaming_arguments(p: argparse.ArgumentParser, streaming_help: str | None = None
@@ -88,7 +117,8 @@ def search_spec_from_args(args: argparse.Namespace):
     threads = args.search_threads or len(os.sched_getaffinity(0))
     return SearchSpec(args.method, args.beam, args.token_topk, args.lm, args.lm_weight,
                       args.lm_bonus, args.lm_level, args.vocabulary, args.vocabulary_prior,
-                      threads, args.blank_penalty)
+                      threads, args.blank_penalty, args.nbest, args.hotwords,
+                      args.hotword_weight)
 
 
 def search_from_args(args: argparse.Namespace):
@@ -102,8 +132,9 @@ def search_from_args(args: argparse.Namespace):
     return exp, make_search(exp, spec), resolve_device(args.device)
 
 
-def recognizer_from_args(args: argparse.Namespace):
-    """(experiment, StreamingRecognizer) from the search and streaming options."""
+def recognizer_from_args(args: argparse.Namespace, timing: bool = False):
+    """(experiment, StreamingRecognizer) from the search and streaming options; with
+    ``timing`` its hypotheses get times and confidences (``args.confidence``)."""
     from asr.decode.recognizer import StreamingRecognizer
     from asr.decode.search import make_search
     from asr.device import resolve_device
@@ -117,7 +148,8 @@ def recognizer_from_args(args: argparse.Namespace):
     exp = Experiment.load(args.exp_dir)
     return exp, StreamingRecognizer(exp, args.chunk_ms, args.checkpoint,
                                     make_search(exp, spec, streaming=True),
-                                    resolve_device(args.device))
+                                    resolve_device(args.device), spec.nbest,
+                                    timing_spec(args) if timing else None)
 
 
 def log_decode_settings(args: argparse.Namespace, exp_path: Path, checkpoint: Path) -> None:
@@ -135,6 +167,8 @@ def log_decode_settings(args: argparse.Namespace, exp_path: Path, checkpoint: Pa
     record.info("exp %s, checkpoint %s", exp_path, checkpoint)
     search = {k: getattr(args, k) for k in ("method", "beam", "token_topk", "lm", "lm_weight",
                                            "lm_bonus", "lm_level", "blank_penalty",
-                                           "vocabulary", "streaming", "chunk_ms")
+                                           "vocabulary", "hotwords", "hotword_weight", "nbest",
+                                           "confidence", "word_times",
+                                           "streaming", "chunk_ms")
               if hasattr(args, k)}
     record.info("search: %s", ", ".join(f"{k} {v}" for k, v in search.items()))

@@ -3,7 +3,8 @@
 Features are computed from wav.scp with the exp's feature config and CMVN when the data
 dir has no feats.scp. OUT/wer starts with Kaldi's %WER line, then per-utterance alignments.
 --checkpoint takes any .pt file holding {"model": state_dict}: an epoch, final.pt, or
-the output of 'asr average'.
+the output of 'asr average'. --ctm writes OUT/ctm (Kaldi CTM: word times and
+confidences), --json OUT/hyp.jsonl (text, n-best, token and word times, confidences).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asr.bin import (
     add_no_pipes_argument,
@@ -20,8 +22,14 @@ from asr.bin import (
     log_decode_settings,
     recognizer_from_args,
     search_from_args,
+    timing_spec,
 )
 from asr.decode.defaults import DEFAULT_MAX_FRAMES
+
+if TYPE_CHECKING:
+    from asr.decode.data_dir import DecodeResult
+    from asr.decode.timing import TimingSpec
+    from asr.exp.experiment import Experiment
 
 log = logging.getLogger("asr.decode")
 
@@ -36,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features-from-audio", action="store_true",
                    help="compute the exp's features from wav.scp even if the data dir has a "
                         "feats.scp (e.g. one made with other fbank options)")
+    p.add_argument("--ctm", action="store_true",
+                   help="also write OUT/ctm: 'utt 1 start dur word conf' per word "
+                        "(times from the hypothesis aligned to the model's output)")
+    p.add_argument("--json", action="store_true",
+                   help="also write OUT/hyp.jsonl: per utterance its text, tokens and words "
+                        "with times and confidences, and the n-best list with scores")
     add_no_pipes_argument(p)
     add_streaming_arguments(p)
 
@@ -56,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
     checkpoint = exp.checkpoint_path(args.checkpoint)
     result = decode_data_dir(exp, args.data_dir, args.checkpoint, search, args.max_frames,
                              device, args.allow_resample, args.allow_pipes,
-                             args.features_from_audio)
+                             args.features_from_audio, _timing(args))
     log_decode_settings(args, exp.path, checkpoint)
     # the time counts from the loaded model to the last hypothesis: features, CMVN stats
     # (the per-speaker first pass included), model and search; start-up and loading not
@@ -66,14 +80,19 @@ def main(args: argparse.Namespace) -> int:
         st = result.stages
         log.info("time: features and CMVN stats %.1f s, model %.1f s, search %.1f s", st.read,
                  st.model, st.search)
-    return write_outputs(args, result.hyps)
+    return write_outputs(args, result, exp)
+
+
+def _timing(args: argparse.Namespace) -> TimingSpec | None:
+    """How to time words, when the outputs need times and confidences, else None."""
+    return timing_spec(args) if args.ctm or args.json else None
 
 
 def decode_streaming(args: argparse.Namespace) -> int:
     """'asr decode --streaming': the data dir's utterances as streams, scored as usual."""
     from asr.decode.recognizer import decode_recognizer
 
-    exp, recognizer = recognizer_from_args(args)
+    exp, recognizer = recognizer_from_args(args, timing=_timing(args) is not None)
     result = decode_recognizer(recognizer, args.data_dir, args.allow_resample,
                                args.allow_pipes, args.features_from_audio)
     log_decode_settings(args, exp.path, exp.checkpoint_path(args.checkpoint))
@@ -81,14 +100,16 @@ def decode_streaming(args: argparse.Namespace) -> int:
         "decoded %d utterances as streams of %g ms chunks, %.1f s of audio in %.1f s: "
         "RTF %.4f", len(result.hyps), args.chunk_ms, result.audio_seconds,
         result.decode_seconds, result.rtf)
-    return write_outputs(args, result.hyps)
+    return write_outputs(args, result, exp)
 
 
-def write_outputs(args: argparse.Namespace, hyps: dict[str, str]) -> int:
-    """OUT/hyp (and OUT/wer), the %WER line printed with OUT, as Kaldi's decode scripts."""
-    from asr.decode.output_dir import write_decode_dir
+def write_outputs(args: argparse.Namespace, result: DecodeResult, exp: Experiment) -> int:
+    """OUT/hyp (and OUT/wer, OUT/ctm, OUT/hyp.jsonl), the %WER line printed with OUT, as
+    Kaldi's decode scripts."""
+    from asr.decode.output_dir import write_decode_dir, write_details
 
-    summary = write_decode_dir(args.out, args.data_dir, hyps)
+    summary = write_decode_dir(args.out, args.data_dir, result.hyps)
+    write_details(args.out, result.hypotheses, exp.tokenizer, args.ctm, args.json)
     if summary is not None:
         print(f"{summary} {args.out}")
     return 0

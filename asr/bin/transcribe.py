@@ -6,6 +6,8 @@ frames (a short file's own are too noisy), or, with --one-speaker, the files are
 speaker's, pooled as 'asr decode' pools a speaker's utterances. Search options are those
 of 'asr decode'. A file that cannot be read gets an error line on stderr and the others
 are still transcribed; the exit status is then 1 (2 when no file could be read).
+--timestamps adds a CTM line per word (``<file> 1 start dur word conf``) after the
+file's text; --nbest N adds ``<file> nbest <rank> <score> <text>`` lines.
 """
 
 from __future__ import annotations
@@ -13,8 +15,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from asr.bin import add_search_arguments, add_streaming_arguments, search_from_args
+from asr.bin import add_search_arguments, add_streaming_arguments, search_from_args, timing_spec
+from asr.data.ctm import format_ctm
+
+if TYPE_CHECKING:
+    from asr.data.tokenizer import Tokenizer
+    from asr.decode.hypothesis import Hypothesis
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,13 +38,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=float, default=600.0,
                    help="refuse longer files before reading them: a file goes through the "
                         "model in one piece (default 600; 0: no limit)")
+    p.add_argument("--timestamps", action="store_true",
+                   help="after each file's text, its words as CTM lines with confidences")
     add_streaming_arguments(p)
+
+
+def print_details(path: str, hyp: Hypothesis, tokenizer: Tokenizer) -> None:
+    """The n-best lines and the CTM lines of one file's hypothesis (what it has)."""
+    for rank, (ids, score) in enumerate(hyp.nbest or [], start=1):
+        print(f"{path} nbest {rank} {score:.4f} {tokenizer.decode(ids)}".rstrip())
+    if hyp.timed is not None:
+        print(format_ctm({path: hyp.timed.words}), end="")
 
 
 def main(args: argparse.Namespace) -> int:
     import logging
 
-    from asr.decode.data_dir import transcribe_files
+    from asr.decode.files import transcribe_files
     from asr.log_setup import setup_logging
 
     setup_logging(level=logging.WARNING)
@@ -45,12 +63,13 @@ def main(args: argparse.Namespace) -> int:
     exp, search, device = search_from_args(args)
     result = transcribe_files(exp, args.audio, args.checkpoint, search, device,
                               args.allow_resample, args.one_speaker, args.max_seconds,
-                              args.channel)
+                              args.channel, timing_spec(args) if args.timestamps else None)
     for path in args.audio:
         if str(path) in result.errors:
             print(f"asr transcribe: error: {result.errors[str(path)]}", file=sys.stderr)
         else:
             print(f"{path} {result.hyps[str(path)]}".rstrip())
+            print_details(str(path), result.hypotheses[str(path)], exp.tokenizer)
     if result.errors:
         return 1 if result.hyps else 2  # some files transcribed, or none
     return 0
@@ -63,7 +82,7 @@ def transcribe_streaming(args: argparse.Namespace) -> int:
     from asr.data.audio import load_audio, resample
     from asr.errors import AsrError
 
-    _, recognizer = recognizer_from_args(args)
+    exp, recognizer = recognizer_from_args(args, timing=args.timestamps)
     step = max(1, int(recognizer.sample_rate * args.chunk_ms / 1000))
     for path in args.audio:
         samples, rate = load_audio(str(path), str(path), allow_pipes=False,
@@ -81,5 +100,7 @@ def transcribe_streaming(args: argparse.Namespace) -> int:
             if partial != shown:
                 print(f"{path} (partial) {partial}".rstrip(), flush=True)
                 shown = partial
-        print(f"{path} {recognizer.finalize()}".rstrip(), flush=True)
+        hyp = recognizer.finalize_hypothesis()
+        print(f"{path} {exp.tokenizer.decode(hyp.ids)}".rstrip(), flush=True)
+        print_details(str(path), hyp, exp.tokenizer)
     return 0

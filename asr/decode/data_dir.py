@@ -15,20 +15,21 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import kaldiio
 import numpy as np
-import soundfile
 import torch
 
 from asr.data.ark import read_matrix
 from asr.data.cmvn import Normalizer
-from asr.data.features import FEATS_CONFIG, audio_fbank, read_feats_config, utterance_features
+from asr.data.features import FEATS_CONFIG, read_feats_config, utterance_features
 from asr.data.kaldi_dir import DataDir
 from asr.decode.batches import estimated_frames, plan_batches
 from asr.decode.defaults import DEFAULT_MAX_FRAMES
-from asr.decode.search import Search
+from asr.decode.hypothesis import Hypothesis
+from asr.decode.search import NbestSearch, Search
+from asr.decode.timing import HypothesisTimer, Timed, TimingSpec
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
 from asr.functional.ctc_search import ctc_greedy_search
@@ -54,6 +55,7 @@ class DecodeResult:
     decode_seconds: float
     stages: StageSeconds | None = None
     errors: dict[str, str] = field(default_factory=dict)  # input -> why it has no hyp
+    hypotheses: dict[str, Hypothesis] = field(default_factory=dict)  # ids, n-best, times
 
     @property
     def rtf(self) -> float:
@@ -77,15 +79,48 @@ def feature_reader(exp: Experiment, data_dir: Path, allow_resample: bool,
     return d.utt_ids, utterance_features(d, exp.feats, allow_resample, fds, allow_short=True)
 
 
+class SearchStep:
+    """What :func:`decode_batches` does with a batch's log-probs: ``search`` them, and with
+    a ``timer`` give the results times and confidences."""
+
+    def __init__(self, search: Search | NbestSearch, timer: HypothesisTimer | None = None):
+        self.search, self.timer = search, timer
+
+    def __call__(self, utts: list[str], log_probs: torch.Tensor, lengths: torch.Tensor,
+                 feats: list[np.ndarray]) -> list[Hypothesis]:
+        """Log-probs (N, T, V) and lengths (N,) of the utterances ``utts``, and their raw
+        fbank frames (T_in, D) (for the word times)."""
+        hyps = [Hypothesis.of(r) for r in self.search(log_probs, lengths)]
+        if self.timer is not None:
+            lp = log_probs.float().cpu()
+            for b, h in enumerate(hyps):
+                h.timed = self.timer(lp[b, :int(lengths[b])], h.ids, feats[b])
+        return hyps
+
+    def empty(self, utt: str) -> Hypothesis:
+        """The result for an utterance too short for one model output frame."""
+        return Hypothesis([], timed=Timed([], [], 0.0) if self.timer is not None else None)
+
+
+class BatchStep(Protocol):
+    """A :class:`SearchStep` or anything else made of a batch's log-probs (an aligner)."""
+
+    def __call__(self, utts: list[str], log_probs: torch.Tensor, lengths: torch.Tensor,
+                 feats: list[np.ndarray]) -> list[Hypothesis]: ...
+
+    def empty(self, utt: str) -> Hypothesis: ...
+
+
 @torch.no_grad()
 def decode_batches(model: CTCModel, batches: Iterable[list[str]],
-                   read: Callable[[str], np.ndarray], normalize: Normalizer, search: Search,
-                   device: str = "cpu", seconds: StageSeconds | None = None
-                   ) -> Iterator[tuple[str, list[int], int]]:
-    """(utterance, token ids, feature frames) for every utterance of ``batches``, batch
+                   read: Callable[[str], np.ndarray], normalize: Normalizer,
+                   step: BatchStep, device: str = "cpu",
+                   seconds: StageSeconds | None = None) -> Iterator[tuple[str, Hypothesis, int]]:
+    """(utterance, hypothesis, feature frames) for every utterance of ``batches``, batch
     after batch: a batch's features are read when it is decoded and dropped after, so
     memory holds one batch (T, D) matrices and its (N, T', V) log-probs whatever the data
-    size. ``seconds`` accumulates the time per stage."""
+    size. ``step`` makes the hypotheses of a batch's log-probs (a :class:`SearchStep`).
+    ``seconds`` accumulates the time per stage."""
     seconds = seconds if seconds is not None else StageSeconds()
     for batch in batches:
         t0 = time.perf_counter()
@@ -95,7 +130,7 @@ def decode_batches(model: CTCModel, batches: Iterable[list[str]],
             if model.output_length(m.shape[0]) < 1:
                 log.warning("utterance '%s': %d feature frames give the model no output "
                             "frame: empty hypothesis", u, m.shape[0])
-                yield u, [], m.shape[0]
+                yield u, step.empty(u), m.shape[0]
         raw = [(u, m) for u, m in raw if model.output_length(m.shape[0]) >= 1]
         if not raw:
             continue
@@ -108,12 +143,12 @@ def decode_batches(model: CTCModel, batches: Iterable[list[str]],
         if device.startswith("cuda"):
             torch.cuda.synchronize()  # the model's time, not the search's
         t2 = time.perf_counter()
-        ids = search(log_probs, out_lens)
+        hyps = step(batch, log_probs, out_lens, [m for _, m in raw])
         t3 = time.perf_counter()
         seconds.read += t1 - t0
         seconds.model += t2 - t1
         seconds.search += t3 - t2
-        yield from zip(batch, ids, (f.shape[0] for f in xs), strict=True)
+        yield from zip(batch, hyps, (f.shape[0] for f in xs), strict=True)
 
 
 def decode_features(model: CTCModel, feats: dict[str, torch.Tensor], normalize: Normalizer,
@@ -122,17 +157,8 @@ def decode_features(model: CTCModel, feats: dict[str, torch.Tensor], normalize: 
     """Token ids per utterance of in-memory features, in length-sorted batches of at
     most ``max_frames`` padded frames (see :func:`asr.decode.batches.plan_batches`)."""
     batches = plan_batches(list(feats), {u: f.shape[0] for u, f in feats.items()}, max_frames)
-    return {u: ids for u, ids, _ in decode_batches(model, batches, lambda u: feats[u],
-                                                    normalize, search, device)}
-
-
-def _decode(exp: Experiment, model: CTCModel, raw: dict[str, np.ndarray], normalize: Normalizer,
-            search: Search, max_frames: int, device: str, t0: float) -> DecodeResult:
-    feats = {u: torch.from_numpy(m) for u, m in raw.items()}
-    ids = decode_features(model, feats, normalize, search, max_frames, device)
-    hyps = {u: exp.tokenizer.decode(ids[u]) for u in raw}
-    audio = sum(f.shape[0] for f in feats.values()) * exp.feats.frame_shift_ms / 1000
-    return DecodeResult(hyps, audio, time.time() - t0)
+    return {u: h.ids for u, h, _ in decode_batches(model, batches, lambda u: feats[u],
+                                                    normalize, SearchStep(search), device)}
 
 
 def _in_order_batches(utt_ids: list[str], read: Callable[[str], np.ndarray], max_frames: int,
@@ -188,21 +214,30 @@ def _read_spooled(ark: str, offsets: dict[str, int], fds: dict, utt_id: str) -> 
 
 
 def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = None,
-                    search: Search = ctc_greedy_search, max_frames: int = DEFAULT_MAX_FRAMES,
-                    device: str = "cpu", allow_resample: bool = False,
-                    allow_pipes: bool = True, from_audio: bool = False) -> DecodeResult:
+                    search: Search | NbestSearch = ctc_greedy_search,
+                    max_frames: int = DEFAULT_MAX_FRAMES, device: str = "cpu",
+                    allow_resample: bool = False, allow_pipes: bool = True,
+                    from_audio: bool = False, times: TimingSpec | None = None,
+                    step: Callable[[CTCModel], BatchStep] | None = None) -> DecodeResult:
     """Decode every utterance of a Kaldi data dir (features and CMVN as the exp says),
     streaming: batches are planned from the utterances' lengths (utt2num_frames,
     segments, utt2dur or audio headers) and read one at a time, so memory does not grow
     with the data dir. Without ``allow_pipes`` a data dir with ``cmd |`` entries is
     refused before reading. ``from_audio``: features from wav.scp even where the dir has
-    a feats.scp (made with other options, say)."""
+    a feats.scp (made with other options, say). ``times`` adds the words' times and
+    confidences to ``hypotheses``. ``step``, given, makes the batch step from the loaded
+    model in place of ``search`` (``asr align``'s aligner)."""
     fds: dict = {}
     d = DataDir.load(data_dir, allow_pipes)
     if from_audio:
         d = d.audio_only()
     utt_ids, read = feature_reader(exp, data_dir, allow_resample, fds, allow_pipes, d)
     model = exp.load_model(checkpoint, device)
+    if step is None:
+        timer = times.timer(exp, model) if times is not None else None
+        batch_step: BatchStep = SearchStep(search, timer)
+    else:
+        batch_step = step(model)
     t0 = time.time()
     seconds = StageSeconds()
     # features from audio that a stats pass computes are spooled to a temp ark (float32,
@@ -224,67 +259,18 @@ def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = No
             log.info("%s: utterance lengths unknown before reading (no utt2num_frames or "
                      "utt2dur, audio from pipes): decoding in data-dir order", data_dir)
             batches, read = _in_order_batches(utt_ids, read, max_frames, seconds)
-        ids: dict[str, list[int]] = {}
+        found: dict[str, Hypothesis] = {}
         total_frames = 0
-        for u, hyp, n in decode_batches(model, batches, read, normalize, search, device,
+        for u, hyp, n in decode_batches(model, batches, read, normalize, batch_step, device,
                                         seconds):
-            ids[u] = hyp
+            found[u] = hyp
             total_frames += n
     finally:
         for f in fds.values():
             f.close()
         if spool is not None:
             spool.close()
-    hyps = {u: exp.tokenizer.decode(ids[u]) for u in utt_ids}
+    hyps = {u: exp.tokenizer.decode(found[u].ids) for u in utt_ids}
     audio = total_frames * exp.feats.frame_shift_ms / 1000
-    return DecodeResult(hyps, audio, time.time() - t0, seconds)
-
-
-def check_duration(path: Path, max_seconds: float) -> None:
-    """Refuse, before reading it, an audio file longer than ``max_seconds``: one piece of
-    audio goes through the model at once, and its memory grows with the length
-    (attention's quadratically)."""
-    try:
-        info = soundfile.info(str(path))
-    except (RuntimeError, OSError):  # not readable by soundfile: load_audio says why
-        return
-    if max_seconds > 0 and info.duration > max_seconds:
-        raise AsrError(f"{path}: {info.duration:.1f} s of audio, over the limit of "
-                       f"--max-seconds {max_seconds:g} (a whole file goes through the model "
-                       "at once, in memory that grows with its length): cut it at pauses "
-                       "first (e.g. sox IN.wav OUT.wav trim 0 300 : newfile : restart), use "
-                       "--streaming with a streaming model (bounded memory), or raise "
-                       "--max-seconds if the memory is there")
-
-
-def transcribe_files(exp: Experiment, paths: list[Path], checkpoint: str | None = None,
-                     search: Search = ctc_greedy_search, device: str = "cpu",
-                     allow_resample: bool = False, one_speaker: bool = False,
-                     max_seconds: float = 0.0, channel: int | None = None) -> DecodeResult:
-    """Decode audio files; hyps are keyed by the path as given, and a file that cannot be
-    read (or is too long) is in ``errors`` with the reason instead. The paths are files,
-    never ``cmd |`` pipes: a file name ending in '|' (from a glob, say) must not run.
-
-    Per-speaker CMVN: by default each file is its own speaker (Kaldi without an utt2spk),
-    its statistics topped up with the exp's training statistics to data.cmvn_prior_frames
-    frames, since a short file's own are too noisy to normalize it with; with
-    ``one_speaker`` the files are one speaker's, pooled, as 'asr decode' does for a
-    speaker of a data dir. Files longer than ``max_seconds`` (> 0) are refused;
-    ``channel`` (0-based) picks one channel of multi-channel files (never a downmix)."""
-    model = exp.load_model(checkpoint, device)
-    t0 = time.time()
-    raw, errors = {}, {}
-    for path in paths:
-        try:  # one unreadable file costs its own line, not the others'
-            check_duration(path, max_seconds)
-            raw[str(path)] = audio_fbank(str(path), str(path), exp.feats, allow_resample,
-                                         allow_pipes=False, allow_short=True,
-                                         channel=channel)[0]
-        except AsrError as e:
-            errors[str(path)] = str(e)
-    utt2spk = {u: "speaker" for u in raw} if one_speaker else None
-    result = _decode(exp, model, raw, exp.normalizer(None, raw.items(), utt2spk), search,
-                     DEFAULT_MAX_FRAMES, device, t0) if raw else \
-        DecodeResult({}, 0.0, time.time() - t0)
-    result.errors = errors
-    return result
+    return DecodeResult(hyps, audio, time.time() - t0, seconds,
+                        hypotheses={u: found[u] for u in utt_ids})

@@ -1,12 +1,18 @@
-"""A decode dir's outputs: the hypotheses, and their scores when the data dir has text."""
+"""A decode dir's outputs: the hypotheses, their scores when the data dir has text, and on
+request a CTM (word times and confidences) and a JSON line per utterance."""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from asr.atomic_io import atomic_write_text
+from asr.data.ctm import write_ctm
 from asr.data.kaldi_dir import read_kv, write_kv
+from asr.data.tokenizer import Tokenizer
+from asr.decode.hypothesis import Hypothesis
 from asr.scoring import score
 
 log = logging.getLogger(__name__)
@@ -27,3 +33,23 @@ def write_decode_dir(out: Path, data_dir: Path, hyps: dict[str, str]) -> str | N
         (out / "wer").unlink()
         log.info("%s has no text: removed %s of an earlier decode", data_dir, out / "wer")
     return None
+
+
+def write_details(out: Path, hypotheses: Mapping[str, Hypothesis], tokenizer: Tokenizer,
+                  ctm: bool = False, as_json: bool = False) -> None:
+    """OUT/ctm (``utt 1 start dur word conf``; needs timed hypotheses) and/or
+    OUT/hyp.jsonl (:meth:`Hypothesis.record` per utterance, in data-dir order); one not
+    asked for is removed if an earlier run left it."""
+    for name, wanted in (("ctm", ctm), ("hyp.jsonl", as_json)):
+        if not wanted and (out / name).exists():
+            (out / name).unlink()
+            log.info("removed %s of an earlier decode", out / name)
+    if ctm:
+        missing = [u for u, h in hypotheses.items() if h.timed is None]
+        if missing:
+            raise ValueError(f"no times for {len(missing)} utterances (first '{missing[0]}')")
+        write_ctm(out / "ctm", {u: h.timed.words for u, h in hypotheses.items()})
+    if as_json:
+        lines = (json.dumps(h.record(u, tokenizer), ensure_ascii=False)
+                 for u, h in hypotheses.items())
+        atomic_write_text(out / "hyp.jsonl", "".join(f"{line}\n" for line in lines))

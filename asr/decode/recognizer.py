@@ -28,7 +28,9 @@ from asr.data.cmvn import Normalizer, OnlineCmvn
 from asr.data.streaming_fbank import StreamingFbank
 from asr.decode.data_dir import DecodeResult, feature_reader
 from asr.decode.defaults import DEFAULT_CHUNK_MS
+from asr.decode.hypothesis import Hypothesis
 from asr.decode.search import StreamingSearch
+from asr.decode.timing import TimingSpec
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
 from asr.exp.layout import CMVN
@@ -91,13 +93,20 @@ class StreamingRecognizer:
     finalized recognizer starts the next utterance. ``chunk_ms`` must be a chunk size the
     model was trained for (``encoder.chunk.sizes`` times the encoder frame: 40 ms for x4
     subsampling of 10 ms frames); a unidirectional LSTM takes any multiple of its frame.
+    ``nbest`` > 1 (a prefix beam search) and ``times`` (word times and confidences: the
+    utterance's log-probs are kept to align the result at its end) fill
+    :meth:`finalize_hypothesis`'s n-best list and times.
     """
 
     def __init__(self, exp_dir: str | Path | Experiment, chunk_ms: float = DEFAULT_CHUNK_MS,
                  checkpoint: str | None = None, search: StreamingSearch | None = None,
-                 device: str = "cpu"):
+                 device: str = "cpu", nbest: int = 1, times: TimingSpec | None = None):
         self.exp = exp_dir if isinstance(exp_dir, Experiment) else Experiment.load(exp_dir)
         model = self.exp.load_model(checkpoint, device)
+        self.nbest = nbest
+        self.timer = times.timer(self.exp, model) if times is not None else None
+        self.log_probs: list[torch.Tensor] = []  # the utterance's, kept for its times
+        self.feats: list[torch.Tensor] = []
         self.chunk_ms, self.chunk_size = chunk_ms, chunk_frames(self.exp, model, chunk_ms)
         self.new_normalizer = streaming_normalizer(self.exp)
         self.normalize = self.new_normalizer()
@@ -131,21 +140,38 @@ class StreamingRecognizer:
 
     def accept_features(self, feats: torch.Tensor) -> str:
         """The next raw (unnormalized) fbank frames (T, D) -> the text so far."""
+        if self.timer is not None:
+            self.feats.append(feats)
         log_probs = self.model.accept(self.normalize(feats))
         if log_probs.shape[0]:
             self.ids = self.search.accept(log_probs)
+            if self.timer is not None:
+                self.log_probs.append(log_probs.detach().float().cpu())
         return self.exp.tokenizer.decode(self.ids)
 
     def finalize(self) -> str:
         """The final text of the utterance; the recognizer is ready for the next one."""
+        return self.exp.tokenizer.decode(self.finalize_hypothesis().ids)
+
+    def finalize_hypothesis(self) -> Hypothesis:
+        """The utterance's final :class:`Hypothesis` (n-best and times as asked for); the
+        recognizer is ready for the next one."""
         rest = self.model.finalize()
         if rest.shape[0]:
             self.search.accept(rest)
-        text = self.exp.tokenizer.decode(self.search.finalize())
+            if self.timer is not None:
+                self.log_probs.append(rest.detach().float().cpu())
+        hyp = Hypothesis.of(self.search.finalize_nbest(self.nbest)) if self.nbest > 1 \
+            else Hypothesis(self.search.finalize())
+        if self.timer is not None:
+            lp = torch.cat(self.log_probs) if self.log_probs else \
+                torch.zeros(0, len(self.exp.tokenizer.tokens))
+            feats = torch.cat(self.feats) if self.feats else None
+            hyp.timed = self.timer(lp, hyp.ids, feats)
         self.fbank.reset()
         self.normalize = self.new_normalizer()
-        self.ids = []
-        return text
+        self.ids, self.log_probs, self.feats = [], [], []
+        return hyp
 
 
 def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
@@ -158,11 +184,13 @@ def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
     utt_ids, read = feature_reader(exp, data_dir, allow_resample, None, allow_pipes,
                                    from_audio=from_audio)
     step = max(1, int(round(recognizer.chunk_ms / exp.feats.frame_shift_ms)))
-    hyps, frames, t0 = {}, 0, time.time()
+    found, frames, t0 = {}, 0, time.time()
     for utt in utt_ids:
         feats = torch.from_numpy(np.asarray(read(utt), np.float32))
         for start in range(0, feats.shape[0], step):
             recognizer.accept_features(feats[start:start + step])
-        hyps[utt] = recognizer.finalize()
+        found[utt] = recognizer.finalize_hypothesis()
         frames += feats.shape[0]
-    return DecodeResult(hyps, frames * exp.feats.frame_shift_ms / 1000, time.time() - t0)
+    hyps = {u: exp.tokenizer.decode(h.ids) for u, h in found.items()}
+    return DecodeResult(hyps, frames * exp.feats.frame_shift_ms / 1000, time.time() - t0,
+                        hypotheses=found)

@@ -26,6 +26,8 @@ import numpy as np
 from numba import njit, prange
 
 from asr.functional._beam_state import new_beam, new_trie
+from asr.functional._hash_table import hash_find
+from asr.functional.context_graph import context_final, context_step
 
 NEG_INF = -np.inf
 LM_NONE, LM_WORD, LM_TOKEN = 0, 1, 2
@@ -43,31 +45,6 @@ def _logaddexp(a: float, b: float) -> float:
 
 
 @njit(cache=True)
-def _hash_find(keys, vals, key):
-    """Open-addressing lookup in a power-of-two table; -1 when ``key`` is absent."""
-    mask = keys.shape[0] - 1
-    i = (key * np.int64(0x9E3779B97F4A7C15)) >> np.int64(17) & mask
-    while True:
-        k = keys[i]
-        if k == key:
-            return vals[i]
-        if k == -1:
-            return -1
-        i = (i + 1) & mask
-
-
-@njit(cache=True)
-def hash_insert(keys, vals, key, val):
-    """Insert (or overwrite) ``key`` -> ``val``; the table must have a free slot."""
-    mask = keys.shape[0] - 1
-    i = (key * np.int64(0x9E3779B97F4A7C15)) >> np.int64(17) & mask
-    while keys[i] != -1 and keys[i] != key:
-        i = (i + 1) & mask
-    keys[i] = key
-    vals[i] = val
-
-
-@njit(cache=True)
 def lm_score(lm, state, word):
     """Natural-log P(word | state) under ``lm`` (NgramTables) with backoff, and the next
     state (an n-gram trie node)."""
@@ -78,7 +55,7 @@ def lm_score(lm, state, word):
     acc = 0.0
     s = state
     while True:
-        child = _hash_find(lm.keys, lm.vals, np.int64(s) * lm.vocab_size + word)
+        child = hash_find(lm.keys, lm.vals, np.int64(s) * lm.vocab_size + word)
         if child >= 0:
             nxt = child
             while lm.order[nxt] >= lm.max_order:  # keep at most n-1 words of history
@@ -95,13 +72,14 @@ def _word_id(lm, word_hash, word_len):
     """LM id of the word whose characters hash to ``word_hash`` (-1: not in the LM)."""
     if word_len == 0:
         return -1
-    return _hash_find(lm.word_keys, lm.word_vals, np.int64(word_hash))
+    return hash_find(lm.word_keys, lm.word_vals, np.int64(word_hash))
 
 
 @njit(cache=True, inline="always")  # inlined into _search_one: as fast as one loop there
-def advance(lp, opts, lm, toks, trie, beam_state, b_size, num_nodes):
+def advance(lp, opts, lm, toks, ctx, trie, beam_state, b_size, num_nodes):
     """Go on from the Beam ``beam_state`` (first ``b_size`` entries) over the frames lp
-    (T, V) with SearchOptions ``opts``, NgramTables ``lm`` and TokenTables ``toks``, updating
+    (T, V) with SearchOptions ``opts``, NgramTables ``lm``, TokenTables ``toks`` and the
+    hotwords' ContextGraph ``ctx`` (read when ``opts.hotwords``), updating
     the beam and the Trie ``trie`` (nodes [0, num_nodes) in use, room for T * beam more)
     in place. Returns (b_size, num_nodes). The offline search runs this once over all
     frames, a streaming one once per chunk: the same operations in the same order.
@@ -126,6 +104,7 @@ def advance(lp, opts, lm, toks, trie, beam_state, b_size, num_nodes):
     c_state = np.empty(m_cap, np.int32)
     c_hash = np.empty(m_cap, np.uint64)
     c_wlen = np.empty(m_cap, np.int32)
+    c_ctx = np.empty(m_cap, np.int32)
     c_score = np.empty(m_cap, np.float64)
     cand_tok = np.empty(kmax, np.int32)
     cand_lp = np.empty(kmax, np.float64)
@@ -197,7 +176,12 @@ def advance(lp, opts, lm, toks, trie, beam_state, b_size, num_nodes):
                         wh, wl = np.uint64(0), 0
                     wh = wh * toks.mul[c] + toks.add[c]
                     wl += toks.nchars[c]
+                cs = 0
+                if opts.hotwords:
+                    s, cs = context_step(ctx, trie.ctx_state[node], c)
+                    acc += s
                 c_lm[m], c_state[m], c_hash[m], c_wlen[m] = acc, st, wh, wl
+                c_ctx[m] = cs
                 m += 1
         for i in range(b_size):
             slot[b_node[i]] = -1
@@ -219,6 +203,8 @@ def advance(lp, opts, lm, toks, trie, beam_state, b_size, num_nodes):
                 first_child[p] = node
                 lm_acc[node], lm_state[node] = c_lm[j], c_state[j]
                 word_hash[node], word_len[node] = c_hash[j], c_wlen[j]
+                if opts.hotwords:
+                    trie.ctx_state[node] = c_ctx[j]
             nb_node[n_new], nb_pb[n_new], nb_pnb[n_new] = node, c_pb[j], c_pnb[j]
             n_new += 1
         b_size = n_new
@@ -229,8 +215,9 @@ def advance(lp, opts, lm, toks, trie, beam_state, b_size, num_nodes):
 
 
 @njit(cache=True)
-def finish(opts, lm, nbest, trie, beam_state, b_size, out_tokens, out_lens, out_scores):
-    """End of search: the pending word and the sentence end go through the LM, then up to
+def finish(opts, lm, ctx, nbest, trie, beam_state, b_size, out_tokens, out_lens, out_scores):
+    """End of search: the pending word and the sentence end go through the LM, an
+    unfinished hotword's reward is taken back (ContextGraph ``ctx``), then up to
     ``nbest`` hypotheses of the Beam's first ``b_size`` entries, best first, into
     out_tokens (nbest, L), out_lens (nbest,), out_scores (nbest,). Returns how many."""
     parent, token, b_node = trie.parent, trie.token, beam_state.node
@@ -246,6 +233,8 @@ def finish(opts, lm, nbest, trie, beam_state, b_size, out_tokens, out_lens, out_
                 acc += opts.lm_weight * s + opts.lm_bonus
             s, st = lm_score(lm, st, lm.eos_word)
             acc += opts.lm_weight * s
+        if opts.hotwords:
+            acc += context_final(ctx, trie.ctx_state[node])
         final[i] = _logaddexp(beam_state.pb[i], beam_state.pnb[i]) + acc
     order = np.argsort(-final, kind="mergesort")
     n_out = min(nbest, b_size)
@@ -266,30 +255,31 @@ def finish(opts, lm, nbest, trie, beam_state, b_size, out_tokens, out_lens, out_
 
 
 @njit(cache=True)
-def _search_one(lp, length, opts, lm, toks, nbest, out_tokens, out_lens, out_scores):
+def _search_one(lp, length, opts, lm, toks, ctx, nbest, out_tokens, out_lens, out_scores):
     """Search one utterance lp (T, V): the empty prefix, :func:`advance` over its
     ``length`` frames, :func:`finish`. Writes up to ``nbest`` hypotheses; returns how many."""
     trie = new_trie(length * opts.beam + 1, opts.blank, lm.bos_state)
     beam_state = new_beam(opts.beam)
-    b_size, _ = advance(lp[:length], opts, lm, toks, trie, beam_state, 1, 1)
-    return finish(opts, lm, nbest, trie, beam_state, b_size, out_tokens, out_lens, out_scores)
+    b_size, _ = advance(lp[:length], opts, lm, toks, ctx, trie, beam_state, 1, 1)
+    return finish(opts, lm, ctx, nbest, trie, beam_state, b_size, out_tokens, out_lens,
+                  out_scores)
 
 
 @njit(cache=True)
-def search_batch(lp, lengths, opts, lm, toks, nbest, out_tokens, out_lens, out_scores,
+def search_batch(lp, lengths, opts, lm, toks, ctx, nbest, out_tokens, out_lens, out_scores,
                  out_count):
     """Run :func:`_search_one` over lp (N, T, V); outputs (N, nbest, T), (N, nbest) x2, (N,)."""
     for b in range(lp.shape[0]):
-        out_count[b] = _search_one(lp[b], lengths[b], opts, lm, toks, nbest, out_tokens[b],
-                                   out_lens[b], out_scores[b])
+        out_count[b] = _search_one(lp[b], lengths[b], opts, lm, toks, ctx, nbest,
+                                   out_tokens[b], out_lens[b], out_scores[b])
 
 
 @njit(cache=True, parallel=True)
-def search_batch_parallel(lp, lengths, opts, lm, toks, nbest, out_tokens, out_lens, out_scores,
-                          out_count):
+def search_batch_parallel(lp, lengths, opts, lm, toks, ctx, nbest, out_tokens, out_lens,
+                          out_scores, out_count):
     """:func:`search_batch` with the utterances spread over numba's threads. Each
     utterance writes only its own output rows, so the result is the same whatever the
     thread count or schedule."""
     for b in prange(lp.shape[0]):
-        out_count[b] = _search_one(lp[b], lengths[b], opts, lm, toks, nbest, out_tokens[b],
-                                   out_lens[b], out_scores[b])
+        out_count[b] = _search_one(lp[b], lengths[b], opts, lm, toks, ctx, nbest,
+                                   out_tokens[b], out_lens[b], out_scores[b])

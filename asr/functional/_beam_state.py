@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 class SearchOptions(NamedTuple):
     """What stays fixed during a search: the beam size, the tokens that may extend a
     prefix per frame (the ``topk`` most likely with log-prob >= ``threshold``), the blank,
-    and the LM fusion's mode (LM_NONE, LM_WORD, LM_TOKEN), weight and per-word bonus."""
+    the LM fusion's mode (LM_NONE, LM_WORD, LM_TOKEN), weight and per-word bonus, and
+    whether a hotword graph rewards prefixes (``hotwords``)."""
 
     beam: int
     topk: int
@@ -29,10 +30,11 @@ class SearchOptions(NamedTuple):
     lm_mode: int
     lm_weight: float
     lm_bonus: float
+    hotwords: bool
 
 
 def search_options(beam_size: int, token_topk: int | None, token_threshold: float | None,
-                   blank: int, fusion: FusionTables) -> SearchOptions:
+                   blank: int, fusion: FusionTables, hotwords: bool = False) -> SearchOptions:
     """The options of a search (``token_topk`` None: ``beam_size``; ``token_threshold``
     None: no threshold), with the types fixed so that numba compiles the kernel once."""
     topk = beam_size if token_topk is None else token_topk
@@ -40,7 +42,7 @@ def search_options(beam_size: int, token_topk: int | None, token_threshold: floa
         raise ValueError(f"token_topk must be >= 1, got {topk}")
     threshold = -np.inf if token_threshold is None else float(token_threshold)
     return SearchOptions(int(beam_size), int(topk), threshold, int(blank), int(fusion.mode),
-                         float(fusion.weight), float(fusion.bonus))
+                         float(fusion.weight), float(fusion.bonus), bool(hotwords))
 
 
 class Trie(NamedTuple):
@@ -49,7 +51,8 @@ class Trie(NamedTuple):
     parent, token (its last token), first_child / next_sibling (its children, -1 ends),
     lm_state (the LM state after its complete words), word_hash / word_len (the pending
     word's character hash and length), lm_acc (weighted LM score + bonuses of its complete
-    words), slot (index in the current beam, -1 outside it; all -1 between frames).
+    words, and hotword rewards), slot (index in the current beam, -1 outside it; all -1
+    between frames), ctx_state (its state in the hotword graph).
     """
 
     parent: np.ndarray
@@ -61,6 +64,7 @@ class Trie(NamedTuple):
     word_len: np.ndarray
     lm_acc: np.ndarray
     slot: np.ndarray
+    ctx_state: np.ndarray
 
 
 class Beam(NamedTuple):
@@ -77,8 +81,9 @@ def new_trie(cap: int, blank: int, bos_state: int) -> Trie:
     """A trie with room for ``cap`` nodes holding the empty prefix (node 0) only."""
     trie = Trie(np.empty(cap, np.int32), np.empty(cap, np.int32), np.full(cap, -1, np.int32),
                 np.full(cap, -1, np.int32), np.empty(cap, np.int32), np.empty(cap, np.uint64),
-                np.empty(cap, np.int32), np.empty(cap, np.float64), np.full(cap, -1, np.int32))
-    trie.parent[0], trie.token[0], trie.lm_state[0] = -1, blank, bos_state
+                np.empty(cap, np.int32), np.empty(cap, np.float64), np.full(cap, -1, np.int32),
+                np.empty(cap, np.int32))
+    trie.parent[0], trie.token[0], trie.lm_state[0], trie.ctx_state[0] = -1, blank, bos_state, 0
     trie.word_hash[0], trie.word_len[0], trie.lm_acc[0] = 0, 0, 0.0
     return trie
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from asr.functional._beam_kernel import _hash_find, hash_insert
+from asr.functional._hash_table import hash_find, hash_insert
 
 
 @njit(cache=True)
@@ -36,7 +36,7 @@ def hash_find_many(keys, vals, queries):
     """vals of each of queries (N,) int64, -1 where a key is absent: (N,) int32."""
     out = np.empty(queries.shape[0], np.int32)
     for n in range(queries.shape[0]):
-        out[n] = _hash_find(keys, vals, queries[n])
+        out[n] = hash_find(keys, vals, queries[n])
     return out
 
 
@@ -49,7 +49,7 @@ def trie_walk(keys, vals, vocab, ids, start, stop):
     for n in range(ids.shape[0]):
         node = 0
         for j in range(start, stop):
-            node = _hash_find(keys, vals, np.int64(node) * vocab + ids[n, j])
+            node = hash_find(keys, vals, np.int64(node) * vocab + ids[n, j])
             if node < 0:
                 break
         out[n] = node

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from asr.functional._beam_state import search_options
+from asr.functional.context_graph import ContextGraph, empty_context_graph
 from asr.functional.fusion_table import FusionTables, no_fusion
 
 
@@ -64,6 +65,7 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
                                   token_topk: int | None = None,
                                   token_threshold: float | None = None,
                                   lm: FusionTables | None = None, num_threads: int = 1,
+                                  hotwords: ContextGraph | None = None,
                                   ) -> list[list[tuple[list[int], float]]]:
     """CTC prefix beam search (Hannun et al., 2014): the ``nbest`` best label sequences per
     utterance with their log scores (log P(labels | x), plus the weighted LM score and
@@ -85,7 +87,11 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
     n, t, v = lp.shape
     nbest = min(nbest, beam_size)
     fusion = lm if lm is not None else no_fusion()
-    opts = search_options(beam_size, token_topk, token_threshold, blank, fusion)
+    opts = search_options(beam_size, token_topk, token_threshold, blank, fusion,
+                          hotwords is not None)
+    ctx = hotwords if hotwords is not None else empty_context_graph()
+    if ctx.vocab not in (1, v):
+        raise ValueError(f"the hotword graph covers {ctx.vocab} tokens, the log-probs {v}")
     if lm is not None and fusion.num_tokens != v:
         raise ValueError(f"the LM fusion tables cover {fusion.num_tokens} tokens, the "
                          f"log-probs {v}")
@@ -101,7 +107,7 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
 
         numba.set_num_threads(min(num_threads, numba.config.NUMBA_NUM_THREADS, n))
         run = kernel.search_batch_parallel
-    run(lp, lens, opts, fusion.lm, fusion.toks, nbest, out_tokens, out_lens, out_scores,
+    run(lp, lens, opts, fusion.lm, fusion.toks, ctx, nbest, out_tokens, out_lens, out_scores,
         out_count)
     return [[(out_tokens[b, r, :out_lens[b, r]].tolist(), float(out_scores[b, r]))
              for r in range(out_count[b])] for b in range(n)]
@@ -110,9 +116,9 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
 def ctc_prefix_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor, beam_size: int = 10,
                            blank: int = 0, token_topk: int | None = None,
                            token_threshold: float | None = None,
-                           lm: FusionTables | None = None, num_threads: int = 1
-                           ) -> list[list[int]]:
+                           lm: FusionTables | None = None, num_threads: int = 1,
+                           hotwords: ContextGraph | None = None) -> list[list[int]]:
     """The best label sequence per utterance of :func:`ctc_prefix_beam_search_nbest`."""
     nbest = ctc_prefix_beam_search_nbest(log_probs, lengths, beam_size, 1, blank, token_topk,
-                                         token_threshold, lm, num_threads)
+                                         token_threshold, lm, num_threads, hotwords)
     return [hyps[0][0] if hyps else [] for hyps in nbest]

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from asr.functional._beam_state import grow_trie, new_beam, new_trie, search_options
+from asr.functional.context_graph import ContextGraph, empty_context_graph
 from asr.functional.fusion_table import FusionTables, no_fusion
 
 
@@ -55,12 +56,14 @@ class StreamingPrefixBeamSearch:
     with each prefix's LM state) is kept between calls. Options as there."""
 
     def __init__(self, beam_size: int = 10, blank: int = 0, token_topk: int | None = None,
-                 token_threshold: float | None = None, lm: FusionTables | None = None):
+                 token_threshold: float | None = None, lm: FusionTables | None = None,
+                 hotwords: ContextGraph | None = None):
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}")
         self.fusion = lm if lm is not None else no_fusion()
         self.options = search_options(beam_size, token_topk, token_threshold, blank,
-                                      self.fusion)
+                                      self.fusion, hotwords is not None)
+        self.ctx = hotwords if hotwords is not None else empty_context_graph()
         self._has_lm = lm is not None
         self.reset()
 
@@ -85,8 +88,12 @@ class StreamingPrefixBeamSearch:
         cap = self.trie.parent.shape[0]
         if need > cap:
             self.trie = grow_trie(self.trie, self.num_nodes, max(need, 2 * cap))
-        self.b_size, self.num_nodes = kernel.advance(lp, self.options, f.lm, f.toks, self.trie,
-                                                     self.beam_state, self.b_size, self.num_nodes)
+        if self.options.hotwords and self.ctx.vocab != lp.shape[1]:
+            raise ValueError(f"the hotword graph covers {self.ctx.vocab} tokens, the "
+                             f"log-probs {lp.shape[1]}")
+        self.b_size, self.num_nodes = kernel.advance(lp, self.options, f.lm, f.toks, self.ctx,
+                                                     self.trie, self.beam_state, self.b_size,
+                                                     self.num_nodes)
         self.frames += lp.shape[0]
         return self._labels(int(self.beam_state.node[0])) if self.b_size else []
 
@@ -109,8 +116,8 @@ class StreamingPrefixBeamSearch:
         out_tokens = np.zeros((nbest, max(self.frames, 1)), np.int32)
         out_lens = np.zeros(nbest, np.int64)
         out_scores = np.zeros(nbest, np.float64)
-        count = kernel.finish(self.options, self.fusion.lm, nbest, self.trie, self.beam_state,
-                              self.b_size, out_tokens, out_lens, out_scores)
+        count = kernel.finish(self.options, self.fusion.lm, self.ctx, nbest, self.trie,
+                              self.beam_state, self.b_size, out_tokens, out_lens, out_scores)
         self.reset()
         return [(out_tokens[r, :out_lens[r]].tolist(), float(out_scores[r]))
                 for r in range(count)]

@@ -16,8 +16,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from asr.functional._beam_kernel import LM_NONE, LM_TOKEN, LM_WORD, hash_insert
+from asr.functional._beam_kernel import LM_NONE, LM_TOKEN, LM_WORD
 from asr.functional._hash_kernel import hash_find_many, hash_insert_many, trie_walk
+from asr.functional._hash_table import hash_insert
 
 __all__ = ["HASH_BASE", "LM_NONE", "LM_TOKEN", "LM_WORD", "OOV_LOGP", "FusionTables",
            "NgramTables", "TokenTables", "as_int64", "char_hash", "empty_hash_table",

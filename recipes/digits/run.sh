@@ -74,13 +74,21 @@ if run_stage 4; then
 fi
 
 # stage 5 decodes each set with each method, whole and as streams of each --chunk-ms
-# (a decode newer than final.pt is kept);
-# stage 6 prints their %WER lines
+# (a decode newer than final.pt is kept), with word times and confidences (decode dir's ctm);
+# stage 6 prints their %WER lines, then for the first method how far its word times are
+# from where the data prep put each take (DATA/SET/ref.ctm) and how well its confidences
+# separate right from wrong words
 if run_stage 5; then
   decode_sets 5 --model "$dir/final.pt" --data "$data" --methods "$decode_method" \
     --sets "$decode_sets" --chunks "$chunk_ms" --beam "$beam" --lm "$lm" \
-    --lm-weight "$lm_weight" --lm-bonus "$lm_bonus"
+    --lm-weight "$lm_weight" --lm-bonus "$lm_bonus" -- --ctm
 fi
 if run_stage 6; then
   print_wers --exp-dir "$dir" --methods "$decode_method" --sets "$decode_sets" --chunks "$chunk_ms"
+  for s in $decode_sets; do
+    ctm=$dir/decode_${s}_${decode_method%% *}/ctm
+    if [ -f "$ctm" ] && [ -f "$data/$s/ref.ctm" ]; then
+      echo "$s ${decode_method%% *}: $(asr score-ctm "$ctm" --ref "$data/$s/ref.ctm" --text "$data/$s/text" | paste -sd ';')"
+    fi
+  done
 fi

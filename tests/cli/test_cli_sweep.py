@@ -176,9 +176,46 @@ CASES: dict[str, list[Case]] = {
         c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--device", "cuda9",
           expect="device 'cuda9'"),
         c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{garbage}/x", expect="{garbage}"),
+        c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--method",
+          "prefix_beam", "--beam", "4", "--nbest", "5", expect="--nbest must be in [1, --beam 4]"),
+        c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--ctm",
+          "--confidence", "sure", expect="invalid choice: 'sure'", usage=True),
+        c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--hotwords",
+          "{wavs}/text", expect="--hotwords needs --method prefix_beam"),
+        c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--method",
+          "prefix_beam", "--hotwords", "{missing}/hot.txt",
+          expect="{missing}/hot.txt: hotword file not found"),
+        c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--method",
+          "prefix_beam", "--hotwords", "{garbage}", expect="{garbage}: not a hotword file"),
+        c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--method",
+          "prefix_beam", "--hotwords", "{empty_file}", expect="{empty_file}: no hotwords"),
+    ],
+    "align": [
+        c("--exp-dir", "{missing}", "--data-dir", "{wavs}", "--out", "{out}",
+          expect="{missing}: not an experiment dir"),
+        c("--exp-dir", "{exp}", "--data-dir", "{missing}", "--out", "{out}",
+          expect="{missing}"),
+        c("--exp-dir", "{exp}", "--data-dir", "{notext}", "--out", "{out}",
+          expect="{notext}: no text to align"),
+        c("--exp-dir", "{exp}", "--data-dir", "{badwav}", "--out", "{out}",
+          expect="cannot read audio '{garbage_wav}'"),
+        c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{garbage}/x", expect="{garbage}"),
+        c("--exp-dir", "{exp}", "--data-dir", "{wavs}", "--out", "{out}", "--threshold", "low",
+          expect="invalid float value: 'low'", usage=True),
+    ],
+    "score-ctm": [
+        c("{missing}/ctm", "--ref", "{wavs_ctm}", expect="{missing}/ctm: CTM file not found"),
+        c("{garbage}", "--ref", "{wavs_ctm}", expect="{garbage}: not a CTM file"),
+        c("{wavs}/text", "--ref", "{wavs_ctm}", expect="{wavs}/text:1: not a CTM line"),
+        c("{wavs_ctm}", expect="nothing to score: give --ref"),
+        c("{wavs_ctm}", "--text", "{missing}/text", expect="{missing}/text: file not found"),
+        c("{wavs_ctm}", "--text", "{wavs}/text",
+          expect="word 'ONE' has no confidence"),
     ],
     "transcribe": [
         c("--exp-dir", "{missing}", "{wav}", expect="{missing}: not an experiment dir"),
+        c("--exp-dir", "{exp}", "--nbest", "2", "{wav}",
+          expect="--nbest needs --method prefix_beam"),
         c("--exp-dir", "{exp}", "{missing}/a.wav", expect="'{missing}/a.wav'"),
         c("--exp-dir", "{exp}", "{garbage_wav}", expect="'{garbage_wav}'"),
         c("--exp-dir", "{exp}", "{wavs}", expect="'{wavs}'"),
@@ -298,6 +335,10 @@ def world(tmp_path_factory) -> dict[str, str]:
     (root / "garbage").write_bytes(GARBAGE)
     (root / "empty_file").write_bytes(b"")
     make_data_dir(root / "wavs", num_utts=2)
+    (root / "notext").mkdir()
+    for name in ("wav.scp", "utt2spk", "spk2utt"):
+        (root / "notext" / name).write_text((root / "wavs" / name).read_text())
+    (root / "wavs_ctm").write_text("spk0-utt000 1 0.00 0.20 ONE\n")  # no confidence
     make_data_dir(root / "badwav", num_utts=2)
     garbage_wav = Path(read_kv(root / "badwav" / "wav.scp")["spk0-utt000"])
     garbage_wav.write_bytes(GARBAGE)

@@ -67,6 +67,7 @@ NO_PIPES_ARGS = {
     "speed-perturb": ["--factors", "0.9", "D", "OUT"],
     "cmvn": ["D"],
     "decode": ["--exp-dir", "EXP", "--data-dir", "D", "--out", "OUT"],
+    "align": ["--exp-dir", "EXP", "--data-dir", "D", "--out", "OUT"],
     "validate-data": ["D"],
     "lhotse-import": ["D", "OUT"],
     "augment-data": ["D", "OUT", "--gain-db=-3:3"],

@@ -292,7 +292,7 @@ def test_a_trained_model_decodes_a_dir_and_its_zero_padded_copies_alike(tmp_path
     assert wer["clean"] <= 4.0 and wer["silence_inside"] <= wer["clean"] + 8.0, out.stdout
     zeros = tmp_path / "zeros.wav"
     soundfile.write(zeros, np.zeros(16000, np.int16), 8000, subtype="PCM_16")
-    from asr.decode.data_dir import transcribe_files
+    from asr.decode.files import transcribe_files
     from asr.exp.experiment import Experiment
 
     assert transcribe_files(Experiment.load(exp), [zeros]).hyps[str(zeros)] == ""

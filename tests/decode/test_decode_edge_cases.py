@@ -13,7 +13,8 @@ import torch
 from asr.cli import main
 from asr.data.features import audio_fbank
 from asr.data.kaldi_dir import write_data_dir
-from asr.decode.data_dir import decode_data_dir, transcribe_files
+from asr.decode.data_dir import decode_data_dir
+from asr.decode.files import transcribe_files
 from asr.exp.experiment import Experiment
 from asr.testing import make_exp_dir, synth_utterance
 

@@ -49,3 +49,38 @@ def test_score_command_with_cer_and_utt2spk(tmp_path):
     # ONETWOTHREE -> ONETOOTHREENINE: W->O (1 sub) + NINE (4 ins); FOUR deleted (4 del)
     assert out.stdout == "%CER 33.33 [ 9 / 27, 4 ins, 4 del, 1 sub ]\n"
     assert (tmp_path / "cer").read_text().startswith(out.stdout)
+
+
+def test_boundary_errors_over_matched_words_only():
+    from asr.data.ctm import CtmWord
+    from asr.scoring import score_timing
+
+    ref = {"u": [CtmWord("ONE", 0.0, 0.5), CtmWord("TWO", 0.6, 1.0), CtmWord("SIX", 1.2, 1.5)]}
+    hyp = {"u": [CtmWord("ONE", 0.02, 0.45), CtmWord("TEN", 0.6, 1.0),
+                 CtmWord("SIX", 1.3, 1.5)]}
+    r = score_timing(ref, hyp)
+    assert r.matched == 2 and r.ref_words == 3
+    assert sorted(r.errors_ms) == pytest.approx([0.0, 20.0, 50.0, 100.0])
+    assert "mean 42.5 ms" in r.summary() and "max 100.0 ms" in r.summary()
+    assert "no matched words" in score_timing(ref, {}).summary()
+
+
+def test_confidence_scores_separate_right_from_wrong_words():
+    from asr.data.ctm import CtmWord
+    from asr.scoring import score_confidence
+
+    refs = {"u": "ONE TWO THREE FOUR"}
+    words = ["ONE", "TEN", "THREE", "FIVE"]
+
+    def ctm(confs):
+        pairs = enumerate(zip(words, confs, strict=True))
+        return {"u": [CtmWord(w, i, i + 1, c) for i, (w, c) in pairs]}
+
+    perfect = score_confidence(refs, ctm([0.99, 0.01, 0.99, 0.01]))
+    assert perfect.auc == 1.0 and perfect.nce > 0.9 and perfect.correct == 2
+    backwards = score_confidence(refs, ctm([0.1, 0.9, 0.1, 0.9]))
+    assert backwards.auc == 0.0 and backwards.nce < 0
+    constant = score_confidence(refs, ctm([0.5] * 4))  # the rate of right words
+    assert constant.auc == 0.5 and constant.nce == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(DataError, match="has no reference"):
+        score_confidence({}, ctm([0.5] * 4))

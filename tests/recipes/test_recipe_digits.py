@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from asr.data.ctm import read_ctm
 from asr.testing import make_data_dir
 
 pytestmark = pytest.mark.slow  # every test here trains a model or runs a recipe
@@ -59,6 +60,19 @@ def test_recipe_writes_a_self_contained_exp_dir(recipe_run):
         assert [h.split()[0] for h in hyp] == [r.split()[0] for r in ref]
         assert WER_LINE.match((dec / "wer").read_text().splitlines()[0])
         assert re.search(rf"^%WER .* {m} {s}$", out.stdout, re.M)
+        # word times: every hypothesis word in the CTM, in order, inside its audio
+        ctm = read_ctm(dec / "ctm")
+        for line in hyp:
+            utt, *words = line.split()
+            assert [w.word for w in ctm.get(utt, [])] == words
+        # the data prep's reference times: one entry per word of the transcript
+        truth = read_ctm(work / "data" / s / "ref.ctm")
+        assert {u: [w.word for w in ws] for u, ws in truth.items()} == \
+            {r.split()[0]: r.split()[1:] for r in ref}
+        # stage 6 scores them (a 2-epoch model may match no word: then it says so)
+        assert re.search(rf"^{s} greedy: boundary error: (mean [0-9.]+ ms, 95th percentile "
+                         r"[0-9.]+ ms|no matched words).*;confidence: AUC", out.stdout, re.M), \
+            out.stdout
     spk = {line.split()[1] for line in (work / "data/train/utt2spk").read_text().splitlines()}
     assert spk == {"george", "jackson", "lucas", "yweweler"}  # nicolas is held out
     unseen = (work / "data/test_unseen/utt2spk").read_text()

@@ -7,6 +7,7 @@ Each utterance joins 1-7 takes of one speaker with short pauses of low-level noi
   dev          takes 5-9 of the training speakers (disjoint from train)
   test         takes 0-4 (the dataset's official test takes) of the training speakers
   test_unseen  every take of --heldout-speaker, a speaker no model set ever hears
+Each set also gets ref.ctm: where each take lies in its utterance (timestamp reference).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from asr.data.ctm import CtmWord, write_ctm
 from asr.data.kaldi_dir import write_data_dir
 from asr.errors import AsrError
 
@@ -47,8 +49,10 @@ def scan(fsdd_dir: Path) -> dict[str, list[tuple[int, int, Path]]]:
 
 
 def join(takes: list[tuple[int, int, Path]], rng: random.Random,
-         noise_std: float = NOISE_STD) -> tuple[np.ndarray, str]:
+         noise_std: float = NOISE_STD) -> tuple[np.ndarray, str, list[CtmWord]]:
     """Concatenate takes with 50-300 ms noise pauses; 50-200 ms of noise at both ends.
+    Returns the audio, its text and where each take (word) lies in it: the reference
+    for timestamps and alignment (FSDD's takes are trimmed to the spoken digit).
 
     ``noise_std`` 0 makes the pauses exact digital silence; the pause lengths (and every
     other draw of ``rng``) are the same for any ``noise_std``.
@@ -60,17 +64,20 @@ def join(takes: list[tuple[int, int, Path]], rng: random.Random,
         return noise.normal(0, noise_std, n) if noise_std > 0 else np.zeros(n)
 
     parts = [pause(0.05, 0.2)]
-    for i, (_, _, path) in enumerate(takes):
+    spans = []
+    for i, (digit, _, path) in enumerate(takes):
         audio, rate = soundfile.read(path, dtype="int16")
         if rate != RATE or audio.ndim != 1:
             raise AsrError(f"{path}: expected mono {RATE} Hz audio, got {rate} Hz, "
                            f"shape {audio.shape}")
         if i:
             parts.append(pause(0.05, 0.3))
+        start = sum(len(x) for x in parts)
+        spans.append(CtmWord(WORDS[digit], start / RATE, (start + len(audio)) / RATE))
         parts.append(audio.astype(np.float64))
     parts.append(pause(0.05, 0.2))
     joined = np.clip(np.round(np.concatenate(parts)), -32768, 32767).astype(np.int16)
-    return joined, " ".join(WORDS[d] for d, _, _ in takes)
+    return joined, " ".join(WORDS[d] for d, _, _ in takes), spans
 
 
 def make_set(name: str, by_spk: dict[str, list[tuple[int, int, Path]]], passes: int,
@@ -78,7 +85,7 @@ def make_set(name: str, by_spk: dict[str, list[tuple[int, int, Path]]], passes: 
              noise_std: float = NOISE_STD) -> None:
     wav_dir = (out / "wav" / name).resolve()
     wav_dir.mkdir(parents=True, exist_ok=True)
-    wav_scp, text, utt2spk = {}, {}, {}
+    wav_scp, text, utt2spk, ctm = {}, {}, {}, {}
     for spk, takes in sorted(by_spk.items()):
         n = 0
         for _ in range(passes):
@@ -87,13 +94,14 @@ def make_set(name: str, by_spk: dict[str, list[tuple[int, int, Path]]], passes: 
             while order:
                 k = rng.randint(1, max_digits)
                 group, order = order[:k], order[k:]
-                audio, words = join(group, rng, noise_std)
                 utt = f"{spk}-{name}-{n:05d}"
+                audio, words, ctm[utt] = join(group, rng, noise_std)
                 path = wav_dir / f"{utt}.wav"
                 soundfile.write(path, audio, RATE, subtype="PCM_16")
                 wav_scp[utt], text[utt], utt2spk[utt] = str(path), words, spk
                 n += 1
     write_data_dir(out / name, wav_scp, text, utt2spk)
+    write_ctm(out / name / "ref.ctm", ctm)
     print(f"{out / name}: {len(text)} utterances, "
           f"{sum(len(t.split()) for t in text.values())} digits", file=sys.stderr)
 
