@@ -7,7 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
-from asr.decode.defaults import DEFAULT_CHUNK_MS, DEFAULT_HOTWORD_WEIGHT
+from asr.decode.defaults import DEFAULT_CHUNK_MS, DEFAULT_HOTWORD_WEIGHT, DEFAULT_MAX_FRAMES
 
 
 def add_no_pipes_argument(p: argparse.ArgumentParser) -> None:
@@ -30,11 +30,34 @@ def parse_range(option: str, value: str) -> tuple[float, float]:
     raise AsrError(f"{option}: expected LOW:HIGH (or one number), got '{value}'")
 
 
-def add_search_arguments(p: argparse.ArgumentParser) -> None:
-    """Model and search options shared by decode and transcribe."""
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """The exp and checkpoint to run (decode, transcribe, align)."""
     p.add_argument("--exp-dir", type=Path, required=True,
                    help="an experiment dir (config.yaml, feats.yaml, lang/, checkpoints)")
     p.add_argument("--checkpoint", help="checkpoint file (default: final.pt, else newest)")
+
+
+def add_device_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the model runs, and whether audio at another rate is resampled."""
+    p.add_argument("--device", default="cpu",
+                   help="cpu, cuda, cuda:N or auto (the model runs there; the search on CPU)")
+    p.add_argument("--allow-resample", action="store_true",
+                   help="resample audio at another rate than the exp's features expect")
+
+
+def add_data_dir_arguments(p: argparse.ArgumentParser) -> None:
+    """How a data dir is read in batches (decode, align)."""
+    p.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
+                   help="padded frames per batch")
+    p.add_argument("--features-from-audio", action="store_true",
+                   help="compute the exp's features from wav.scp even if the data dir has a "
+                        "feats.scp (e.g. one made with other fbank options)")
+    add_no_pipes_argument(p)
+
+
+def add_search_arguments(p: argparse.ArgumentParser) -> None:
+    """Model and search options shared by decode and transcribe."""
+    add_model_arguments(p)
     p.add_argument("--method", choices=["greedy", "prefix_beam", "vocabulary"],
                    help="the search",
                    default="greedy")
@@ -72,10 +95,7 @@ def add_search_arguments(p: argparse.ArgumentParser) -> None:
                    help="prefix_beam: keep the N best hypotheses with their log scores "
                         "(decode: in --json; transcribe: printed after the best)")
     add_timing_arguments(p)
-    p.add_argument("--device", default="cpu",
-                   help="cpu, cuda, cuda:N or auto (the model runs there; the search on CPU)")
-    p.add_argument("--allow-resample", action="store_true",
-                   help="resample audio at another rate than the exp's features expect")
+    add_device_arguments(p)
 
 
 def add_timing_arguments(p: argparse.ArgumentParser) -> None:

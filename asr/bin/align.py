@@ -13,28 +13,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asr.bin import add_no_pipes_argument, add_timing_arguments, timing_spec
-from asr.decode.defaults import DEFAULT_FLAG_THRESHOLD, DEFAULT_MAX_FRAMES
+from asr.bin import (
+    add_data_dir_arguments,
+    add_device_arguments,
+    add_model_arguments,
+    add_timing_arguments,
+    timing_spec,
+)
+from asr.decode.defaults import DEFAULT_FLAG_THRESHOLD
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--exp-dir", type=Path, required=True,
-                   help="an experiment dir (config.yaml, feats.yaml, lang/, checkpoints)")
-    p.add_argument("--checkpoint", help="checkpoint file (default: final.pt, else newest)")
+    add_model_arguments(p)
     p.add_argument("--data-dir", type=Path, required=True,
                    help="a Kaldi data dir with text (wav.scp or feats.scp)")
     p.add_argument("--out", type=Path, required=True, help="alignment dir to write")
     p.add_argument("--threshold", type=float, default=DEFAULT_FLAG_THRESHOLD,
                    help="flag utterances whose fit score (per model frame, <= 0) is lower")
     add_timing_arguments(p)
-    p.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
-                   help="padded frames per batch")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--allow-resample", action="store_true",
-                   help="resample audio at another rate than the exp's features expect")
-    p.add_argument("--features-from-audio", action="store_true",
-                   help="compute the exp's features from wav.scp even if the dir has feats.scp")
-    add_no_pipes_argument(p)
+    add_device_arguments(p)
+    add_data_dir_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asr.bin import (
-    add_no_pipes_argument,
+    add_data_dir_arguments,
     add_search_arguments,
     add_streaming_arguments,
     log_decode_settings,
@@ -24,7 +24,6 @@ from asr.bin import (
     search_from_args,
     timing_spec,
 )
-from asr.decode.defaults import DEFAULT_MAX_FRAMES
 
 if TYPE_CHECKING:
     from asr.decode.data_dir import DecodeResult
@@ -39,18 +38,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, required=True,
                    help="a Kaldi data dir (wav.scp or feats.scp; text, when present, is scored)")
     p.add_argument("--out", type=Path, required=True, help="decode dir to write")
-    p.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
-                   help="padded frames per batch")
-    p.add_argument("--features-from-audio", action="store_true",
-                   help="compute the exp's features from wav.scp even if the data dir has a "
-                        "feats.scp (e.g. one made with other fbank options)")
+    add_data_dir_arguments(p)
     p.add_argument("--ctm", action="store_true",
                    help="also write OUT/ctm: 'utt 1 start dur word conf' per word "
                         "(times from the hypothesis aligned to the model's output)")
     p.add_argument("--json", action="store_true",
                    help="also write OUT/hyp.jsonl: per utterance its text, tokens and words "
                         "with times and confidences, and the n-best list with scores")
-    add_no_pipes_argument(p)
     add_streaming_arguments(p)
 
 

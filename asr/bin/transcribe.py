@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asr.bin import add_search_arguments, add_streaming_arguments, search_from_args, timing_spec
-from asr.data.ctm import format_ctm
 
 if TYPE_CHECKING:
     from asr.data.tokenizer import Tokenizer
@@ -45,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def print_details(path: str, hyp: Hypothesis, tokenizer: Tokenizer) -> None:
     """The n-best lines and the CTM lines of one file's hypothesis (what it has)."""
+    from asr.data.ctm import format_ctm
+
     for rank, (ids, score) in enumerate(hyp.nbest or [], start=1):
         print(f"{path} nbest {rank} {score:.4f} {tokenizer.decode(ids)}".rstrip())
     if hyp.timed is not None:

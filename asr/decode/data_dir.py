@@ -25,6 +25,7 @@ from asr.data.ark import read_matrix
 from asr.data.cmvn import Normalizer
 from asr.data.features import FEATS_CONFIG, read_feats_config, utterance_features
 from asr.data.kaldi_dir import DataDir
+from asr.data.tokenizer import Tokenizer
 from asr.decode.batches import estimated_frames, plan_batches
 from asr.decode.defaults import DEFAULT_MAX_FRAMES
 from asr.decode.hypothesis import Hypothesis
@@ -56,6 +57,15 @@ class DecodeResult:
     stages: StageSeconds | None = None
     errors: dict[str, str] = field(default_factory=dict)  # input -> why it has no hyp
     hypotheses: dict[str, Hypothesis] = field(default_factory=dict)  # ids, n-best, times
+
+    @classmethod
+    def of(cls, hypotheses: dict[str, Hypothesis], tokenizer: Tokenizer, audio_seconds: float,
+           decode_seconds: float, stages: StageSeconds | None = None,
+           errors: dict[str, str] | None = None) -> DecodeResult:
+        """The result of ``hypotheses`` (in output order), their texts spelled by
+        ``tokenizer``."""
+        return cls({u: tokenizer.decode(h.ids) for u, h in hypotheses.items()}, audio_seconds,
+                   decode_seconds, stages, errors or {}, hypotheses)
 
     @property
     def rtf(self) -> float:
@@ -270,7 +280,6 @@ def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = No
             f.close()
         if spool is not None:
             spool.close()
-    hyps = {u: exp.tokenizer.decode(found[u].ids) for u in utt_ids}
     audio = total_frames * exp.feats.frame_shift_ms / 1000
-    return DecodeResult(hyps, audio, time.time() - t0, seconds,
-                        hypotheses={u: found[u] for u in utt_ids})
+    return DecodeResult.of({u: found[u] for u in utt_ids}, exp.tokenizer, audio,
+                           time.time() - t0, seconds)

@@ -71,5 +71,4 @@ def transcribe_files(exp: Experiment, paths: list[Path], checkpoint: str | None 
     found = {u: h for u, h, _ in decode_batches(model, batches, raw.__getitem__, normalize,
                                                 SearchStep(search, timer), device)}
     audio = sum(m.shape[0] for m in raw.values()) * exp.feats.frame_shift_ms / 1000
-    return DecodeResult({u: exp.tokenizer.decode(h.ids) for u, h in found.items()}, audio,
-                        time.time() - t0, errors=errors, hypotheses=found)
+    return DecodeResult.of(found, exp.tokenizer, audio, time.time() - t0, errors=errors)

@@ -191,6 +191,5 @@ def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
             recognizer.accept_features(feats[start:start + step])
         found[utt] = recognizer.finalize_hypothesis()
         frames += feats.shape[0]
-    hyps = {u: exp.tokenizer.decode(h.ids) for u, h in found.items()}
-    return DecodeResult(hyps, frames * exp.feats.frame_shift_ms / 1000, time.time() - t0,
-                        hypotheses=found)
+    return DecodeResult.of(found, exp.tokenizer, frames * exp.feats.frame_shift_ms / 1000,
+                           time.time() - t0)

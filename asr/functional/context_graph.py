@@ -20,6 +20,7 @@ edges live in a hash table keyed by ``state * vocab + token``.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -80,7 +81,7 @@ def build_context_graph(hotwords: Sequence[tuple[Sequence[int], float]], vocab: 
             f = fail[s]
             while f and t not in children[f]:
                 f = fail[f]
-            fail[child] = children[f].get(t, 0) if children[f].get(t) != child else 0
+            fail[child] = children[f].get(t, 0) if s else 0
             if not end[child] and done[fail[child]]:
                 done[child], out[child] = True, out[fail[child]]
             queue.append(child)
@@ -95,9 +96,11 @@ def build_context_graph(hotwords: Sequence[tuple[Sequence[int], float]], vocab: 
                         np.array(done, np.bool_), np.array(out, np.float64), int(vocab))
 
 
-def empty_context_graph(vocab: int = 1) -> ContextGraph:
-    """A graph with the root only: the search's argument when there are no hotwords."""
-    return build_context_graph([], vocab)
+@functools.cache
+def empty_context_graph() -> ContextGraph:
+    """A graph with the root only: the search's argument when there are no hotwords (built
+    once; the search never reads it then)."""
+    return build_context_graph([], 1)
 
 
 @njit(cache=True)

@@ -89,9 +89,9 @@ def ctc_prefix_beam_search_nbest(log_probs: torch.Tensor, lengths: torch.Tensor,
     fusion = lm if lm is not None else no_fusion()
     opts = search_options(beam_size, token_topk, token_threshold, blank, fusion,
                           hotwords is not None)
+    if hotwords is not None and hotwords.vocab != v:
+        raise ValueError(f"the hotword graph covers {hotwords.vocab} tokens, the log-probs {v}")
     ctx = hotwords if hotwords is not None else empty_context_graph()
-    if ctx.vocab not in (1, v):
-        raise ValueError(f"the hotword graph covers {ctx.vocab} tokens, the log-probs {v}")
     if lm is not None and fusion.num_tokens != v:
         raise ValueError(f"the LM fusion tables cover {fusion.num_tokens} tokens, the "
                          f"log-probs {v}")
