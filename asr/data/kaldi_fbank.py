@@ -13,6 +13,7 @@ FFT size rounded to a power of two, log power mel energies, no energy column.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -111,17 +112,27 @@ def fbank(samples: torch.Tensor, rate: float, num_mel_bins: int, frame_length_ms
     utterance."""
     return fbank_piece(samples, rate, num_mel_bins, frame_length_ms, frame_shift_ms, dither,
                        preemphasis, low_freq, high_freq, snip_edges, vtln_warp, noise_floor,
-                       silence_frames)[0]
+                       silence_frames).features
+
+
+class FbankPiece(NamedTuple):
+    """What :func:`fbank_piece` makes of some samples: the features (T, num_mel_bins),
+    the silent frames at their end, and which of all the frames were kept (T_all,) bool
+    (None when none can be cut: ``silence_frames`` < 0)."""
+
+    features: torch.Tensor
+    silent_run: int
+    kept: torch.Tensor | None
 
 
 def fbank_piece(samples: torch.Tensor, rate: float, num_mel_bins: int,
                 frame_length_ms: float, frame_shift_ms: float, dither: float,
                 preemphasis: float, low_freq: float, high_freq: float, snip_edges: bool,
                 vtln_warp: float = 1.0, noise_floor: float = 0.0, silence_frames: int = -1,
-                silent_run: int = 0) -> tuple[torch.Tensor, int]:
-    """(log mel filterbank energies (T, num_mel_bins), silent frames at its end) of mono
-    float32 ``samples`` (S,) in int16 scale. ``dither`` draws from torch's global RNG, as
-    torchaudio's does.
+                silent_run: int = 0) -> FbankPiece:
+    """Log mel filterbank energies (T, num_mel_bins) of mono float32 ``samples`` (S,) in
+    int16 scale, with the silent frames at their end and the kept-frame mask
+    (:class:`FbankPiece`). ``dither`` draws from torch's global RNG, as torchaudio's does.
 
     ``noise_floor`` > 0 adds to every mel energy the expected energy of white noise of that
     std (int16 scale) before the log: Kaldi's dither in expectation, without its randomness.
@@ -151,10 +162,12 @@ def fbank_piece(samples: torch.Tensor, rate: float, num_mel_bins: int,
     power = torch.fft.rfft(x).abs().pow(2.0)  # (T, fft_size // 2 + 1)
     banks = mel_filterbank(num_mel_bins, fft_size, rate, low_freq, high_freq, vtln_warp)
     mel = torch.mm(power, banks.T)
+    kept = None
     if silence_frames >= 0:
         silent = mel.amax(dim=1) < DIGITAL_SILENCE_ENERGY
-        mel = mel[keep_in_silence(silent, silence_frames, silent_run)]
+        kept = keep_in_silence(silent, silence_frames, silent_run)
+        mel = mel[kept]
         silent_run = silent_run_after(silent, silent_run)
     if noise_floor > 0.0:
         mel = mel + noise_floor_energies(noise_floor, size, fft_size, preemphasis, banks)
-    return torch.max(mel, _EPSILON).log(), silent_run
+    return FbankPiece(torch.max(mel, _EPSILON).log(), silent_run, kept)

@@ -34,6 +34,8 @@ class StreamingFbank:
         self.shift = int(cfg.sample_rate * cfg.frame_shift_ms * 0.001)
         self.buffer = torch.zeros(0)  # samples from the next frame's start on
         self.silent_run = 0  # frames of digital silence just before the next one
+        self.frames = 0  # frames computed since the last reset, cut ones included
+        self.kept: list[torch.Tensor] = []  # indices of the frames returned, per piece
 
     def accept(self, samples: torch.Tensor) -> torch.Tensor:
         """samples (S,) float32, int16 scale -> the (T, num_mel_bins) frames now complete."""
@@ -44,15 +46,29 @@ class StreamingFbank:
             return torch.zeros(0, self.cfg.num_mel_bins)
         used = self.buffer[:(count - 1) * self.shift + self.window]
         c = self.cfg
-        feats, self.silent_run = kaldi_fbank.fbank_piece(
+        piece = kaldi_fbank.fbank_piece(
             used, c.sample_rate, c.num_mel_bins, c.frame_length_ms, c.frame_shift_ms, c.dither,
             c.preemphasis, c.low_freq, c.high_freq, c.snip_edges, noise_floor=c.noise_floor,
             silence_frames=c.silence_frames, silent_run=self.silent_run)
+        self.silent_run = piece.silent_run
+        if piece.kept is not None:
+            self.kept.append(torch.nonzero(piece.kept).flatten() + self.frames)
+        self.frames += count
         self.buffer = self.buffer[count * self.shift:].clone()  # no view pinning the past
-        return feats
+        return piece.features
+
+    def kept_frames(self) -> torch.Tensor | None:
+        """(T,) int64: the index among all frames since the last reset of each frame
+        returned (runs of digital silence are cut); None when none was cut."""
+        if not self.kept:
+            return None
+        kept = torch.cat(self.kept)
+        return None if kept.numel() == self.frames else kept
 
     def reset(self) -> None:
         """Drop the samples held: the next ones start a new utterance (samples after the
         last whole frame make no frame, as offline)."""
         self.buffer = torch.zeros(0)
         self.silent_run = 0
+        self.frames = 0
+        self.kept = []

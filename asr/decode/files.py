@@ -8,11 +8,13 @@ from pathlib import Path
 
 import soundfile
 
+from asr.data.audio import load_audio
 from asr.data.features import audio_fbank
 from asr.decode.batches import plan_batches
 from asr.decode.data_dir import DecodeResult, SearchStep, decode_batches
 from asr.decode.defaults import DEFAULT_MAX_FRAMES
 from asr.decode.search import NbestSearch, Search
+from asr.decode.silence_cuts import SilenceCuts
 from asr.decode.timing import TimingSpec
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
@@ -68,7 +70,16 @@ def transcribe_files(exp: Experiment, paths: list[Path], checkpoint: str | None 
     timer = times.timer(exp, model) if times is not None else None
     batches = plan_batches(list(raw), {u: m.shape[0] for u, m in raw.items()},
                            DEFAULT_MAX_FRAMES)
-    found = {u: h for u, h, _ in decode_batches(model, batches, raw.__getitem__, normalize,
-                                                SearchStep(search, timer), device)}
+    read, cuts = raw.__getitem__, None
+    if times is not None and SilenceCuts.needed(exp.feats):
+        cuts = SilenceCuts(exp.feats, lambda p: load_audio(p, p, allow_pipes=False,
+                                                           channel=channel), allow_resample)
+        read = cuts.watch(read)
+    found = {}
+    for u, h, _ in decode_batches(model, batches, read, normalize, SearchStep(search, timer),
+                                  device):
+        if cuts is not None:
+            cuts.restore(u, h)
+        found[u] = h
     audio = sum(m.shape[0] for m in raw.values()) * exp.feats.frame_shift_ms / 1000
     return DecodeResult.of(found, exp.tokenizer, audio, time.time() - t0, errors=errors)

@@ -25,12 +25,14 @@ import numpy as np
 import torch
 
 from asr.data.cmvn import Normalizer, OnlineCmvn
+from asr.data.kaldi_dir import DataDir
 from asr.data.streaming_fbank import StreamingFbank
 from asr.decode.data_dir import DecodeResult, feature_reader
 from asr.decode.defaults import DEFAULT_CHUNK_MS
 from asr.decode.hypothesis import Hypothesis
 from asr.decode.search import StreamingSearch
-from asr.decode.timing import TimingSpec
+from asr.decode.silence_cuts import SilenceCuts, data_dir_audio
+from asr.decode.timing import TimingSpec, with_cut_silence
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
 from asr.exp.layout import CMVN
@@ -168,6 +170,11 @@ class StreamingRecognizer:
                 torch.zeros(0, len(self.exp.tokenizer.tokens))
             feats = torch.cat(self.feats) if self.feats else None
             hyp.timed = self.timer(lp, hyp.ids, feats)
+            kept = self.fbank.kept_frames()  # fed audio whose digital silence was cut
+            if kept is not None:
+                hyp.timed = with_cut_silence(hyp.timed, kept.numpy(),
+                                             self.exp.feats.frame_shift_ms / 1000,
+                                             self.exp.feats.frame_length_ms / 1000)
         self.fbank.reset()
         self.normalize = self.new_normalizer()
         self.ids, self.log_probs, self.feats = [], [], []
@@ -181,8 +188,13 @@ def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
     fbank frames (from feats.scp, or computed from the audio) fed one chunk's worth at a
     time; streaming fbank gives the same frames from audio pieces (tests hold both)."""
     exp = recognizer.exp
-    utt_ids, read = feature_reader(exp, data_dir, allow_resample, None, allow_pipes,
+    d = DataDir.load(data_dir, allow_pipes)
+    utt_ids, read = feature_reader(exp, data_dir, allow_resample, None, allow_pipes, d,
                                    from_audio=from_audio)
+    cuts = None
+    if recognizer.timer is not None and SilenceCuts.needed(exp.feats):
+        cuts = SilenceCuts(exp.feats, data_dir_audio(d, allow_pipes), allow_resample)
+        read = cuts.watch(read)
     step = max(1, int(round(recognizer.chunk_ms / exp.feats.frame_shift_ms)))
     found, frames, t0 = {}, 0, time.time()
     for utt in utt_ids:
@@ -190,6 +202,8 @@ def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
         for start in range(0, feats.shape[0], step):
             recognizer.accept_features(feats[start:start + step])
         found[utt] = recognizer.finalize_hypothesis()
+        if cuts is not None:
+            cuts.restore(utt, found[utt])
         frames += feats.shape[0]
     return DecodeResult.of(found, exp.tokenizer, frames * exp.feats.frame_shift_ms / 1000,
                            time.time() - t0)

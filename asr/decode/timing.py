@@ -16,6 +16,7 @@ it halfway between their spike spans. docs/decoding.md measures both on real wor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -139,6 +140,26 @@ class HypothesisTimer:
             words.append(CtmWord(text.strip(), tokens[g[0]].start, tokens[g[-1]].end,
                                  min(tokens[i].conf for i in g)))
         return words
+
+
+def with_cut_silence(timed: Timed, kept: np.ndarray, shift: float, length: float) -> Timed:
+    """``timed``, whose times count only the fbank frames kept, on the audio's own clock:
+    ``kept`` (T,) is the index among all frames of each kept one (the rest were digital
+    silence cut by fbank.silence_frames), frames ``shift`` apart and ``length`` long (s).
+    A kept frame owns the ``shift`` around its centre; a start moves with the frame after
+    it, an end with the frame before it, so a word never spans a cut it did not cover."""
+    n, offset = len(kept), (length - shift) / 2
+
+    def move(t: float, end: bool) -> float:
+        u = (t - offset) / shift  # frame i owns [i, i + 1)
+        j = min(max(math.ceil(u) - 1 if end else math.floor(u), 0), n - 1)
+        return max(0.0, (kept[j] + u - j) * shift + offset)
+
+    words = [CtmWord(w.word, move(w.start, False), move(w.end, True), w.conf)
+             for w in timed.words]
+    tokens = [TokenTime(t.token, move(t.start, False), move(t.end, True), t.conf)
+              for t in timed.tokens]
+    return Timed(words, tokens, timed.path_logp)
 
 
 def snap_to_speech(words: list[CtmWord], segments: list[tuple[float, float]]
