@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,9 @@ from asr.data.kaldi_dir import FEATS_CONFIG, DataDir, format_seconds, read_kv, w
 from asr.errors import DataError
 
 log = logging.getLogger(__name__)
+
+# frames of fbank computed at once (10 minutes of 10 ms frames): bounds the spectra in memory
+FBANK_PIECE_FRAMES = 60_000
 
 
 def at_feature_rate(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: str,
@@ -62,10 +65,32 @@ def compute_fbank(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: st
         log.warning("utterance '%s': %d samples make no %g ms frame: no features", utt_id,
                     samples.numel(), cfg.frame_length_ms)
         return torch.zeros(0, cfg.num_mel_bins)
-    return kaldi_fbank.fbank(samples.to(torch.float32), cfg.sample_rate, cfg.num_mel_bins,
-                             cfg.frame_length_ms, cfg.frame_shift_ms, cfg.dither,
-                             cfg.preemphasis, cfg.low_freq, cfg.high_freq, cfg.snip_edges,
-                             vtln_warp, cfg.noise_floor, cfg.silence_frames)
+    return torch.cat([p.features for p in fbank_pieces(samples, cfg, vtln_warp)])
+
+
+def fbank_pieces(samples: torch.Tensor, cfg: FbankConfig, vtln_warp: float = 1.0
+                 ) -> Iterator[kaldi_fbank.FbankPiece]:
+    """Kaldi fbank of ``samples`` (S,) at cfg.sample_rate, FBANK_PIECE_FRAMES frames at a
+    time where frames are independent (snip_edges: each frame its own samples; a run of
+    digital silence carried across pieces), so an hour's recording never holds more than
+    one piece's spectra (the whole took 1.5 GB more at 8 kHz); the frames are those of the
+    whole up to float rounding, the kept ones the same. Shorter audio is one piece."""
+    samples = samples.to(torch.float32)
+    total = num_frames(samples.numel(), cfg)
+    step = FBANK_PIECE_FRAMES if cfg.snip_edges else max(1, total)
+    shift = int(cfg.sample_rate * cfg.frame_shift_ms / 1000)
+    window = int(cfg.sample_rate * cfg.frame_length_ms / 1000)
+    run = 0
+    for first in range(0, total, step):
+        last = min(total, first + step)
+        piece = samples[first * shift:(last - 1) * shift + window] if cfg.snip_edges \
+            else samples
+        out = kaldi_fbank.fbank_piece(
+            piece, cfg.sample_rate, cfg.num_mel_bins, cfg.frame_length_ms, cfg.frame_shift_ms,
+            cfg.dither, cfg.preemphasis, cfg.low_freq, cfg.high_freq, cfg.snip_edges,
+            vtln_warp, cfg.noise_floor, cfg.silence_frames, run)
+        run = out.silent_run
+        yield out
 
 
 def num_frames(num_samples: int, cfg: FbankConfig) -> int:

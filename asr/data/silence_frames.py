@@ -10,7 +10,7 @@ import torch
 
 from asr.config.schema import FbankConfig
 from asr.data import kaldi_fbank
-from asr.data.features import at_feature_rate, log_noise_floor, num_frames
+from asr.data.features import at_feature_rate, fbank_pieces, log_noise_floor, num_frames
 
 
 def kept_frames(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: str = "?",
@@ -23,10 +23,8 @@ def kept_frames(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: str 
     samples = at_feature_rate(samples, rate, cfg, utt_id, allow_resample, allow_short=True)
     if num_frames(samples.numel(), cfg) == 0:
         return None
-    kept = kaldi_fbank.fbank_piece(
-        samples.to(torch.float32), cfg.sample_rate, cfg.num_mel_bins, cfg.frame_length_ms,
-        cfg.frame_shift_ms, cfg.dither, cfg.preemphasis, cfg.low_freq, cfg.high_freq,
-        cfg.snip_edges, noise_floor=cfg.noise_floor, silence_frames=cfg.silence_frames).kept
+    masks = [p.kept for p in fbank_pieces(samples, cfg)]
+    kept = None if any(m is None for m in masks) else torch.cat(masks)
     return None if kept is None or bool(kept.all()) else torch.nonzero(kept).flatten().numpy()
 
 

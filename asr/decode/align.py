@@ -8,6 +8,10 @@ of the forced path minus that of the best unconstrained path (every frame's most
 output), per output frame: 0 when the transcript is what the model hears, strongly negative
 when it is not. Utterances under a threshold are flagged, as Kaldi's data clean-up flags
 segments whose transcript does not match the decoded audio.
+
+A recording of an hour aligns as one utterance in bounded memory: the model runs in
+windows (:mod:`asr.decode.long_forward`) and the Viterbi pass keeps sqrt(T) checkpoints
+instead of its whole trellis (:func:`asr.functional.ctc_align.viterbi_bounded`).
 """
 
 from __future__ import annotations
@@ -29,9 +33,6 @@ from asr.exp.experiment import Experiment
 from asr.functional.ctc_align import AlignmentError, min_frames
 from asr.nn.model import CTCModel
 
-# torchaudio's Viterbi keeps one byte per (frame, path state): refuse what would not fit
-MAX_TRELLIS_BYTES = 2 * 1024**3
-
 
 class Aligner:
     """The batch step of ``asr align``: each utterance's transcript ids aligned to its
@@ -51,12 +52,6 @@ class Aligner:
         """One utterance: log_probs (T, V), raw fbank frames (T_in, D) for word times."""
         ids = self._transcript(utt)
         t = log_probs.shape[0]
-        states = 2 * len(ids) + 1
-        if t * states > MAX_TRELLIS_BYTES:  # flagged, not aligned: the others still are
-            self.reasons[utt] = (f"{t} frames by {states} alignment states is over 2 GiB of "
-                                 "Viterbi trellis: cut the recording into segments of a few "
-                                 "minutes")
-            return Hypothesis(ids, score=-math.inf)
         try:
             timed = self.timer(log_probs, ids, feats)
         except AlignmentError:

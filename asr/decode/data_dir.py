@@ -29,6 +29,7 @@ from asr.data.tokenizer import Tokenizer
 from asr.decode.batches import estimated_frames, plan_batches
 from asr.decode.defaults import DEFAULT_MAX_FRAMES
 from asr.decode.hypothesis import Hypothesis
+from asr.decode.long_forward import batch_log_probs
 from asr.decode.search import NbestSearch, Search
 from asr.decode.silence_cuts import SilenceCuts, data_dir_audio
 from asr.decode.timing import HypothesisTimer, Timed, TimingSpec
@@ -147,10 +148,8 @@ def decode_batches(model: CTCModel, batches: Iterable[list[str]],
             continue
         batch = [u for u, _ in raw]
         xs = [normalize(torch.from_numpy(m), u) for u, m in raw]
-        x = torch.nn.utils.rnn.pad_sequence(xs, batch_first=True).to(device)
-        lens = torch.tensor([f.shape[0] for f in xs], device=device)
         t1 = time.perf_counter()
-        log_probs, out_lens = model(x, lens)
+        log_probs, out_lens = batch_log_probs(model, xs, device)
         if device.startswith("cuda"):
             torch.cuda.synchronize()  # the model's time, not the search's
         t2 = time.perf_counter()

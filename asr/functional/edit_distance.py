@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from asr.functional._edit_kernel import DELETE, DIAGONAL, edit_moves
+
 EPS = "***"  # Kaldi's align-text marker for an empty side
+# pairs of more cells than this are aligned by the compiled kernel (a minute's transcript
+# and less stay in Python, which needs no compilation on first use)
+LONG_CELLS = 250_000
 
 
 @dataclass
@@ -41,9 +48,12 @@ def align(ref: Sequence[str], hyp: Sequence[str]) -> tuple[ErrorCounts, list[tup
     """Minimum edit distance alignment; pairs use ``***`` for the empty side.
 
     Ties prefer substitution, then deletion, then insertion, so counts match Kaldi's
-    compute-wer on the usual inputs.
+    compute-wer on the usual inputs. Long pairs (over LONG_CELLS cells) go through the
+    compiled kernel (:mod:`asr.functional._edit_kernel`), with the same result.
     """
     n, m = len(ref), len(hyp)
+    if n * m > LONG_CELLS:
+        return _align_compiled(ref, hyp)
     cost = [[0] * (m + 1) for _ in range(n + 1)]
     for i in range(1, n + 1):
         cost[i][0] = i
@@ -63,6 +73,35 @@ def align(ref: Sequence[str], hyp: Sequence[str]) -> tuple[ErrorCounts, list[tup
             pairs.append((ref[i - 1], hyp[j - 1]))
             i, j = i - 1, j - 1
         elif i > 0 and cost[i][j] == cost[i - 1][j] + 1:
+            counts.dels += 1
+            pairs.append((ref[i - 1], EPS))
+            i -= 1
+        else:
+            counts.ins += 1
+            pairs.append((EPS, hyp[j - 1]))
+            j -= 1
+    pairs.reverse()
+    return counts, pairs
+
+
+def _align_compiled(ref: Sequence[str], hyp: Sequence[str]
+                    ) -> tuple[ErrorCounts, list[tuple[str, str]]]:
+    """:func:`align` through the compiled kernel: (N + 1) (M + 1) bytes of moves."""
+    ids: dict[str, int] = {}
+    r = np.array([ids.setdefault(w, len(ids)) for w in ref], np.int64)
+    h = np.array([ids.setdefault(w, len(ids)) for w in hyp], np.int64)
+    moves = np.empty((len(ref) + 1, len(hyp) + 1), np.int8)
+    edit_moves(r, h, moves)
+    counts = ErrorCounts(ref_tokens=len(ref))
+    pairs: list[tuple[str, str]] = []
+    i, j = len(ref), len(hyp)
+    while i > 0 or j > 0:
+        move = moves[i, j]
+        if move == DIAGONAL:
+            counts.subs += ref[i - 1] != hyp[j - 1]
+            pairs.append((ref[i - 1], hyp[j - 1]))
+            i, j = i - 1, j - 1
+        elif move == DELETE:
             counts.dels += 1
             pairs.append((ref[i - 1], EPS))
             i -= 1

@@ -153,14 +153,3 @@ def test_hotword_files_are_checked(tmp_path):
     (tmp_path / "h").write_text("ONE\nTWO?\n")
     with pytest.raises(DataError, match="hotword 'TWO\\?' has characters"):
         hotword_graph(tmp_path / "h", tok)
-
-
-def test_a_recording_too_long_to_align_is_flagged_not_fatal(monkeypatch):
-    import asr.decode.align as align
-
-    tok = CharTokenizer(TOKENS)
-    monkeypatch.setattr(align, "MAX_TRELLIS_BYTES", 100)
-    aligner = Aligner({"long": tok.encode("ONE TWO ONE TWO")},
-                      HypothesisTimer(tok, FrameClock(1, 1, 0.04, 0.0)))
-    hyp = aligner.align("long", spoken("ONE TWO ONE TWO", tok))
-    assert hyp.score == -math.inf and "cut the recording" in aligner.reasons["long"]

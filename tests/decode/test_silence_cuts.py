@@ -44,6 +44,20 @@ def test_kept_frames_index_the_frames_fbank_keeps():
     assert kept_frames(torch.from_numpy(with_gap(5)), 8000, CFG) is None  # nothing cut
 
 
+def test_fbank_in_pieces_is_the_whole(monkeypatch):
+    """An hour's fbank is computed a piece at a time: the same frames, and the same ones
+    cut, as in one go (pieces of 7 frames against one piece), up to float rounding (a
+    matrix product over fewer rows may round differently)."""
+    from asr.data import features
+
+    audio = torch.from_numpy(np.concatenate([with_gap(100), with_gap(3), with_gap(37)]))
+    whole = compute_fbank(audio, 8000, CFG)
+    whole_kept = kept_frames(audio, 8000, CFG)
+    monkeypatch.setattr(features, "FBANK_PIECE_FRAMES", 7)
+    torch.testing.assert_close(compute_fbank(audio, 8000, CFG), whole, atol=1e-4, rtol=1e-5)
+    assert np.array_equal(kept_frames(audio, 8000, CFG), whole_kept)
+
+
 def test_streaming_fbank_knows_its_kept_frames():
     audio = with_gap(150)
     offline = kept_frames(torch.from_numpy(audio), 8000, CFG)

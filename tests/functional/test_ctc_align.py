@@ -3,6 +3,7 @@ against every path on small inputs), its spans follow the path, impossible input
 
 import itertools
 import math
+import tracemalloc
 
 import pytest
 import torch
@@ -30,13 +31,14 @@ def best_path_brute_force(lp: torch.Tensor, tokens: list[int]) -> tuple[float, t
     return best, arg
 
 
+@pytest.mark.parametrize("bounded", [False, True])
 @pytest.mark.parametrize("seed", range(6))
-def test_alignment_is_the_best_path_of_all(seed):
+def test_alignment_is_the_best_path_of_all(seed, bounded):
     g = torch.Generator().manual_seed(seed)
     t, v = 6, 4
     lp = torch.randn(t, v, generator=g).log_softmax(-1)
     tokens = [[1, 2], [2, 2], [1, 3, 1], [3]][seed % 4]
-    spans, logp, labels = ctc_align(lp, tokens)
+    spans, logp, labels = ctc_align(lp, tokens, max_trellis_bytes=0 if bounded else 10**9)
     best, path = best_path_brute_force(lp, tokens)
     assert logp == pytest.approx(best, abs=1e-5)
     path_logp = float(sum(lp[i, p] for i, p in enumerate(labels.tolist())))
@@ -47,6 +49,45 @@ def test_alignment_is_the_best_path_of_all(seed):
         assert all(labels[i] == s.token for i in range(s.start, s.end))
         assert s.start <= s.peak < s.end
         assert lp[s.peak, s.token] == lp[s.start:s.end, s.token].max()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_checkpointed_viterbi_finds_torchaudios_path(seed):
+    """Same labels and score as torchaudio's forced_align, on random sizes (blocks of
+    1 frame to many), repeated tokens, and log-probs with ties (rounded to 0.5)."""
+    g = torch.Generator().manual_seed(seed)
+    v = int(torch.randint(2, 6, (1,), generator=g))
+    t = int(torch.randint(1, 80, (1,), generator=g))
+    tokens = torch.randint(1, v, (int(torch.randint(1, 30, (1,), generator=g)),),
+                           generator=g).tolist()
+    while tokens and min_frames(tokens) > t:
+        tokens.pop()
+    if not tokens:
+        tokens = [1]
+        t = max(t, 1)
+    lp = (torch.randn(t, v, generator=g) * 3).log_softmax(-1)
+    if seed % 4 == 3:
+        lp = (lp * 2).round() / 2
+    _, ref_logp, ref = ctc_align(lp, tokens)
+    _, logp, labels = ctc_align(lp, tokens, max_trellis_bytes=0)
+    assert torch.equal(labels, ref)
+    assert logp == pytest.approx(ref_logp, abs=1e-3)
+
+
+def test_checkpointed_viterbi_memory_grows_with_sqrt_frames():
+    """An alignment whose torchaudio trellis would be 100 MB allocates a few MB."""
+    g = torch.Generator().manual_seed(0)
+    t, tokens = 40_000, torch.randint(1, 30, (1250,), generator=g).tolist()
+    lp = torch.randn(t, 30, generator=g).log_softmax(-1)
+    ctc_align(lp[:50], tokens[:5], max_trellis_bytes=0)  # compile first
+    tracemalloc.start()
+    _, logp, labels = ctc_align(lp, tokens, max_trellis_bytes=0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    trellis = t * (2 * len(tokens) + 1)
+    assert peak < trellis / 20, (peak, trellis)
+    assert collapse(tuple(labels.tolist())) == tokens
+    assert logp == pytest.approx(float(lp[torch.arange(t), labels].sum()), rel=1e-4)
 
 
 def test_repeated_tokens_need_a_blank_between():

@@ -1,5 +1,6 @@
 import itertools
 import math
+import random
 
 import pytest
 import torch
@@ -48,6 +49,29 @@ def test_greedy_merges_repeats_and_drops_blanks():
     assert ctc_greedy_search(lp, torch.tensor([9])) == [[1, 1, 2, 3]]
     assert ctc_greedy_search(lp, torch.tensor([2])) == [[1]]
     assert ctc_greedy_search(lp, torch.tensor([0])) == [[]]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_compiled_edit_distance_gives_the_same_alignment(seed):
+    """Long pairs go through the compiled kernel: same counts and pairs as the Python
+    alignment on random word sequences (small vocabularies make many ties)."""
+    from asr.functional.edit_distance import _align_compiled
+
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(rng.randint(1, 6))]
+    ref = [rng.choice(vocab) for _ in range(rng.randint(0, 40))]
+    hyp = [rng.choice(vocab) for _ in range(rng.randint(0, 40))]
+    counts, pairs = align(ref, hyp)
+    fast_counts, fast_pairs = _align_compiled(ref, hyp)
+    assert fast_pairs == pairs and fast_counts == counts
+
+
+def test_an_hours_transcript_scores_in_seconds():
+    rng = random.Random(0)
+    ref = [rng.choice("ONE TWO THREE FOUR FIVE SIX".split()) for _ in range(6500)]
+    hyp = [w if rng.random() > 0.1 else "NINE" for w in ref]
+    counts, pairs = align(ref, hyp)
+    assert counts.subs == sum(w == "NINE" for w in hyp) and len(pairs) == 6500
 
 
 def test_edit_distance_and_kaldi_wer_line():
