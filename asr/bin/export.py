@@ -19,12 +19,18 @@ from asr.decode.defaults import DEFAULT_CHUNK_MS
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exp-dir", type=Path, required=True, help="the experiment to export")
-    p.add_argument("--format", choices=["torchscript", "onnx"], required=True,
-                   help="the file format of the exported model")
+    p.add_argument("--format", choices=["torchscript", "onnx", "sherpa-onnx"], required=True,
+                   help="the file format of the exported model; sherpa-onnx: a dir that "
+                        "sherpa-onnx's offline CTC recognizer runs as it is (model.onnx, "
+                        "tokens.txt, sherpa_onnx.json, README.md)")
+    p.add_argument("--quantize", choices=["int8"],
+                   help="onnx, sherpa-onnx: also write int8 weights (onnxruntime dynamic "
+                        "quantization) beside the float model, as *.int8.onnx")
     p.add_argument("--checkpoint", help="checkpoint file (default: final.pt, else newest)")
     p.add_argument("--out", type=Path,
                    help="file to write (default: EXP/model.pt or EXP/model.onnx; "
-                        "EXP/model_streaming.pt or .onnx with --streaming)")
+                        "EXP/model_streaming.pt or .onnx with --streaming; the dir "
+                        "EXP/sherpa-onnx for sherpa-onnx)")
     add_streaming_arguments(p, "export one chunk step with its caches as inputs and "
                                "outputs (OUT with .json says how to drive it)")
     p.add_argument("--left-chunks", type=int, default=None,
@@ -47,10 +53,23 @@ def main(args: argparse.Namespace) -> int:
     setup_logging()
     if not args.streaming and (args.chunk_ms is not None or args.left_chunks is not None):
         raise AsrError("--chunk-ms and --left-chunks need --streaming")
+    if args.quantize and args.format == "torchscript":
+        raise AsrError("--quantize int8 is for --format onnx or sherpa-onnx")
+    if args.format == "sherpa-onnx" and args.streaming:
+        raise AsrError("--format sherpa-onnx --streaming is not built yet: export the "
+                       "offline model, or --format onnx --streaming for our own runtime")
     exp = Experiment.load(args.exp_dir)
+    if args.format == "sherpa-onnx":
+        from asr.decode.export_sherpa import sherpa_refusal
+
+        refusal = sherpa_refusal(exp)  # before the model loads: the fix comes first
+        if refusal:
+            raise AsrError(refusal)
     model = exp.load_model(args.checkpoint)
     name = "model_streaming" if args.streaming else "model"
     out = args.out or exp.path / (name + (".pt" if args.format == "torchscript" else ".onnx"))
+    if args.format == "sherpa-onnx":
+        out = args.out or exp.path / "sherpa-onnx"
     with warnings.catch_warnings():
         # tracing warns about Python-level shape checks; export tests check the results
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -60,7 +79,7 @@ def main(args: argparse.Namespace) -> int:
         warnings.filterwarnings("ignore", module=r"(torch\.onnx|copyreg)")
         for name in ("torch.onnx", "onnx_ir", "onnxscript"):
             logging.getLogger(name).setLevel(logging.ERROR)
-        if args.format == "onnx":
+        if args.format in ("onnx", "sherpa-onnx"):
             try:
                 import onnx  # noqa: F401
             except ImportError:
@@ -73,10 +92,22 @@ def main(args: argparse.Namespace) -> int:
             meta = export_experiment_streaming(exp, model, args.format, out, chunk_ms,
                                                args.left_chunks)
             logging.info("wrote %s (its inputs, outputs and caches)", meta)
+        elif args.format == "sherpa-onnx":
+            from asr.decode.export_sherpa import export_sherpa_offline
+
+            meta = export_sherpa_offline(exp, model, out, args.quantize)
+            logging.info("wrote %s (sherpa-onnx's recognizer settings; README.md beside it)",
+                         meta)
         else:
             (export_torchscript if args.format == "torchscript" else export_onnx)(
                 model, exp.feats.num_mel_bins, out)
             meta = write_metadata(out, offline_metadata(exp, model, args.format))
             logging.info("wrote %s (features, CMVN, tokens: what a runtime needs)", meta)
+        if args.quantize and args.format == "onnx":
+            from asr.decode.export_sherpa import quantize_int8
+
+            int8 = out.with_suffix(".int8.onnx")
+            quantize_int8(out, int8)
+            logging.info("wrote %s (int8 weights)", int8)
     logging.info("wrote %s (%s)", out, args.format)
     return 0

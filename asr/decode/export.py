@@ -16,6 +16,7 @@ dynamic length.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -52,33 +53,40 @@ ONNX_OPSET = 18  # the dynamo exporter's own opset; onnxruntime >= 1.14 runs it
 ONNX_NAMES = {"input_names": ["feats", "lengths"], "output_names": ["log_probs", "out_lengths"]}
 
 
-def export_onnx(model: CTCModel, feat_dim: int, out: Path) -> None:
+def export_onnx(model: CTCModel, feat_dim: int, out: Path,
+                wrap: Callable[[CTCModel], nn.Module] | None = None,
+                names: dict[str, list[str]] | None = None) -> None:
     """ONNX with dynamic batch and time axes: feats (N, T, D), lengths (N,) -> log_probs
-    (N, T', V), out_lengths (N,)."""
+    (N, T', V), out_lengths (N,). ``wrap`` puts the inference model inside another module
+    of the same inputs and outputs (sherpa-onnx's CMVN in front, say), ``names`` renames
+    them (``input_names``, ``output_names``)."""
     refusal = model.encoder.export_refusal("onnx")
     if refusal:
         raise AsrError(refusal)
     net = inference_model(model)
+    if wrap is not None:
+        net = wrap(net).eval()
+    names = names or ONNX_NAMES
     with torch.no_grad():
         if model.encoder.onnx_exporter == "torchscript":
-            data = _torchscript_onnx(net, feat_dim)
+            data = _torchscript_onnx(net, feat_dim, names)
         else:
             batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
             program = torch.onnx.export(
                 net, example_inputs(feat_dim), dynamo=True, opset_version=ONNX_OPSET,
-                dynamic_shapes={"feats": {0: batch, 1: time}, "lengths": {0: batch}},
-                verbose=False, **ONNX_NAMES)
+                dynamic_shapes=({0: batch, 1: time}, {0: batch}), verbose=False, **names)
             data = program.model_proto.SerializeToString()
     atomic_write(Path(out), lambda f: f.write(data))
 
 
-def _torchscript_onnx(net: nn.Module, feat_dim: int) -> bytes:
+def _torchscript_onnx(net: nn.Module, feat_dim: int, names: dict[str, list[str]]) -> bytes:
     """The TorchScript-based exporter (see the module docstring for why LSTMs need it)."""
     buf = io.BytesIO()
+    (feats, lengths), (log_probs, out_lengths) = names["input_names"], names["output_names"]
     torch.onnx.export(net, example_inputs(feat_dim), buf, opset_version=17, dynamo=False,
-                      dynamic_axes={"feats": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
-                                    "log_probs": {0: "batch", 1: "frames"},
-                                    "out_lengths": {0: "batch"}}, **ONNX_NAMES)
+                      dynamic_axes={feats: {0: "batch", 1: "time"}, lengths: {0: "batch"},
+                                    log_probs: {0: "batch", 1: "frames"},
+                                    out_lengths: {0: "batch"}}, **names)
     return buf.getvalue()
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asr.functional._edit_kernel import DELETE, DIAGONAL, edit_moves
+from asr.functional._edit_kernel import DELETE, DIAGONAL, INSERT, edit_moves
 
 EPS = "***"  # Kaldi's align-text marker for an empty side
 # pairs of more cells than this are aligned by the compiled kernel (a minute's transcript
@@ -48,55 +48,22 @@ def align(ref: Sequence[str], hyp: Sequence[str]) -> tuple[ErrorCounts, list[tup
     """Minimum edit distance alignment; pairs use ``***`` for the empty side.
 
     Ties prefer substitution, then deletion, then insertion, so counts match Kaldi's
-    compute-wer on the usual inputs. Long pairs (over LONG_CELLS cells) go through the
-    compiled kernel (:mod:`asr.functional._edit_kernel`), with the same result.
+    compute-wer on the usual inputs. Long pairs (over LONG_CELLS cells) find their moves
+    with the compiled kernel (:mod:`asr.functional._edit_kernel`), with the same result.
     """
-    n, m = len(ref), len(hyp)
-    if n * m > LONG_CELLS:
-        return _align_compiled(ref, hyp)
-    cost = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(1, n + 1):
-        cost[i][0] = i
-    for j in range(1, m + 1):
-        cost[0][j] = j
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            sub = cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1])
-            cost[i][j] = min(sub, cost[i - 1][j] + 1, cost[i][j - 1] + 1)
-    counts = ErrorCounts(ref_tokens=n)
-    pairs: list[tuple[str, str]] = []
-    i, j = n, m
-    while i > 0 or j > 0:
-        if i > 0 and j > 0 and cost[i][j] == cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
-            if ref[i - 1] != hyp[j - 1]:
-                counts.subs += 1
-            pairs.append((ref[i - 1], hyp[j - 1]))
-            i, j = i - 1, j - 1
-        elif i > 0 and cost[i][j] == cost[i - 1][j] + 1:
-            counts.dels += 1
-            pairs.append((ref[i - 1], EPS))
-            i -= 1
-        else:
-            counts.ins += 1
-            pairs.append((EPS, hyp[j - 1]))
-            j -= 1
-    pairs.reverse()
-    return counts, pairs
-
-
-def _align_compiled(ref: Sequence[str], hyp: Sequence[str]
-                    ) -> tuple[ErrorCounts, list[tuple[str, str]]]:
-    """:func:`align` through the compiled kernel: (N + 1) (M + 1) bytes of moves."""
-    ids: dict[str, int] = {}
-    r = np.array([ids.setdefault(w, len(ids)) for w in ref], np.int64)
-    h = np.array([ids.setdefault(w, len(ids)) for w in hyp], np.int64)
-    moves = np.empty((len(ref) + 1, len(hyp) + 1), np.int8)
-    edit_moves(r, h, moves)
+    if len(ref) * len(hyp) > LONG_CELLS:
+        ids: dict[str, int] = {}
+        r = np.array([ids.setdefault(w, len(ids)) for w in ref], np.int64)
+        h = np.array([ids.setdefault(w, len(ids)) for w in hyp], np.int64)
+        moves = np.empty((len(ref) + 1, len(hyp) + 1), np.int8)  # a byte per cell
+        edit_moves(r, h, moves)
+    else:
+        moves = _moves(ref, hyp)
     counts = ErrorCounts(ref_tokens=len(ref))
     pairs: list[tuple[str, str]] = []
     i, j = len(ref), len(hyp)
     while i > 0 or j > 0:
-        move = moves[i, j]
+        move = moves[i][j]
         if move == DIAGONAL:
             counts.subs += ref[i - 1] != hyp[j - 1]
             pairs.append((ref[i - 1], hyp[j - 1]))
@@ -111,3 +78,25 @@ def _align_compiled(ref: Sequence[str], hyp: Sequence[str]
             j -= 1
     pairs.reverse()
     return counts, pairs
+
+
+def _moves(ref: Sequence[str], hyp: Sequence[str]) -> list[list[int]]:
+    """The move into each cell of the (N + 1, M + 1) edit-distance table, as
+    :func:`asr.functional._edit_kernel.edit_moves` makes it, in Python (no compilation
+    for the short pairs of everyday scoring)."""
+    n, m = len(ref), len(hyp)
+    prev = list(range(m + 1))
+    moves = [[INSERT] * (m + 1)] + [[DELETE] * (m + 1) for _ in range(n)]
+    for i in range(1, n + 1):
+        cur = [i] + [0] * m
+        row = moves[i]
+        for j in range(1, m + 1):
+            best, move = prev[j - 1] + (ref[i - 1] != hyp[j - 1]), DIAGONAL
+            if prev[j] + 1 < best:
+                best, move = prev[j] + 1, DELETE
+            if cur[j - 1] + 1 < best:
+                best, move = cur[j - 1] + 1, INSERT
+            cur[j] = best
+            row[j] = move
+        prev = cur
+    return moves

@@ -52,18 +52,27 @@ def test_greedy_merges_repeats_and_drops_blanks():
 
 
 @pytest.mark.parametrize("seed", range(30))
-def test_compiled_edit_distance_gives_the_same_alignment(seed):
+def test_compiled_edit_distance_gives_the_same_alignment(seed, monkeypatch):
     """Long pairs go through the compiled kernel: same counts and pairs as the Python
-    alignment on random word sequences (small vocabularies make many ties)."""
-    from asr.functional.edit_distance import _align_compiled
+    moves on random word sequences (small vocabularies make many ties), and the Python
+    ones the same distance as a plain dynamic program."""
+    from asr.functional import edit_distance
 
     rng = random.Random(seed)
     vocab = [f"w{i}" for i in range(rng.randint(1, 6))]
     ref = [rng.choice(vocab) for _ in range(rng.randint(0, 40))]
     hyp = [rng.choice(vocab) for _ in range(rng.randint(0, 40))]
     counts, pairs = align(ref, hyp)
-    fast_counts, fast_pairs = _align_compiled(ref, hyp)
+    monkeypatch.setattr(edit_distance, "LONG_CELLS", -1)
+    fast_counts, fast_pairs = align(ref, hyp)
     assert fast_pairs == pairs and fast_counts == counts
+    d = [[i + j if i * j == 0 else 0 for j in range(len(hyp) + 1)] for i in range(len(ref) + 1)]
+    for i in range(1, len(ref) + 1):
+        for j in range(1, len(hyp) + 1):
+            d[i][j] = min(d[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]), d[i - 1][j] + 1,
+                          d[i][j - 1] + 1)
+    assert counts.errors == d[-1][-1]
+    assert [r for r, _ in pairs if r != "***"] == ref and [h for _, h in pairs if h != "***"] == hyp
 
 
 def test_an_hours_transcript_scores_in_seconds():

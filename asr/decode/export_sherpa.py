@@ -1,0 +1,240 @@
+"""An exp dir as sherpa-onnx runs it (``asr export --format sherpa-onnx``): its offline
+CTC recognizer (``OfflineRecognizer``, model kind ``zipformer_ctc``) drives the model with
+its own features, tokens and greedy search.
+
+sherpa-onnx computes Kaldi fbank itself (kaldi-native-fbank, dither 0, samples in int16
+scale, snip_edges as ours) and hands the model (N, T, D) log-mel frames and (N,) int64
+lengths; it wants (N, T', V) log-probs and (N,) int64 lengths back, and finds the model
+kind in the ONNX metadata (``model_type``). What our features add to Kaldi's goes into the
+graph in front of the model: the noise floor (log(exp(x) + noise energies): what our
+fbank adds before the log) and global or per-utterance CMVN. Per-speaker CMVN (stats of a
+speaker's other utterances) and online CMVN (a running window) are not there: such an
+exp is refused with the fix. fbank's digital-silence cut does not happen in sherpa-onnx: audio
+with runs of exact zeros longer than ``silence_frames`` gives the model frames it did not
+see in training (docs/decoding.md, "sherpa-onnx").
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from asr.atomic_io import atomic_write_text
+from asr.data.cmvn import GlobalCmvn
+from asr.data.cmvn_stats import SILENCE_MARGIN, load_stats
+from asr.data.features import log_noise_floor
+from asr.data.tokenizer import BLANK
+from asr.decode.export import export_onnx
+from asr.errors import AsrError
+from asr.exp.experiment import Experiment
+from asr.exp.layout import CMVN
+from asr.nn.model import CTCModel
+
+MODEL, MODEL_INT8, TOKENS, CONFIG, README = ("model.onnx", "model.int8.onnx", "tokens.txt",
+                                             "sherpa_onnx.json", "README.md")
+# kaldi-native-fbank's fixed framing in sherpa-onnx (its FeatureExtractorConfig cannot set it)
+SHERPA_FRAMING = {"frame_length_ms": 25.0, "frame_shift_ms": 10.0, "preemphasis": 0.97}
+
+
+class GlobalNorm(nn.Module):
+    """Global CMVN in the graph: x (N, T, D) -> (x - mean) / std with the training stats."""
+
+    def __init__(self, cmvn: GlobalCmvn):
+        super().__init__()
+        self.register_buffer("scale", cmvn.inv_std.clone())
+        self.register_buffer("bias", cmvn.bias.clone())
+
+    def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.bias
+
+
+class UtteranceNorm(nn.Module):
+    """Per-utterance CMVN in the graph, as :class:`asr.data.cmvn.UtteranceCmvn` does it on
+    each utterance of a padded batch x (N, T, D): mean (and std) over its speech frames
+    (mean bin over the noise ``floor`` by SILENCE_MARGIN), over all its frames when none
+    is speech; padding never counts."""
+
+    def __init__(self, floor: torch.Tensor | None, norm_vars: bool, var_floor: float = 1e-10):
+        super().__init__()
+        self.register_buffer("floor", floor if floor is not None else torch.zeros(0))
+        self.norm_vars, self.var_floor = norm_vars, var_floor
+
+    def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> torch.Tensor:
+        valid = torch.arange(x.shape[1], device=x.device)[None, :] < x_lens[:, None]
+        use = valid
+        if self.floor.numel():
+            speech = valid & ((x - self.floor).mean(dim=-1) >= SILENCE_MARGIN)
+            # speech frames, or every frame where none is (logic ops: onnxruntime has no
+            # Where for bool tensors)
+            use = speech | (valid & ~speech.any(dim=1, keepdim=True))
+        w = use.to(x.dtype)[..., None]  # (N, T, 1)
+        count = w.sum(dim=1, keepdim=True).clamp_min(1.0)
+        mean = (x * w).sum(dim=1, keepdim=True) / count
+        out = x - mean
+        if self.norm_vars:
+            var = (out * out * w).sum(dim=1, keepdim=True) / count
+            scale = var.clamp_min(self.var_floor).rsqrt()
+            out = out * torch.where(count > 1, scale, torch.ones_like(scale))
+        return out
+
+
+class SherpaOfflineGraph(nn.Module):
+    """sherpa-onnx's fbank frames x (N, T, D) and lengths (N,) int64 -> log-probs
+    (N, T', V) and lengths (N,) int64: the exp's noise floor and CMVN (``norm``), then the
+    model."""
+
+    def __init__(self, model: CTCModel, noise: torch.Tensor | None, norm: nn.Module | None):
+        super().__init__()
+        self.model, self.norm = model, norm
+        self.register_buffer("noise", noise if noise is not None else torch.zeros(0))
+
+    def forward(self, x: torch.Tensor, x_lens: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.noise.numel():
+            x = torch.log(torch.exp(x) + self.noise)
+        if self.norm is not None:
+            x = self.norm(x, x_lens)
+        log_probs, lens = self.model(x, x_lens)
+        return log_probs, lens.to(torch.int64)
+
+
+def sherpa_refusal(exp: Experiment) -> str | None:
+    """Why ``exp`` cannot run in sherpa-onnx as it is, with the fix; None when it can."""
+    cmvn = exp.config.data.cmvn
+    if cmvn in ("speaker", "online"):
+        return (f"{exp.path}: data.cmvn is '{cmvn}', which sherpa-onnx's offline recognizer "
+                "cannot apply (it runs one graph on the frames it computes); train with "
+                "data.cmvn: global or utterance (either goes into the graph), or decode "
+                "this exp with 'asr decode' / 'asr export --format onnx'")
+    f = exp.feats
+    for key, value in SHERPA_FRAMING.items():
+        if getattr(f, key) != value:
+            return (f"{exp.path}: fbank {key} is {getattr(f, key):g}, sherpa-onnx computes "
+                    f"its features with {value:g}; train with fbank.{key}: {value:g}")
+    if f.dither != 0 or f.energy_floor != 0:
+        return f"{exp.path}: fbank dither and energy_floor must be 0 for sherpa-onnx"
+    return None
+
+
+def sherpa_feature_config(exp: Experiment) -> dict:
+    """sherpa-onnx's ``FeatureExtractorConfig`` fields that give the exp's fbank."""
+    f = exp.feats
+    return {"sampling_rate": f.sample_rate, "feature_dim": f.num_mel_bins,
+            "low_freq": f.low_freq, "high_freq": f.high_freq, "dither": 0.0,
+            "normalize_samples": False, "snip_edges": f.snip_edges}
+
+
+def tokens_text(exp: Experiment) -> str:
+    """tokens.txt: ``symbol id`` per line, blank first (named ``<blk>``, as sherpa-onnx
+    looks for it)."""
+    tokens = list(exp.tokenizer.tokens)
+    if tokens[0] != BLANK:
+        raise AsrError(f"{exp.path}: token 0 is '{tokens[0]}', not the blank")
+    return "".join(f"{t} {i}\n" for i, t in enumerate(tokens))
+
+
+def export_sherpa_offline(exp: Experiment, model: CTCModel, out: Path,
+                          quantize: str | None = None) -> Path:
+    """OUT/model.onnx (and model.int8.onnx with ``quantize`` "int8"), tokens.txt,
+    sherpa_onnx.json and README.md; returns the JSON's path."""
+    refusal = sherpa_refusal(exp)
+    if refusal:
+        raise AsrError(refusal)
+    import onnx
+
+    out.mkdir(parents=True, exist_ok=True)
+    floor = log_noise_floor(exp.feats)
+    noise = torch.tensor(np.exp(floor), dtype=torch.float32) if floor is not None else None
+    data = exp.config.data
+    norm: nn.Module | None = None
+    if data.cmvn == "global":
+        norm = GlobalNorm(GlobalCmvn(load_stats(exp.path / CMVN), data.norm_vars))
+    elif data.cmvn == "utterance":
+        norm = UtteranceNorm(torch.tensor(floor, dtype=torch.float32)
+                             if floor is not None else None, data.norm_vars)
+    export_onnx(model, exp.feats.num_mel_bins, out / MODEL,
+                wrap=lambda net: SherpaOfflineGraph(net, noise, norm),
+                names={"input_names": ["x", "x_lens"],
+                       "output_names": ["log_probs", "log_probs_len"]})
+    proto = onnx.load(str(out / MODEL))
+    for key, value in {"model_type": "zipformer2_ctc", "model_author": "asr",
+                       "vocab_size": str(exp.tokenizer.vocab_size)}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(out / MODEL))
+    models = {"float": MODEL}
+    if quantize == "int8":
+        quantize_int8(out / MODEL, out / MODEL_INT8)
+        models["int8"] = MODEL_INT8
+    atomic_write_text(out / TOKENS, tokens_text(exp))
+    config = {"recognizer": "OfflineRecognizer", "model_config": "zipformer_ctc",
+              "models": models, "tokens": TOKENS, "decoding_method": "greedy_search",
+              "feat_config": sherpa_feature_config(exp), "exp_dir": str(exp.path)}
+    atomic_write_text(out / CONFIG, json.dumps(config, indent=2) + "\n")
+    atomic_write_text(out / README, readme(config))
+    return out / CONFIG
+
+
+def quantize_int8(src: Path, dst: Path) -> None:
+    """onnxruntime's dynamic int8 quantization of the weights of ``src`` into ``dst``."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.WARNING)  # it logs a line per tensor it leaves in float
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
+
+
+def readme(config: dict) -> str:
+    """How to run the export with sherpa-onnx's Python API and its C++ binary."""
+    feat = config["feat_config"]
+    feat_args = ", ".join(f"{k}={v!r}" for k, v in feat.items())
+    return f"""# sherpa-onnx offline CTC model
+
+Exported by `asr export --format sherpa-onnx` from `{config['exp_dir']}`: `{MODEL}`
+(float{', `' + MODEL_INT8 + '` (int8 weights)' if 'int8' in config['models'] else ''}),
+`{TOKENS}`, and `{CONFIG}` (everything below, as data).
+
+## Python (`pip install sherpa-onnx`)
+
+```python
+import sherpa_onnx, soundfile
+from sherpa_onnx.lib._sherpa_onnx import OfflineRecognizer as _Recognizer
+
+config = sherpa_onnx.OfflineRecognizerConfig(
+    feat_config=sherpa_onnx.FeatureExtractorConfig({feat_args}),
+    model_config=sherpa_onnx.OfflineModelConfig(
+        zipformer_ctc=sherpa_onnx.OfflineZipformerCtcModelConfig(model="{MODEL}"),
+        tokens="{TOKENS}", num_threads=1),
+    decoding_method="greedy_search")
+# OfflineRecognizer's from_* constructors fix the feature settings: give the full config
+# to the compiled recognizer under it, as those constructors do
+recognizer = sherpa_onnx.OfflineRecognizer.__new__(sherpa_onnx.OfflineRecognizer)
+recognizer.recognizer, recognizer.config = _Recognizer(config), config
+samples, rate = soundfile.read("test.wav", dtype="float32")
+stream = recognizer.create_stream()
+stream.accept_waveform(rate, samples)
+recognizer.decode_stream(stream)
+print(stream.result.text)
+```
+
+## C++ (sherpa-onnx's `sherpa-onnx-offline`)
+
+```
+sherpa-onnx-offline --zipformer-ctc-model={MODEL} --tokens={TOKENS} \\
+  --sample-rate={feat['sampling_rate']} --feat-dim={feat['feature_dim']} test.wav
+```
+
+The features must be sherpa-onnx's Kaldi fbank with these settings
+(`FeatureExtractorConfig`): {feat_args}. The C++ binary's defaults differ for
+`low_freq`, `high_freq`, `normalize_samples` and `snip_edges`: set them in code, as above.
+"""

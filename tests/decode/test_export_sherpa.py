@@ -1,0 +1,72 @@
+"""'asr export --format sherpa-onnx' gives a dir that sherpa-onnx itself (its PyPI wheel,
+in a subprocess: its errors end the process) decodes to the tokens our greedy decode
+gives, for a Conformer (torch.export) and a BiLSTM (the TorchScript exporter), with
+global and per-utterance CMVN in the graph, float and int8, in batches it pads; exps it
+cannot run are refused with the fix."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+from test_streaming_recognizer import streaming_exp
+
+from asr.cli import main
+from asr.config import save_config
+from asr.config.model_schema import BiLSTMConfig, Conv2dFrontendConfig, ModelConfig
+from asr.config.schema import DataConfig, ExperimentConfig
+from asr.data.kaldi_dir import read_kv
+from asr.exp.layout import CONFIG
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+BILSTM = ModelConfig(frontend=Conv2dFrontendConfig(channels=8, output_dim=32),
+                     encoder=BiLSTMConfig(num_layers=2, hidden_size=16))
+
+
+def sherpa_decode(export: Path, data: Path, out: Path, *extra: str) -> dict[str, str]:
+    run = subprocess.run([sys.executable, str(REPO / "scripts/sherpa_decode.py"), "--export",
+                          str(export), "--data-dir", str(data), "--out", str(out), *extra],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "RTF" in run.stderr
+    return read_kv(out / "hyp", allow_empty=True)
+
+
+@pytest.mark.parametrize(("model", "cmvn"), [("conformer", "global"), ("bilstm", "global"),
+                                           ("bilstm", "utterance")])
+def test_sherpa_onnx_decodes_the_export_as_we_do(tmp_path, model, cmvn):
+    exp, data = streaming_exp(tmp_path, **({"model": BILSTM} if model == "bilstm" else {}),
+                              data_cfg=DataConfig(cmvn=cmvn))
+    export = tmp_path / "sherpa"
+    assert main(["export", "--exp-dir", str(exp), "--format", "sherpa-onnx", "--out",
+                 str(export), "--quantize", "int8"]) == 0
+    assert main(["decode", "--exp-dir", str(exp), "--data-dir", str(data), "--out",
+                 str(tmp_path / "ours")]) == 0
+    ours = read_kv(tmp_path / "ours/hyp", allow_empty=True)
+    assert any(ours.values())  # an untrained model, but not all blank: tokens to compare
+    assert sherpa_decode(export, data, tmp_path / "float") == ours
+    assert sherpa_decode(export, data, tmp_path / "one", "--batch", "1") == ours
+    int8 = sherpa_decode(export, data, tmp_path / "int8", "--int8")
+    assert int8.keys() == ours.keys()
+    cfg = json.loads((export / "sherpa_onnx.json").read_text())
+    assert cfg["feat_config"]["normalize_samples"] is False and cfg["models"] == {
+        "float": "model.onnx", "int8": "model.int8.onnx"}
+    tokens = (export / "tokens.txt").read_text().splitlines()
+    assert tokens[0] == "<blk> 0" and any(t.startswith("\u2581 ") for t in tokens)
+    meta = {p.key: p.value for p in onnx.load(str(export / "model.onnx")).metadata_props}
+    assert meta["model_type"] == "zipformer2_ctc"
+    assert (export / "model.int8.onnx").stat().st_size < (export / "model.onnx").stat().st_size
+
+
+def test_per_speaker_cmvn_is_refused_with_the_fix(tmp_path, capsys):
+    exp, _ = streaming_exp(tmp_path, model=BILSTM)
+    save_config(ExperimentConfig(model=BILSTM, data=DataConfig(cmvn="speaker")), exp / CONFIG)
+    assert main(["export", "--exp-dir", str(exp), "--format", "sherpa-onnx"]) == 2
+    assert "data.cmvn is 'speaker'" in capsys.readouterr().err
+    assert not (exp / "sherpa-onnx").exists()
+    assert main(["export", "--exp-dir", str(exp), "--format", "torchscript", "--quantize",
+                 "int8"]) == 2
+    assert "--quantize int8 is for" in capsys.readouterr().err
