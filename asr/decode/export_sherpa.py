@@ -7,11 +7,11 @@ scale, snip_edges as ours) and hands the model (N, T, D) log-mel frames and (N,)
 lengths; it wants (N, T', V) log-probs and (N,) int64 lengths back, and finds the model
 kind in the ONNX metadata (``model_type``). What our features add to Kaldi's goes into the
 graph in front of the model: the noise floor (log(exp(x) + noise energies): what our
-fbank adds before the log) and global or per-utterance CMVN. Per-speaker CMVN (stats of a
-speaker's other utterances) and online CMVN (a running window) are not there: such an
-exp is refused with the fix. fbank's digital-silence cut does not happen in sherpa-onnx: audio
-with runs of exact zeros longer than ``silence_frames`` gives the model frames it did not
-see in training (docs/decoding.md, "sherpa-onnx").
+fbank adds before the log) and the CMVN: global, per-utterance or online (a running window
+over the utterance so far). Per-speaker CMVN (stats of a speaker's other utterances) has
+no place there: such an exp is refused with the fix. fbank's digital-silence cut does not
+happen in sherpa-onnx: audio with runs of exact zeros longer than ``silence_frames`` gives
+the model frames it did not see in training (docs/decoding.md, "sherpa-onnx").
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from asr.atomic_io import atomic_write_text
-from asr.data.cmvn import GlobalCmvn
+from asr.data.cmvn import GlobalCmvn, OnlineCmvn
 from asr.data.cmvn_stats import SILENCE_MARGIN, load_stats
 from asr.data.features import log_noise_floor
 from asr.data.tokenizer import BLANK
@@ -82,6 +82,45 @@ class UtteranceNorm(nn.Module):
         return out
 
 
+class OnlineNorm(nn.Module):
+    """Online CMVN in the graph, as :class:`asr.data.cmvn.OnlineCmvn` computes it over a
+    whole utterance of a padded batch x (N, T, D): frame t normalized by the speech frames
+    among the last ``window`` up to t, topped up with the training stats to
+    ``prior_frames``. Prefix sums in float64, as ours are."""
+
+    def __init__(self, cmvn: OnlineCmvn):
+        super().__init__()
+        prior = torch.tensor(cmvn.prior, dtype=torch.float64)  # (2, D): E[x], E[x^2]
+        self.register_buffer("prior", prior)
+        floor = cmvn.floor
+        self.register_buffer("floor", torch.tensor(floor, dtype=torch.float32)
+                             if floor is not None else torch.zeros(0))
+        self.window, self.prior_frames = cmvn.window, float(cmvn.prior_frames)
+        self.norm_vars, self.var_floor = cmvn.norm_vars, cmvn.var_floor
+
+    def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> torch.Tensor:
+        valid = torch.arange(x.shape[1], device=x.device)[None, :] < x_lens[:, None]
+        use = valid
+        if self.floor.numel():
+            use = valid & ((x - self.floor).mean(dim=-1) >= SILENCE_MARGIN)
+        w = use.to(torch.float64)[..., None]  # (N, T, 1)
+        xd = x.to(torch.float64)
+        sums = torch.cumsum(torch.cat([xd * w, xd * xd * w, w], dim=-1), dim=1)
+        # the sums of the frames before each window: the prefix sums `window` frames back
+        before = nn.functional.pad(sums, (0, 0, self.window, 0))[:, :x.shape[1]]
+        win = sums - before
+        d = x.shape[-1]
+        s1, s2, n = win[..., :d], win[..., d:2 * d], win[..., 2 * d:]
+        short = (self.prior_frames - n).clamp_min(0.0)
+        s1, s2 = s1 + short * self.prior[0], s2 + short * self.prior[1]
+        n_eff = (n + short).clamp_min(1.0)
+        mean = s1 / n_eff
+        out = xd - mean
+        if self.norm_vars:
+            out = out / (s2 / n_eff - mean * mean).clamp_min(self.var_floor).sqrt()
+        return out.to(x.dtype)
+
+
 class SherpaOfflineGraph(nn.Module):
     """sherpa-onnx's fbank frames x (N, T, D) and lengths (N,) int64 -> log-probs
     (N, T', V) and lengths (N,) int64: the exp's noise floor and CMVN (``norm``), then the
@@ -105,11 +144,11 @@ class SherpaOfflineGraph(nn.Module):
 def sherpa_refusal(exp: Experiment) -> str | None:
     """Why ``exp`` cannot run in sherpa-onnx as it is, with the fix; None when it can."""
     cmvn = exp.config.data.cmvn
-    if cmvn in ("speaker", "online"):
-        return (f"{exp.path}: data.cmvn is '{cmvn}', which sherpa-onnx's offline recognizer "
-                "cannot apply (it runs one graph on the frames it computes); train with "
-                "data.cmvn: global or utterance (either goes into the graph), or decode "
-                "this exp with 'asr decode' / 'asr export --format onnx'")
+    if cmvn == "speaker":
+        return (f"{exp.path}: data.cmvn is 'speaker', which sherpa-onnx's offline recognizer "
+                "cannot apply (it runs one graph on the frames of one utterance); train with "
+                "data.cmvn: global, utterance or online (each goes into the graph), or "
+                "decode this exp with 'asr decode' / 'asr export --format onnx'")
     f = exp.feats
     for key, value in SHERPA_FRAMING.items():
         if getattr(f, key) != value:
@@ -156,6 +195,9 @@ def export_sherpa_offline(exp: Experiment, model: CTCModel, out: Path,
     elif data.cmvn == "utterance":
         norm = UtteranceNorm(torch.tensor(floor, dtype=torch.float32)
                              if floor is not None else None, data.norm_vars)
+    elif data.cmvn == "online":
+        norm = OnlineNorm(OnlineCmvn(load_stats(exp.path / CMVN), data.cmvn_window,
+                                     data.cmvn_prior_frames, data.norm_vars, floor=floor))
     export_onnx(model, exp.feats.num_mel_bins, out / MODEL,
                 wrap=lambda net: SherpaOfflineGraph(net, noise, norm),
                 names={"input_names": ["x", "x_lens"],

@@ -1,7 +1,7 @@
 """'asr export --format sherpa-onnx' gives a dir that sherpa-onnx itself (its PyPI wheel,
 in a subprocess: its errors end the process) decodes to the tokens our greedy decode
 gives, for a Conformer (torch.export) and a BiLSTM (the TorchScript exporter), with
-global and per-utterance CMVN in the graph, float and int8, in batches it pads; exps it
+global, per-utterance and online CMVN in the graph, float and int8, in batches it pads; exps it
 cannot run are refused with the fix."""
 
 import json
@@ -36,7 +36,8 @@ def sherpa_decode(export: Path, data: Path, out: Path, *extra: str) -> dict[str,
 
 
 @pytest.mark.parametrize(("model", "cmvn"), [("conformer", "global"), ("bilstm", "global"),
-                                           ("bilstm", "utterance")])
+                                           ("bilstm", "utterance"), ("conformer", "online"),
+                                           ("bilstm", "online")])
 def test_sherpa_onnx_decodes_the_export_as_we_do(tmp_path, model, cmvn):
     exp, data = streaming_exp(tmp_path, **({"model": BILSTM} if model == "bilstm" else {}),
                               data_cfg=DataConfig(cmvn=cmvn))
@@ -70,3 +71,32 @@ def test_per_speaker_cmvn_is_refused_with_the_fix(tmp_path, capsys):
     assert main(["export", "--exp-dir", str(exp), "--format", "torchscript", "--quantize",
                  "int8"]) == 2
     assert "--quantize int8 is for" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("norm_vars", [True, False])
+def test_graph_cmvn_is_ours_on_padded_batches(norm_vars):
+    """The CMVN folded into the graph, on a padded batch, gives each utterance what our
+    own CMVN gives it alone: per-utterance, and online with a window shorter than the
+    utterances (so it slides) and a prior that tops up the first frames."""
+    import numpy as np
+    import torch
+
+    from asr.data.cmvn import OnlineCmvn, UtteranceCmvn
+    from asr.decode.export_sherpa import OnlineNorm, UtteranceNorm
+
+    g = torch.Generator().manual_seed(0)
+    floor = torch.full((6,), -1.0)
+    lens = [40, 17, 3]
+    xs = [torch.randn(t, 6, generator=g) * 2 + 1 for t in lens]
+    xs[1][5:9] = -3.0  # silent frames: under the floor's margin, not counted
+    batch = torch.nn.utils.rnn.pad_sequence(xs, batch_first=True, padding_value=-23.0)
+    stats = np.zeros((2, 7))
+    stats[0, :6], stats[1, :6], stats[0, 6] = 50.0, 400.0, 100.0
+    online = OnlineCmvn(stats, window=7, prior_frames=5, norm_vars=norm_vars,
+                        floor=floor.numpy())
+    utterance = UtteranceCmvn(norm_vars, floor=floor.numpy())
+    for ours, graph in ((online, OnlineNorm(online)),
+                        (utterance, UtteranceNorm(floor, norm_vars))):
+        out = graph(batch, torch.tensor(lens))
+        for i, x in enumerate(xs):
+            torch.testing.assert_close(out[i, :lens[i]], ours(x), atol=1e-4, rtol=1e-4)
