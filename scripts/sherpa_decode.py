@@ -55,12 +55,16 @@ def main() -> int:
     args = p.parse_args()
     from asr.data.audio import load_audio
     from asr.data.kaldi_dir import DataDir, write_kv
+    from asr.decode.silence_cuts import data_dir_audio
 
     recognizer, rate = recognizer_from_json(args.export, args.int8, args.threads)
     if args.data_dir is not None:
         d = DataDir.load(args.data_dir)
         utts = d.utt_ids
-        audio = lambda u: load_audio(*(lambda rx, s, e: (rx, u, s, e))(*d.audio_of(u)))  # noqa: E731
+        audio = data_dir_audio(d)
+        if audio is None:
+            sys.exit(f"{args.data_dir}: no wav.scp (sherpa-onnx computes its features from "
+                     "the audio)")
     else:
         utts = [str(w) for w in args.wavs]
         audio = lambda u: load_audio(u, u, allow_pipes=False)  # noqa: E731

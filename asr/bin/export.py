@@ -67,9 +67,8 @@ def main(args: argparse.Namespace) -> int:
             raise AsrError(refusal)
     model = exp.load_model(args.checkpoint)
     name = "model_streaming" if args.streaming else "model"
-    out = args.out or exp.path / (name + (".pt" if args.format == "torchscript" else ".onnx"))
-    if args.format == "sherpa-onnx":
-        out = args.out or exp.path / "sherpa-onnx"
+    out = args.out or exp.path / ("sherpa-onnx" if args.format == "sherpa-onnx" else
+                                  name + (".pt" if args.format == "torchscript" else ".onnx"))
     with warnings.catch_warnings():
         # tracing warns about Python-level shape checks; export tests check the results
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -104,7 +103,7 @@ def main(args: argparse.Namespace) -> int:
             meta = write_metadata(out, offline_metadata(exp, model, args.format))
             logging.info("wrote %s (features, CMVN, tokens: what a runtime needs)", meta)
         if args.quantize and args.format == "onnx":
-            from asr.decode.export_sherpa import quantize_int8
+            from asr.decode.export import quantize_int8
 
             int8 = out.with_suffix(".int8.onnx")
             quantize_int8(out, int8)

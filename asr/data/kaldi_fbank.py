@@ -104,17 +104,6 @@ def frames(samples: torch.Tensor, size: int, shift: int, snip_edges: bool) -> to
     return samples.as_strided((m, size), strides)
 
 
-def fbank(samples: torch.Tensor, rate: float, num_mel_bins: int, frame_length_ms: float,
-          frame_shift_ms: float, dither: float, preemphasis: float, low_freq: float,
-          high_freq: float, snip_edges: bool, vtln_warp: float = 1.0,
-          noise_floor: float = 0.0, silence_frames: int = -1) -> torch.Tensor:
-    """Log mel filterbank energies (T, num_mel_bins): :func:`fbank_piece` of a whole
-    utterance."""
-    return fbank_piece(samples, rate, num_mel_bins, frame_length_ms, frame_shift_ms, dither,
-                       preemphasis, low_freq, high_freq, snip_edges, vtln_warp, noise_floor,
-                       silence_frames).features
-
-
 class FbankPiece(NamedTuple):
     """What :func:`fbank_piece` makes of some samples: the features (T, num_mel_bins),
     the silent frames at their end, and which of all the frames were kept (T_all,) bool

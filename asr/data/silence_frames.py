@@ -23,9 +23,8 @@ def kept_frames(samples: torch.Tensor, rate: int, cfg: FbankConfig, utt_id: str 
     samples = at_feature_rate(samples, rate, cfg, utt_id, allow_resample, allow_short=True)
     if num_frames(samples.numel(), cfg) == 0:
         return None
-    masks = [p.kept for p in fbank_pieces(samples, cfg)]
-    kept = None if any(m is None for m in masks) else torch.cat(masks)
-    return None if kept is None or bool(kept.all()) else torch.nonzero(kept).flatten().numpy()
+    kept = torch.cat([p.kept for p in fbank_pieces(samples, cfg)])
+    return None if bool(kept.all()) else torch.nonzero(kept).flatten().numpy()
 
 
 def may_hold_cut(feats: np.ndarray, cfg: FbankConfig) -> bool:

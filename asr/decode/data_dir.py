@@ -261,10 +261,9 @@ def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = No
             spool.flush()
             read = partial(_read_spooled, spool.name, offsets, fds)
         seconds.read = time.time() - t0
-        cuts = None
-        if (times is not None or step is not None) and SilenceCuts.needed(exp.feats):
-            cuts = SilenceCuts(exp.feats, data_dir_audio(d, allow_pipes), allow_resample)
-            read = cuts.watch(read)
+        cuts = SilenceCuts(exp.feats, data_dir_audio(d, allow_pipes), allow_resample,
+                           active=times is not None or step is not None)  # the times
+        read = cuts.watch(read)
         frames = estimated_frames(d, exp.feats if d.feats_scp is None else None)
         batches: Iterable[list[str]]
         if frames is not None:
@@ -277,8 +276,7 @@ def decode_data_dir(exp: Experiment, data_dir: Path, checkpoint: str | None = No
         total_frames = 0
         for u, hyp, n in decode_batches(model, batches, read, normalize, batch_step, device,
                                         seconds):
-            if cuts is not None:
-                cuts.restore(u, hyp)
+            cuts.restore(u, hyp)
             found[u] = hyp
             total_frames += n
     finally:

@@ -90,6 +90,21 @@ def _torchscript_onnx(net: nn.Module, feat_dim: int, names: dict[str, list[str]]
     return buf.getvalue()
 
 
+def quantize_int8(src: Path, dst: Path) -> None:
+    """onnxruntime's dynamic int8 quantization of the weights of ``src`` into ``dst``."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.WARNING)  # it logs a line per tensor it leaves in float
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
+
+
 def offline_metadata(exp: Experiment, model: CTCModel, fmt: str) -> dict:
     """The JSON beside an offline export (:func:`asr.decode.export_metadata.export_metadata`
     plus its inputs and outputs; -1 marks a dynamic axis)."""

@@ -28,7 +28,7 @@ from asr.data.cmvn import GlobalCmvn, OnlineCmvn
 from asr.data.cmvn_stats import SILENCE_MARGIN, load_stats
 from asr.data.features import log_noise_floor
 from asr.data.tokenizer import BLANK
-from asr.decode.export import export_onnx
+from asr.decode.export import export_onnx, quantize_int8
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
 from asr.exp.layout import CMVN
@@ -52,6 +52,17 @@ class GlobalNorm(nn.Module):
         return x * self.scale + self.bias
 
 
+def frames_that_count(x: torch.Tensor, x_lens: torch.Tensor, floor: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(valid, speech) (N, T) bool of a padded batch x (N, T, D): the frames within each
+    length, and those of them over the noise ``floor`` by SILENCE_MARGIN (as
+    :func:`asr.data.cmvn_stats.speech_mask`; every valid frame when ``floor`` is empty)."""
+    valid = torch.arange(x.shape[1], device=x.device)[None, :] < x_lens[:, None]
+    if not floor.numel():
+        return valid, valid
+    return valid, valid & ((x - floor).mean(dim=-1) >= SILENCE_MARGIN)
+
+
 class UtteranceNorm(nn.Module):
     """Per-utterance CMVN in the graph, as :class:`asr.data.cmvn.UtteranceCmvn` does it on
     each utterance of a padded batch x (N, T, D): mean (and std) over its speech frames
@@ -64,13 +75,10 @@ class UtteranceNorm(nn.Module):
         self.norm_vars, self.var_floor = norm_vars, var_floor
 
     def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> torch.Tensor:
-        valid = torch.arange(x.shape[1], device=x.device)[None, :] < x_lens[:, None]
-        use = valid
-        if self.floor.numel():
-            speech = valid & ((x - self.floor).mean(dim=-1) >= SILENCE_MARGIN)
-            # speech frames, or every frame where none is (logic ops: onnxruntime has no
-            # Where for bool tensors)
-            use = speech | (valid & ~speech.any(dim=1, keepdim=True))
+        valid, speech = frames_that_count(x, x_lens, self.floor)
+        # speech frames, or every frame where none is (logic ops: onnxruntime has no Where
+        # for bool tensors)
+        use = speech | (valid & ~speech.any(dim=1, keepdim=True))
         w = use.to(x.dtype)[..., None]  # (N, T, 1)
         count = w.sum(dim=1, keepdim=True).clamp_min(1.0)
         mean = (x * w).sum(dim=1, keepdim=True) / count
@@ -99,11 +107,7 @@ class OnlineNorm(nn.Module):
         self.norm_vars, self.var_floor = cmvn.norm_vars, cmvn.var_floor
 
     def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> torch.Tensor:
-        valid = torch.arange(x.shape[1], device=x.device)[None, :] < x_lens[:, None]
-        use = valid
-        if self.floor.numel():
-            use = valid & ((x - self.floor).mean(dim=-1) >= SILENCE_MARGIN)
-        w = use.to(torch.float64)[..., None]  # (N, T, 1)
+        w = frames_that_count(x, x_lens, self.floor)[1].to(torch.float64)[..., None]
         xd = x.to(torch.float64)
         sums = torch.cumsum(torch.cat([xd * w, xd * xd * w, w], dim=-1), dim=1)
         # the sums of the frames before each window: the prefix sums `window` frames back
@@ -219,21 +223,6 @@ def export_sherpa_offline(exp: Experiment, model: CTCModel, out: Path,
     atomic_write_text(out / CONFIG, json.dumps(config, indent=2) + "\n")
     atomic_write_text(out / README, readme(config))
     return out / CONFIG
-
-
-def quantize_int8(src: Path, dst: Path) -> None:
-    """onnxruntime's dynamic int8 quantization of the weights of ``src`` into ``dst``."""
-    import logging
-
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.WARNING)  # it logs a line per tensor it leaves in float
-    try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
-    finally:
-        root.setLevel(level)
 
 
 def readme(config: dict) -> str:

@@ -70,16 +70,12 @@ def transcribe_files(exp: Experiment, paths: list[Path], checkpoint: str | None 
     timer = times.timer(exp, model) if times is not None else None
     batches = plan_batches(list(raw), {u: m.shape[0] for u, m in raw.items()},
                            DEFAULT_MAX_FRAMES)
-    read, cuts = raw.__getitem__, None
-    if times is not None and SilenceCuts.needed(exp.feats):
-        cuts = SilenceCuts(exp.feats, lambda p: load_audio(p, p, allow_pipes=False,
-                                                           channel=channel), allow_resample)
-        read = cuts.watch(read)
+    cuts = SilenceCuts(exp.feats, lambda p: load_audio(p, p, allow_pipes=False, channel=channel),
+                       allow_resample, active=times is not None)
     found = {}
-    for u, h, _ in decode_batches(model, batches, read, normalize, SearchStep(search, timer),
-                                  device):
-        if cuts is not None:
-            cuts.restore(u, h)
+    for u, h, _ in decode_batches(model, batches, cuts.watch(raw.__getitem__), normalize,
+                                  SearchStep(search, timer), device):
+        cuts.restore(u, h)
         found[u] = h
     audio = sum(m.shape[0] for m in raw.values()) * exp.feats.frame_shift_ms / 1000
     return DecodeResult.of(found, exp.tokenizer, audio, time.time() - t0, errors=errors)

@@ -29,14 +29,15 @@ def windowed_log_probs(model: CTCModel, x: torch.Tensor, window: int | None = No
     window = -(-max(window, stride) // stride) * stride
     context = -(-max(context, field) // stride) * stride
     total = model.output_length(x.shape[0])
-    pieces = []
+    pieces, kept = [], 0
     for start in range(0, x.shape[0], window):
         lo, hi = max(0, start - context), min(x.shape[0], start + window + context)
         lp, n = model(x[lo:hi][None], torch.tensor([hi - lo], device=x.device))
         first = (start - lo) // stride
         want = min(window // stride, total - start // stride)
         pieces.append(lp[0, first:min(first + want, int(n[0]))])
-        if sum(p.shape[0] for p in pieces) >= total:
+        kept += pieces[-1].shape[0]
+        if kept >= total:
             break
     out = torch.cat(pieces)
     if out.shape[0] != total:

@@ -31,8 +31,8 @@ from asr.decode.data_dir import DecodeResult, feature_reader
 from asr.decode.defaults import DEFAULT_CHUNK_MS
 from asr.decode.hypothesis import Hypothesis
 from asr.decode.search import StreamingSearch
-from asr.decode.silence_cuts import SilenceCuts, data_dir_audio
-from asr.decode.timing import TimingSpec, with_cut_silence
+from asr.decode.silence_cuts import SilenceCuts, data_dir_audio, on_audio_clock
+from asr.decode.timing import TimingSpec
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
 from asr.exp.layout import CMVN
@@ -172,9 +172,7 @@ class StreamingRecognizer:
             hyp.timed = self.timer(lp, hyp.ids, feats)
             kept = self.fbank.kept_frames()  # fed audio whose digital silence was cut
             if kept is not None:
-                hyp.timed = with_cut_silence(hyp.timed, kept.numpy(),
-                                             self.exp.feats.frame_shift_ms / 1000,
-                                             self.exp.feats.frame_length_ms / 1000)
+                hyp.timed = on_audio_clock(hyp.timed, kept.numpy(), self.exp.feats)
         self.fbank.reset()
         self.normalize = self.new_normalizer()
         self.ids, self.log_probs, self.feats = [], [], []
@@ -191,10 +189,9 @@ def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
     d = DataDir.load(data_dir, allow_pipes)
     utt_ids, read = feature_reader(exp, data_dir, allow_resample, None, allow_pipes, d,
                                    from_audio=from_audio)
-    cuts = None
-    if recognizer.timer is not None and SilenceCuts.needed(exp.feats):
-        cuts = SilenceCuts(exp.feats, data_dir_audio(d, allow_pipes), allow_resample)
-        read = cuts.watch(read)
+    cuts = SilenceCuts(exp.feats, data_dir_audio(d, allow_pipes), allow_resample,
+                       active=recognizer.timer is not None)
+    read = cuts.watch(read)
     step = max(1, int(round(recognizer.chunk_ms / exp.feats.frame_shift_ms)))
     found, frames, t0 = {}, 0, time.time()
     for utt in utt_ids:
@@ -202,8 +199,7 @@ def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
         for start in range(0, feats.shape[0], step):
             recognizer.accept_features(feats[start:start + step])
         found[utt] = recognizer.finalize_hypothesis()
-        if cuts is not None:
-            cuts.restore(utt, found[utt])
+        cuts.restore(utt, found[utt])
         frames += feats.shape[0]
     return DecodeResult.of(found, exp.tokenizer, frames * exp.feats.frame_shift_ms / 1000,
                            time.time() - t0)

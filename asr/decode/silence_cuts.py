@@ -21,7 +21,7 @@ from asr.data.audio import load_audio
 from asr.data.kaldi_dir import DataDir
 from asr.data.silence_frames import kept_frames, may_hold_cut
 from asr.decode.hypothesis import Hypothesis
-from asr.decode.timing import with_cut_silence
+from asr.decode.timing import Timed, with_cut_silence
 from asr.errors import AsrError
 
 log = logging.getLogger(__name__)
@@ -41,26 +41,31 @@ def data_dir_audio(d: DataDir, allow_pipes: bool = True) -> AudioLoader | None:
     return load
 
 
+def on_audio_clock(timed: Timed, kept: np.ndarray, cfg: FbankConfig) -> Timed:
+    """``timed`` (times over the kept fbank frames of ``cfg``) on the audio's clock, given
+    each kept frame's index among all (``kept``)."""
+    return with_cut_silence(timed, kept, cfg.frame_shift_ms / 1000, cfg.frame_length_ms / 1000)
+
+
 class SilenceCuts:
     """Watches the features read for a decode (:meth:`watch`) and puts the cut silence
     back into the times of the hypotheses that may hold some (:meth:`restore`). ``load``
     gives an utterance's audio; None (features without audio) leaves the times on the
-    kept frames, which a warning says once."""
+    kept frames, which a warning says once. Inactive (a decode without times, features
+    that cut nothing) it reads nothing and changes nothing."""
 
     def __init__(self, cfg: FbankConfig, load: AudioLoader | None,
-                 allow_resample: bool = False):
+                 allow_resample: bool = False, active: bool = True):
         self.cfg, self.load, self.allow_resample = cfg, load, allow_resample
+        self.active = active and cfg.silence_frames >= 0
         self.suspects: dict[str, int] = {}  # utterance -> its feature frames
         self.warned = False
 
-    @staticmethod
-    def needed(cfg: FbankConfig) -> bool:
-        """Whether features made with ``cfg`` can have had frames cut."""
-        return cfg.silence_frames >= 0
-
     def watch(self, read: Callable[[str], np.ndarray]) -> Callable[[str], np.ndarray]:
         """``read`` (utterance -> raw fbank frames (T, D)), noting the utterances whose
-        frames may hold a cut."""
+        frames may hold a cut (``read`` itself when inactive)."""
+        if not self.active:
+            return read
 
         def read_and_check(utt: str) -> np.ndarray:
             feats = read(utt)
@@ -94,5 +99,4 @@ class SilenceCuts:
                         "(made from other audio?): times left on the kept frames", utt,
                         len(kept), self.suspects[utt])
         elif kept is not None:
-            hyp.timed = with_cut_silence(hyp.timed, kept, self.cfg.frame_shift_ms / 1000,
-                                         self.cfg.frame_length_ms / 1000)
+            hyp.timed = on_audio_clock(hyp.timed, kept, self.cfg)
