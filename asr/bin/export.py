@@ -21,8 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exp-dir", type=Path, required=True, help="the experiment to export")
     p.add_argument("--format", choices=["torchscript", "onnx", "sherpa-onnx"], required=True,
                    help="the file format of the exported model; sherpa-onnx: a dir that "
-                        "sherpa-onnx's offline CTC recognizer runs as it is (model.onnx, "
-                        "tokens.txt, sherpa_onnx.json, README.md)")
+                        "sherpa-onnx's CTC recognizer runs as it is (model.onnx, "
+                        "tokens.txt, sherpa_onnx.json, README.md): its OfflineRecognizer, "
+                        "or with --streaming its OnlineRecognizer (a chunked Conformer)")
     p.add_argument("--quantize", choices=["int8"],
                    help="onnx, sherpa-onnx: also write int8 weights (onnxruntime dynamic "
                         "quantization) beside the float model, as *.int8.onnx")
@@ -55,9 +56,6 @@ def main(args: argparse.Namespace) -> int:
         raise AsrError("--chunk-ms and --left-chunks need --streaming")
     if args.quantize and args.format == "torchscript":
         raise AsrError("--quantize int8 is for --format onnx or sherpa-onnx")
-    if args.format == "sherpa-onnx" and args.streaming:
-        raise AsrError("--format sherpa-onnx --streaming is not built yet: export the "
-                       "offline model, or --format onnx --streaming for our own runtime")
     exp = Experiment.load(args.exp_dir)
     if args.format == "sherpa-onnx":
         from asr.decode.export_sherpa import sherpa_refusal
@@ -84,7 +82,15 @@ def main(args: argparse.Namespace) -> int:
             except ImportError:
                 raise AsrError("ONNX export needs the onnx package: pip install -e '.[export]'") \
                     from None
-        if args.streaming:
+        if args.streaming and args.format == "sherpa-onnx":
+            from asr.decode.export_sherpa_streaming import export_sherpa_streaming
+
+            chunk_ms = DEFAULT_CHUNK_MS if args.chunk_ms is None else args.chunk_ms
+            meta = export_sherpa_streaming(exp, model, out, chunk_ms, args.left_chunks,
+                                           args.quantize)
+            logging.info("wrote %s (sherpa-onnx's online recognizer settings; README.md "
+                         "beside it)", meta)
+        elif args.streaming:
             from asr.decode.export_step import export_experiment_streaming
 
             chunk_ms = DEFAULT_CHUNK_MS if args.chunk_ms is None else args.chunk_ms

@@ -23,12 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from asr.atomic_io import atomic_write_text
+from asr.atomic_io import atomic_write, atomic_write_text
 from asr.data.cmvn import GlobalCmvn, OnlineCmvn
 from asr.data.cmvn_stats import SILENCE_MARGIN, load_stats
 from asr.data.features import log_noise_floor
 from asr.data.tokenizer import BLANK
 from asr.decode.export import export_onnx, quantize_int8
+from asr.decode.sherpa_readme import readme
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
 from asr.exp.layout import CMVN
@@ -180,6 +181,43 @@ def tokens_text(exp: Experiment) -> str:
     return "".join(f"{t} {i}\n" for i, t in enumerate(tokens))
 
 
+def noise_floor(exp: Experiment) -> tuple[np.ndarray | None, torch.Tensor | None]:
+    """(the fbank's log noise floor (D,), its energies (D,) float32) or (None, None)."""
+    floor = log_noise_floor(exp.feats)
+    if floor is None:
+        return None, None
+    return floor, torch.tensor(np.exp(floor), dtype=torch.float32)
+
+
+def add_metadata(path: Path, entries: dict[str, object]) -> None:
+    """Key-value strings into the ONNX file's metadata (where sherpa-onnx reads the model
+    kind and its shapes)."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    for key, value in entries.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    data = proto.SerializeToString()
+    atomic_write(path, lambda f: f.write(data))
+
+
+def write_export(exp: Experiment, out: Path, config: dict, quantize: str | None) -> Path:
+    """Beside OUT/model.onnx: model.int8.onnx (with ``quantize`` "int8"), tokens.txt,
+    sherpa_onnx.json (``config`` plus the model files) and README.md; the JSON's path."""
+    models = {"float": MODEL}
+    if quantize == "int8":
+        quantize_int8(out / MODEL, out / MODEL_INT8)
+        models["int8"] = MODEL_INT8
+    atomic_write_text(out / TOKENS, tokens_text(exp))
+    config = {**config, "models": models, "tokens": TOKENS,
+              "decoding_method": "greedy_search", "feat_config": sherpa_feature_config(exp),
+              "exp_dir": str(exp.path)}
+    atomic_write_text(out / CONFIG, json.dumps(config, indent=2) + "\n")
+    atomic_write_text(out / README, readme(config))
+    return out / CONFIG
+
+
 def export_sherpa_offline(exp: Experiment, model: CTCModel, out: Path,
                           quantize: str | None = None) -> Path:
     """OUT/model.onnx (and model.int8.onnx with ``quantize`` "int8"), tokens.txt,
@@ -187,11 +225,8 @@ def export_sherpa_offline(exp: Experiment, model: CTCModel, out: Path,
     refusal = sherpa_refusal(exp)
     if refusal:
         raise AsrError(refusal)
-    import onnx
-
     out.mkdir(parents=True, exist_ok=True)
-    floor = log_noise_floor(exp.feats)
-    noise = torch.tensor(np.exp(floor), dtype=torch.float32) if floor is not None else None
+    floor, noise = noise_floor(exp)
     data = exp.config.data
     norm: nn.Module | None = None
     if data.cmvn == "global":
@@ -206,66 +241,7 @@ def export_sherpa_offline(exp: Experiment, model: CTCModel, out: Path,
                 wrap=lambda net: SherpaOfflineGraph(net, noise, norm),
                 names={"input_names": ["x", "x_lens"],
                        "output_names": ["log_probs", "log_probs_len"]})
-    proto = onnx.load(str(out / MODEL))
-    for key, value in {"model_type": "zipformer2_ctc", "model_author": "asr",
-                       "vocab_size": str(exp.tokenizer.vocab_size)}.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, str(out / MODEL))
-    models = {"float": MODEL}
-    if quantize == "int8":
-        quantize_int8(out / MODEL, out / MODEL_INT8)
-        models["int8"] = MODEL_INT8
-    atomic_write_text(out / TOKENS, tokens_text(exp))
-    config = {"recognizer": "OfflineRecognizer", "model_config": "zipformer_ctc",
-              "models": models, "tokens": TOKENS, "decoding_method": "greedy_search",
-              "feat_config": sherpa_feature_config(exp), "exp_dir": str(exp.path)}
-    atomic_write_text(out / CONFIG, json.dumps(config, indent=2) + "\n")
-    atomic_write_text(out / README, readme(config))
-    return out / CONFIG
-
-
-def readme(config: dict) -> str:
-    """How to run the export with sherpa-onnx's Python API and its C++ binary."""
-    feat = config["feat_config"]
-    feat_args = ", ".join(f"{k}={v!r}" for k, v in feat.items())
-    return f"""# sherpa-onnx offline CTC model
-
-Exported by `asr export --format sherpa-onnx` from `{config['exp_dir']}`: `{MODEL}`
-(float{', `' + MODEL_INT8 + '` (int8 weights)' if 'int8' in config['models'] else ''}),
-`{TOKENS}`, and `{CONFIG}` (everything below, as data).
-
-## Python (`pip install sherpa-onnx`)
-
-```python
-import sherpa_onnx, soundfile
-from sherpa_onnx.lib._sherpa_onnx import OfflineRecognizer as _Recognizer
-
-config = sherpa_onnx.OfflineRecognizerConfig(
-    feat_config=sherpa_onnx.FeatureExtractorConfig({feat_args}),
-    model_config=sherpa_onnx.OfflineModelConfig(
-        zipformer_ctc=sherpa_onnx.OfflineZipformerCtcModelConfig(model="{MODEL}"),
-        tokens="{TOKENS}", num_threads=1),
-    decoding_method="greedy_search")
-# OfflineRecognizer's from_* constructors fix the feature settings: give the full config
-# to the compiled recognizer under it, as those constructors do
-recognizer = sherpa_onnx.OfflineRecognizer.__new__(sherpa_onnx.OfflineRecognizer)
-recognizer.recognizer, recognizer.config = _Recognizer(config), config
-samples, rate = soundfile.read("test.wav", dtype="float32")
-stream = recognizer.create_stream()
-stream.accept_waveform(rate, samples)
-recognizer.decode_stream(stream)
-print(stream.result.text)
-```
-
-## C++ (sherpa-onnx's `sherpa-onnx-offline`)
-
-```
-sherpa-onnx-offline --zipformer-ctc-model={MODEL} --tokens={TOKENS} \\
-  --sample-rate={feat['sampling_rate']} --feat-dim={feat['feature_dim']} test.wav
-```
-
-The features must be sherpa-onnx's Kaldi fbank with these settings
-(`FeatureExtractorConfig`): {feat_args}. The C++ binary's defaults differ for
-`low_freq`, `high_freq`, `normalize_samples` and `snip_edges`: set them in code, as above.
-"""
+    add_metadata(out / MODEL, {"model_type": "zipformer2_ctc", "model_author": "asr",
+                               "vocab_size": exp.tokenizer.vocab_size})
+    return write_export(exp, out, {"recognizer": "OfflineRecognizer",
+                                   "model_config": "zipformer_ctc"}, quantize)

@@ -9,15 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
-from test_streaming_recognizer import streaming_exp
+import soundfile
+from test_streaming_recognizer import streaming_exp, wavs
 
 from asr.cli import main
 from asr.config import save_config
 from asr.config.model_schema import BiLSTMConfig, Conv2dFrontendConfig, ModelConfig
 from asr.config.schema import DataConfig, ExperimentConfig
+from asr.data.features import audio_fbank
 from asr.data.kaldi_dir import read_kv
+from asr.exp.experiment import Experiment
 from asr.exp.layout import CONFIG
 
 pytestmark = pytest.mark.slow
@@ -100,3 +104,67 @@ def test_graph_cmvn_is_ours_on_padded_batches(norm_vars):
         out = graph(batch, torch.tensor(lens))
         for i, x in enumerate(xs):
             torch.testing.assert_close(out[i, :lens[i]], ours(x), atol=1e-4, rtol=1e-4)
+
+
+def sherpa_tokens_within(out: Path, frames: dict[str, int], frame_s: float
+                         ) -> dict[str, list[str]]:
+    """sherpa-onnx's tokens (OUT/tokens, OUT/times) on each utterance's first ``frames``
+    output frames of ``frame_s`` seconds: those our decode has too (sherpa-onnx's stream
+    goes on into the tail padding that completes its last chunk)."""
+    tokens, times = read_kv(out / "tokens", allow_empty=True), read_kv(out / "times",
+                                                                      allow_empty=True)
+    return {u: [t for t, s in zip(tokens[u].split(), times[u].split(), strict=True)
+                if round(float(s) / frame_s) < frames[u]] for u in tokens}
+
+
+@pytest.mark.parametrize("cmvn", ["global", "online"])
+def test_sherpa_onnx_streams_the_export_as_we_do(tmp_path, cmvn):
+    """sherpa-onnx's OnlineRecognizer on the WeNet-contract export, fed 100 ms pieces,
+    gives on the frames both have the tokens of 'asr decode --streaming' at the same chunk
+    size; online CMVN's window (shorter than the utterances here, so it slides) rides in
+    the att_cache. Beyond them come the frames that read the tail padding (zeros that
+    complete the last chunk), where an untrained model says anything: left out."""
+    exp, data = streaming_exp(tmp_path, data_cfg=DataConfig(cmvn=cmvn, cmvn_window=50,
+                                                            cmvn_prior_frames=20))
+    export = tmp_path / "sherpa"
+    assert main(["export", "--exp-dir", str(exp), "--format", "sherpa-onnx", "--streaming",
+                 "--chunk-ms", "160", "--out", str(export), "--quantize", "int8"]) == 0
+    assert main(["decode", "--exp-dir", str(exp), "--data-dir", str(data), "--out",
+                 str(tmp_path / "ours"), "--streaming", "--chunk-ms", "160", "--json"]) == 0
+    ours = {json.loads(line)["utt"]: json.loads(line)
+            for line in (tmp_path / "ours/hyp.jsonl").read_text().splitlines()}
+    assert any(h["text"] for h in ours.values())
+    model = Experiment.load(exp).load_model()
+    field, stride = model.frontend.time_window()
+    feats = Experiment.load(exp).feats
+    frames = {u: (audio_fbank(str(w), u, feats)[0].shape[0] - field) // stride + 1
+              for u, w in wavs(data).items()}
+    sherpa_decode(export, data, tmp_path / "float")
+    assert sherpa_tokens_within(tmp_path / "float", frames, 0.04) == {
+        u: [t["token"] for t in h["tokens"]] for u, h in ours.items()}
+    assert sherpa_decode(export, data, tmp_path / "int8", "--int8").keys() == ours.keys()
+    cfg = json.loads((export / "sherpa_onnx.json").read_text())
+    assert cfg["recognizer"] == "OnlineRecognizer" and cfg["chunk_size"] == 4
+    assert cfg["num_left_chunks"] == 2  # the trained encoder.chunk.left_chunks
+    meta = {p.key: p.value for p in onnx.load(str(export / "model.onnx")).metadata_props}
+    # 2 Conformer blocks; online CMVN's 50 frames ride in more
+    assert (int(meta["num_blocks"]) > 2) == (cmvn == "online") and meta["right_context"] == "6"
+    assert "wenet_ctc" in (export / "README.md").read_text()
+    # digital silence (our fbank keeps only 20 frames of a run): blank frames, no text
+    soundfile.write(tmp_path / "zeros.wav", np.zeros(16000, dtype=np.int16), 8000)
+    run = subprocess.run([sys.executable, str(REPO / "scripts/sherpa_decode.py"), "--export",
+                          str(export), str(tmp_path / "zeros.wav")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.split() == [str(tmp_path / "zeros.wav")]
+
+
+def test_streaming_export_refuses_what_cannot_stream(tmp_path, capsys):
+    exp, _ = streaming_exp(tmp_path, data_cfg=DataConfig(cmvn="utterance"))
+    assert main(["export", "--exp-dir", str(exp), "--format", "sherpa-onnx",
+                 "--streaming"]) == 2
+    assert "data.cmvn is 'utterance', which needs audio that has not arrived" in \
+        capsys.readouterr().err
+    exp, _ = streaming_exp(tmp_path / "bilstm", model=BILSTM)
+    assert main(["export", "--exp-dir", str(exp), "--format", "sherpa-onnx",
+                 "--streaming"]) == 2
+    assert "WeNet's chunked-Conformer contract" in capsys.readouterr().err
