@@ -60,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
     if args.format == "sherpa-onnx":
         from asr.decode.export_sherpa import sherpa_refusal
 
-        refusal = sherpa_refusal(exp)  # before the model loads: the fix comes first
+        refusal = sherpa_refusal(exp, args.streaming)  # before the model loads: fix first
         if refusal:
             raise AsrError(refusal)
     model = exp.load_model(args.checkpoint)

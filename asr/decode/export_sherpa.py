@@ -24,15 +24,14 @@ import torch
 from torch import nn
 
 from asr.atomic_io import atomic_write, atomic_write_text
-from asr.data.cmvn import GlobalCmvn, OnlineCmvn
-from asr.data.cmvn_stats import SILENCE_MARGIN, load_stats
+from asr.data.cmvn import GlobalCmvn, OnlineCmvn, UtteranceCmvn
+from asr.data.cmvn_stats import SILENCE_MARGIN
 from asr.data.features import log_noise_floor
 from asr.data.tokenizer import BLANK
 from asr.decode.export import export_onnx, quantize_int8
 from asr.decode.sherpa_readme import readme
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
-from asr.exp.layout import CMVN
 from asr.nn.model import CTCModel
 
 MODEL, MODEL_INT8, TOKENS, CONFIG, README = ("model.onnx", "model.int8.onnx", "tokens.txt",
@@ -113,8 +112,12 @@ class OnlineNorm(nn.Module):
         sums = torch.cumsum(torch.cat([xd * w, xd * xd * w, w], dim=-1), dim=1)
         # the sums of the frames before each window: the prefix sums `window` frames back
         before = nn.functional.pad(sums, (0, 0, self.window, 0))[:, :x.shape[1]]
-        win = sums - before
-        d = x.shape[-1]
+        return self.normalized(xd, sums - before).to(x.dtype)
+
+    def normalized(self, xd: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
+        """Frames xd (..., D) float64 by their windows' speech-frame sums win (..., 2 D + 1):
+        sum x, sum x^2, count), topped up with the training stats to ``prior_frames``."""
+        d = xd.shape[-1]
         s1, s2, n = win[..., :d], win[..., d:2 * d], win[..., 2 * d:]
         short = (self.prior_frames - n).clamp_min(0.0)
         s1, s2 = s1 + short * self.prior[0], s2 + short * self.prior[1]
@@ -123,7 +126,27 @@ class OnlineNorm(nn.Module):
         out = xd - mean
         if self.norm_vars:
             out = out / (s2 / n_eff - mean * mean).clamp_min(self.var_floor).sqrt()
-        return out.to(x.dtype)
+        return out
+
+
+def with_noise_floor(x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """sherpa-onnx's log-mel x (..., D) with the noise energies (D,) our fbank adds before
+    the log; x as it is when ``noise`` is empty (Kaldi-exact features)."""
+    return torch.log(torch.exp(x) + noise) if noise.numel() else x
+
+
+def graph_cmvn(exp: Experiment) -> nn.Module | None:
+    """The exp's CMVN as a module of the offline graph, (x (N, T, D), x_lens (N,)) ->
+    (N, T, D); None without CMVN. Per-speaker CMVN is refused before (sherpa_refusal)."""
+    cmvn = exp.normalizer()
+    if isinstance(cmvn, GlobalCmvn):
+        return GlobalNorm(cmvn)
+    if isinstance(cmvn, OnlineCmvn):
+        return OnlineNorm(cmvn)
+    if isinstance(cmvn, UtteranceCmvn):
+        floor = None if cmvn.floor is None else torch.tensor(cmvn.floor, dtype=torch.float32)
+        return UtteranceNorm(floor, cmvn.norm_vars, cmvn.var_floor)
+    return None
 
 
 class SherpaOfflineGraph(nn.Module):
@@ -138,17 +161,21 @@ class SherpaOfflineGraph(nn.Module):
 
     def forward(self, x: torch.Tensor, x_lens: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.noise.numel():
-            x = torch.log(torch.exp(x) + self.noise)
+        x = with_noise_floor(x, self.noise)
         if self.norm is not None:
             x = self.norm(x, x_lens)
         log_probs, lens = self.model(x, x_lens)
         return log_probs, lens.to(torch.int64)
 
 
-def sherpa_refusal(exp: Experiment) -> str | None:
-    """Why ``exp`` cannot run in sherpa-onnx as it is, with the fix; None when it can."""
+def sherpa_refusal(exp: Experiment, streaming: bool = False) -> str | None:
+    """Why ``exp`` cannot run in sherpa-onnx as it is (its online recognizer when
+    ``streaming``), with the fix; None when it can."""
     cmvn = exp.config.data.cmvn
+    if streaming and cmvn in ("speaker", "utterance"):
+        return (f"{exp.path}: data.cmvn is '{cmvn}', which needs audio that has not arrived "
+                "when a stream starts; train with data.cmvn: global or online (either goes "
+                "into the streaming graph), or export it offline (without --streaming)")
     if cmvn == "speaker":
         return (f"{exp.path}: data.cmvn is 'speaker', which sherpa-onnx's offline recognizer "
                 "cannot apply (it runs one graph on the frames of one utterance); train with "
@@ -181,23 +208,26 @@ def tokens_text(exp: Experiment) -> str:
     return "".join(f"{t} {i}\n" for i, t in enumerate(tokens))
 
 
-def noise_floor(exp: Experiment) -> tuple[np.ndarray | None, torch.Tensor | None]:
-    """(the fbank's log noise floor (D,), its energies (D,) float32) or (None, None)."""
+def noise_energies(exp: Experiment) -> torch.Tensor | None:
+    """The energies (D,) float32 of the fbank's noise floor; None for Kaldi-exact ones."""
     floor = log_noise_floor(exp.feats)
-    if floor is None:
-        return None, None
-    return floor, torch.tensor(np.exp(floor), dtype=torch.float32)
+    return None if floor is None else torch.tensor(np.exp(floor), dtype=torch.float32)
 
 
-def add_metadata(path: Path, entries: dict[str, object]) -> None:
-    """Key-value strings into the ONNX file's metadata (where sherpa-onnx reads the model
-    kind and its shapes)."""
-    import onnx
-
-    proto = onnx.load(str(path))
+def set_metadata(proto, entries: dict[str, object]) -> None:
+    """Key-value strings into an ONNX ModelProto's metadata (where sherpa-onnx reads the
+    model kind and its shapes)."""
     for key, value in entries.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)
+
+
+def add_metadata(path: Path, entries: dict[str, object]) -> None:
+    """:func:`set_metadata` on the ONNX file at ``path``, rewritten atomically."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    set_metadata(proto, entries)
     data = proto.SerializeToString()
     atomic_write(path, lambda f: f.write(data))
 
@@ -226,17 +256,7 @@ def export_sherpa_offline(exp: Experiment, model: CTCModel, out: Path,
     if refusal:
         raise AsrError(refusal)
     out.mkdir(parents=True, exist_ok=True)
-    floor, noise = noise_floor(exp)
-    data = exp.config.data
-    norm: nn.Module | None = None
-    if data.cmvn == "global":
-        norm = GlobalNorm(GlobalCmvn(load_stats(exp.path / CMVN), data.norm_vars))
-    elif data.cmvn == "utterance":
-        norm = UtteranceNorm(torch.tensor(floor, dtype=torch.float32)
-                             if floor is not None else None, data.norm_vars)
-    elif data.cmvn == "online":
-        norm = OnlineNorm(OnlineCmvn(load_stats(exp.path / CMVN), data.cmvn_window,
-                                     data.cmvn_prior_frames, data.norm_vars, floor=floor))
+    noise, norm = noise_energies(exp), graph_cmvn(exp)
     export_onnx(model, exp.feats.num_mel_bins, out / MODEL,
                 wrap=lambda net: SherpaOfflineGraph(net, noise, norm),
                 names={"input_names": ["x", "x_lens"],

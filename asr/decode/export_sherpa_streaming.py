@@ -34,22 +34,22 @@ from torch import nn
 
 from asr.atomic_io import atomic_write
 from asr.data.cmvn import GlobalCmvn, OnlineCmvn
-from asr.data.cmvn_stats import load_stats
 from asr.data.kaldi_fbank import DIGITAL_SILENCE_ENERGY
 from asr.decode.export import ONNX_OPSET
 from asr.decode.export_sherpa import (
     MODEL,
     GlobalNorm,
-    add_metadata,
+    OnlineNorm,
     frames_that_count,
-    noise_floor,
+    noise_energies,
+    set_metadata,
     sherpa_refusal,
+    with_noise_floor,
     write_export,
 )
 from asr.decode.recognizer import chunk_frames
 from asr.errors import AsrError
 from asr.exp.experiment import Experiment
-from asr.exp.layout import CMVN
 from asr.nn.model import CTCModel
 from asr.nn.registry import encoder_name
 
@@ -62,18 +62,13 @@ LOG_SILENCE = math.log(DIGITAL_SILENCE_ENERGY)
 BLANK_ID = 0
 
 
-class OnlineNormStep(nn.Module):
+class OnlineNormStep(OnlineNorm):
     """Online CMVN of one chunk: frame t normalized by the speech frames among the last
     ``window`` up to t (the earlier ones from ``ring``), topped up with the training stats
     to ``prior_frames``, as :class:`asr.data.cmvn.OnlineCmvnStream` does (float64 sums)."""
 
     def __init__(self, cmvn: OnlineCmvn, shift: int):
-        super().__init__()
-        self.register_buffer("prior", torch.tensor(cmvn.prior, dtype=torch.float64))
-        self.register_buffer("floor", torch.tensor(cmvn.floor, dtype=torch.float32)
-                             if cmvn.floor is not None else torch.zeros(0))
-        self.window, self.prior_frames = cmvn.window, float(cmvn.prior_frames)
-        self.norm_vars, self.var_floor = cmvn.norm_vars, cmvn.var_floor
+        super().__init__(cmvn)
         self.shift = shift  # frames a chunk moves the stream on
 
     def forward(self, x: torch.Tensor, ring: torch.Tensor, done: torch.Tensor
@@ -91,16 +86,7 @@ class OnlineNormStep(nn.Module):
         sd = seq.to(torch.float64)
         sums = torch.cumsum(torch.cat([sd * wd, sd * sd * wd, wd], dim=-1), dim=0)
         win = sums[w:] - sums[:x.shape[1]]  # frames (t - W, t] of each chunk frame t
-        d = x.shape[-1]
-        s1, s2, n = win[:, :d], win[:, d:2 * d], win[:, 2 * d:]
-        short = (self.prior_frames - n).clamp_min(0.0)
-        s1, s2 = s1 + short * self.prior[0], s2 + short * self.prior[1]
-        n_eff = (n + short).clamp_min(1.0)
-        mean = s1 / n_eff
-        out = sd[w:] - mean
-        if self.norm_vars:
-            out = out / (s2 / n_eff - mean * mean).clamp_min(self.var_floor).sqrt()
-        return out.to(x.dtype)[None], seq[self.shift:self.shift + w]
+        return self.normalized(sd[w:], win).to(x.dtype)[None], seq[self.shift:self.shift + w]
 
 
 class WenetCtcStep(nn.Module):
@@ -145,7 +131,7 @@ class WenetCtcStep(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b = self.blocks
         produced = offset - required_cache_size  # encoder frames of the stream so far
-        x = torch.log(torch.exp(chunk) + self.noise) if self.noise.numel() else chunk
+        x = with_noise_floor(chunk, self.noise)
         ring = None
         if self.online is not None:
             x, ring = self.online(x, self.unpack_ring(att_cache[b:]), produced * self.stride)
@@ -200,14 +186,9 @@ class WenetCtcStep(nn.Module):
 
 def streaming_refusal(exp: Experiment, model: CTCModel) -> str | None:
     """Why ``exp`` cannot stream in sherpa-onnx, with the fix; None when it can."""
-    refusal = sherpa_refusal(exp)
+    refusal = sherpa_refusal(exp, streaming=True)
     if refusal:
         return refusal
-    cmvn = exp.config.data.cmvn
-    if cmvn in ("speaker", "utterance"):
-        return (f"{exp.path}: data.cmvn is '{cmvn}', which needs audio that has not arrived "
-                "when a stream starts; train with data.cmvn: global or online (either goes "
-                "into the streaming graph), or export it offline (without --streaming)")
     if encoder_name(model.encoder) != "conformer":
         return (f"{exp.path}: sherpa-onnx streams CTC models through WeNet's chunked-Conformer "
                 f"contract; this exp's encoder is '{encoder_name(model.encoder)}': export it "
@@ -225,16 +206,12 @@ def export_sherpa_streaming(exp: Experiment, model: CTCModel, out: Path, chunk_m
     chunk = chunk_frames(exp, model, chunk_ms)  # refuses non-streaming models and sizes
     if left_chunks is not None and left_chunks < 1:
         raise AsrError(f"--left-chunks must be >= 1, got {left_chunks}")
-    data = exp.config.data
-    floor, noise = noise_floor(exp)
-    stats = load_stats(exp.path / CMVN) if data.cmvn != "none" else None
-    online = OnlineCmvn(stats, data.cmvn_window, data.cmvn_prior_frames, data.norm_vars,
-                        floor=floor) if data.cmvn == "online" else None
-    global_norm = GlobalNorm(GlobalCmvn(stats, data.norm_vars)) \
-        if data.cmvn == "global" else None
+    cmvn = exp.normalizer()  # global, online or none: the others are refused above
+    online = cmvn if isinstance(cmvn, OnlineCmvn) else None
+    global_norm = GlobalNorm(cmvn) if isinstance(cmvn, GlobalCmvn) else None
     try:
-        step = WenetCtcStep(model.eval(), exp.feats.num_mel_bins, chunk, left_chunks, noise,
-                            global_norm, online).eval()
+        step = WenetCtcStep(model.eval(), exp.feats.num_mel_bins, chunk, left_chunks,
+                            noise_energies(exp), global_norm, online).eval()
     except ValueError as e:
         raise AsrError(f"{exp.path}: {e}") from None
     out.mkdir(parents=True, exist_ok=True)
@@ -242,12 +219,13 @@ def export_sherpa_streaming(exp: Experiment, model: CTCModel, out: Path, chunk_m
         program = torch.onnx.export(step, step.example_inputs(), dynamo=True,
                                     opset_version=ONNX_OPSET, verbose=False,
                                     input_names=list(INPUTS), output_names=list(OUTPUTS))
-    data_bytes = program.model_proto.SerializeToString()
-    atomic_write(out / MODEL, lambda f: f.write(data_bytes))
     left = step.left // chunk
-    add_metadata(out / MODEL, {"model_type": "wenet_ctc", "model_author": "asr",
-                               **step.metadata(exp.tokenizer.vocab_size),
-                               "chunk_size": chunk, "left_chunks": left})
+    proto = program.model_proto  # a new proto each time it is read
+    set_metadata(proto, {"model_type": "wenet_ctc", "model_author": "asr",
+                         **step.metadata(exp.tokenizer.vocab_size),
+                         "chunk_size": chunk, "left_chunks": left})
+    data_bytes = proto.SerializeToString()
+    atomic_write(out / MODEL, lambda f: f.write(data_bytes))
     tail = TAIL_CHUNKS * step.frames * exp.feats.frame_shift_ms / 1000
     return write_export(exp, out, {"recognizer": "OnlineRecognizer",
                                    "model_config": "wenet_ctc", "chunk_size": chunk,

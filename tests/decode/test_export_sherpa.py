@@ -134,10 +134,9 @@ def test_sherpa_onnx_streams_the_export_as_we_do(tmp_path, cmvn):
     ours = {json.loads(line)["utt"]: json.loads(line)
             for line in (tmp_path / "ours/hyp.jsonl").read_text().splitlines()}
     assert any(h["text"] for h in ours.values())
-    model = Experiment.load(exp).load_model()
-    field, stride = model.frontend.time_window()
-    feats = Experiment.load(exp).feats
-    frames = {u: (audio_fbank(str(w), u, feats)[0].shape[0] - field) // stride + 1
+    loaded = Experiment.load(exp)
+    field, stride = loaded.load_model().frontend.time_window()
+    frames = {u: (audio_fbank(str(w), u, loaded.feats)[0].shape[0] - field) // stride + 1
               for u, w in wavs(data).items()}
     sherpa_decode(export, data, tmp_path / "float")
     assert sherpa_tokens_within(tmp_path / "float", frames, 0.04) == {
