@@ -33,6 +33,7 @@ COMMANDS = {
     "copy-data": "copy_data",
     "lhotse-import": "lhotse_import",
     "lhotse-export": "lhotse_export",
+    "shar": "shar",
 }
 
 

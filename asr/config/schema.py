@@ -52,7 +52,8 @@ class FbankConfig:
 class DataConfig:
     """Where features come from and how utterances become batches."""
 
-    source: Literal["kaldi", "lhotse"] = doc("kaldi", "data dirs, or DIR/cuts.jsonl.gz (CutSet)")
+    source: Literal["kaldi", "lhotse", "lhotse_shar"] = doc(
+        "kaldi", "data dirs, DIR/cuts.jsonl.gz (CutSet), or shard dirs ('asr shar')")
     features: Literal["precomputed", "on_the_fly"] = doc("precomputed", "feats.scp, or from audio")
     speed_perturb: tuple[float, ...] = doc((), "on the fly, e.g. [0.9, 1.0, 1.1]; train set only")
     min_duration: float = doc(0.0, "seconds; shorter training utterances are dropped")
@@ -73,6 +74,8 @@ class DataConfig:
     sortagrad: bool = doc(True, "epoch 1 in ascending length order, as in Deep Speech 2")
     pool_batches: int = doc(50, "shuffle pool: sort this many batches' worth by length")
     num_workers: int = doc(0, "DataLoader worker processes (pays off for on-the-fly features)")
+    buffer_shards: int = doc(4, "lhotse_shar: shards read into memory together; their cuts "
+                                "are shuffled and batched together (the shuffle buffer)")
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -81,16 +84,19 @@ class DataConfig:
         if self.speed_perturb and self.features != "on_the_fly":
             raise ValueError("speed_perturb on the fly needs features: on_the_fly (or use "
                              "the 'asr speed-perturb' data-dir stage)")
-        if self.speed_perturb and self.source != "kaldi":
+        if self.speed_perturb and self.source == "lhotse":
             raise ValueError(f"data.speed_perturb is {list(self.speed_perturb)} but data.source "
                              f"is {self.source!r}: speed perturbation on the fly reads Kaldi data "
-                             "dirs only (a CutSet would train unperturbed); set data.source: "
-                             "kaldi, or data.speed_perturb: [] and perturb the cuts with lhotse")
-        if self.augment.active and (self.features, self.source) != ("on_the_fly", "kaldi"):
-            raise ValueError("augment needs features: on_the_fly and source: kaldi: it changes "
-                             "the audio (and VTLP the filterbank) that features are computed "
-                             "from; for precomputed features make augmented copies with "
-                             "'asr augment-data'")
+                             "dirs and shard dirs only (a CutSet would train unperturbed); set "
+                             "data.source: kaldi or lhotse_shar, or data.speed_perturb: [] and "
+                             "perturb the cuts with lhotse")
+        if self.augment.active and (self.features != "on_the_fly" or self.source == "lhotse"):
+            raise ValueError("augment needs features: on_the_fly and source: kaldi or "
+                             "lhotse_shar: it changes the audio (and VTLP the filterbank) that "
+                             "features are computed from; for precomputed features make "
+                             "augmented copies with 'asr augment-data'")
+        if self.buffer_shards < 1:
+            raise ValueError(f"data.buffer_shards must be >= 1, got {self.buffer_shards}")
         if self.cmvn_window < 1 or self.cmvn_prior_frames < 0:
             raise ValueError("data.cmvn_window must be >= 1 and data.cmvn_prior_frames >= 0")
         if self.max_duration and self.max_duration < self.min_duration:

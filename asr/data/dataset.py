@@ -96,7 +96,7 @@ def filter_feasible(utts: list[Utterance], out_length: Callable[[int], int],
             too_short += 1
         elif max_frames and u.num_frames > max_frames:
             too_long += 1
-        elif out_length(min_speed_frames(u.num_frames)) < ctc_min_input_length(u.targets):
+        elif not ctc_feasible(u, out_length, min_speed_frames):
             infeasible += 1
         else:
             kept.append(u)
@@ -110,6 +110,13 @@ def filter_feasible(utts: list[Utterance], out_length: Callable[[int], int],
                         f"({too_short} too short, {too_long} too long, {infeasible} infeasible "
                         "for CTC after subsampling)")
     return kept
+
+
+def ctc_feasible(u: Utterance, out_length: Callable[[int], int],
+                 min_speed_frames: Callable[[int], int] = lambda n: n) -> bool:
+    """Whether CTC can align ``u``'s targets to the model's output frames (the fewest an
+    on-the-fly speed change can leave): T' >= L + repeats."""
+    return out_length(min_speed_frames(u.num_frames)) >= ctc_min_input_length(u.targets)
 
 
 class FeatureSource(Protocol):
@@ -149,17 +156,23 @@ class OnTheFlyFbank:
             raise DataError(f"utterance '{utt.utt_id}': no audio to compute features from")
         rx, start, end = utt.audio
         samples, rate = load_audio(rx, utt.utt_id, start, end)
+        return self.of_samples(samples, rate, utt.utt_id, epoch)
+
+    def of_samples(self, samples: torch.Tensor, rate: int, utt_id: str, epoch: int = 0
+                   ) -> np.ndarray:
+        """Fbank (T, D) of an utterance's samples (S,) in int16 scale, perturbed and
+        augmented as (seed, epoch, utterance) draw."""
         if self.speeds:
-            g = utterance_generator(self.seed, epoch, "speed/" + utt.utt_id)
+            g = utterance_generator(self.seed, epoch, "speed/" + utt_id)
             factor = self.speeds[int(torch.randint(len(self.speeds), (1,), generator=g))]
             samples = speed_perturb(samples, rate, factor)
         warp = 1.0
         if self.augment is not None and epoch >= self.augment.cfg.start_epoch:
             # noise and RIRs are at the features' rate
-            samples = at_feature_rate(samples, rate, self.cfg, utt.utt_id, self.allow_resample)
+            samples = at_feature_rate(samples, rate, self.cfg, utt_id, self.allow_resample)
             rate = self.cfg.sample_rate
-            samples, warp = self.augment(samples, epoch, utt.utt_id)
-        return compute_fbank(samples, rate, self.cfg, utt.utt_id, self.allow_resample,
+            samples, warp = self.augment(samples, epoch, utt_id)
+        return compute_fbank(samples, rate, self.cfg, utt_id, self.allow_resample,
                              warp).numpy()
 
     def min_frames(self, frames: int) -> int:
@@ -174,8 +187,8 @@ class OnTheFlyFbank:
 Item = tuple[str, torch.Tensor | None, torch.Tensor | None, str]
 
 
-class FeatsDataset(Dataset):
-    """Items are :data:`Item`: (utt_id, feats (T, D) normalized [and augmented],
+class UtteranceItems:
+    """An utterance's :data:`Item`: (utt_id, feats (T, D) normalized [and augmented],
     targets (L,), transcript); with ``views`` = 2 (CR-CTC) feats are (2, T, D), the same
     utterance under two independent SpecAugment draws.
 
@@ -184,15 +197,13 @@ class FeatsDataset(Dataset):
     ``Batch.skipped``.
     """
 
-    def __init__(self, utts: list[Utterance],
-                 normalize: Callable[[torch.Tensor, str], torch.Tensor],
+    def __init__(self, normalize: Callable[[torch.Tensor, str], torch.Tensor],
                  specaug: SpecAugmentConfig | None = None, seed: int = 0,
                  source: FeatureSource | None = None, skip_bad: bool = False, views: int = 1):
         refuse_optimized()
         if views not in (1, 2):
             raise ValueError(f"views must be 1 or 2, got {views}")
         self.views = views
-        self.utts = utts
         self.normalize = normalize
         self.specaug = specaug if specaug is not None and specaug.enabled else None
         self.seed = seed
@@ -200,14 +211,7 @@ class FeatsDataset(Dataset):
         self.source = source if source is not None else PrecomputedFeats()
         self.skip_bad = skip_bad
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.utts)
-
-    def __getitem__(self, index: int) -> Item:
-        utt = self.utts[index]
+    def __call__(self, utt: Utterance) -> Item:
         try:
             mat = self.source(utt, self.epoch)
         except DataError as e:
@@ -229,3 +233,23 @@ class FeatsDataset(Dataset):
         # from_numpy: torch.tensor on a tuple costs 4x more, per utterance
         targets = torch.from_numpy(np.array(utt.targets, dtype=np.int64))
         return utt.utt_id, feats, targets, utt.text
+
+
+class FeatsDataset(Dataset):
+    """The :data:`Item` of each of ``utts`` (see :class:`UtteranceItems`), by index."""
+
+    def __init__(self, utts: list[Utterance],
+                 normalize: Callable[[torch.Tensor, str], torch.Tensor],
+                 specaug: SpecAugmentConfig | None = None, seed: int = 0,
+                 source: FeatureSource | None = None, skip_bad: bool = False, views: int = 1):
+        self.utts = utts
+        self.items = UtteranceItems(normalize, specaug, seed, source, skip_bad, views)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.items.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __getitem__(self, index: int) -> Item:
+        return self.items(self.utts[index])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from torch.utils.data import Sampler
@@ -57,22 +57,6 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
         self.start = start
 
-    def _pack(self, order: list[int]) -> list[list[int]]:
-        batches: list[list[int]] = []
-        cur: list[int] = []
-        longest = 0
-        for i in order:
-            n = self.lengths[i]
-            if cur and (max(longest, n) * (len(cur) + 1) > self.max_frames
-                        or len(cur) >= self.max_utts):
-                batches.append(cur)
-                cur, longest = [], 0
-            cur.append(i)
-            longest = max(longest, n)
-        if cur:
-            batches.append(cur)
-        return batches
-
     def global_batches(self, epoch: int) -> list[list[int]]:
         """Every rank's batches of ``epoch``, in order; the same for the same (seed, epoch).
         The last epoch's list is kept: len() and iteration ask for it in turn."""
@@ -81,21 +65,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         return self._cached[1]
 
     def _make_batches(self, epoch: int) -> list[list[int]]:
-        if not self.shuffle or (self.sortagrad and epoch == 1):
-            by_len = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], i))
-            return self._pack(by_len)
-        rng = random.Random(f"{self.seed}/{epoch}")
-        order = list(range(len(self.lengths)))
-        rng.shuffle(order)
-        mean_len = max(1, sum(self.lengths) // max(1, len(self.lengths)))
-        per_batch = max(1, min(self.max_utts, self.max_frames // mean_len))
-        pool = max(1, per_batch * self.pool_batches)
-        batches: list[list[int]] = []
-        for k in range(0, len(order), pool):
-            chunk = sorted(order[k:k + pool], key=lambda i: self.lengths[i])
-            batches.extend(self._pack(chunk))
-        rng.shuffle(batches)
-        return batches
+        return bucket_batches(range(len(self.lengths)), self.lengths, self.max_frames,
+                              self.max_utts, self.pool_batches,
+                              None if not self.shuffle or (self.sortagrad and epoch == 1)
+                              else random.Random(f"{self.seed}/{epoch}"))
 
     def batches(self, epoch: int) -> list[list[int]]:
         """This rank's batches of ``epoch``."""
@@ -144,3 +117,48 @@ class BucketBatchSampler(Sampler[list[int]]):
             log.warning("the training data or batch settings changed since the checkpoint; "
                         "epoch %d continues at batch %d of the new batch list", epoch, start)
         self.set_epoch(epoch, start)
+
+
+def pack_batches(order: Iterable[int], lengths: Sequence[int], max_frames: int,
+                 max_utts: int) -> list[list[int]]:
+    """Consecutive items of ``order`` cut into batches of at most ``max_utts`` items with
+    items x longest <= ``max_frames`` (an item longer than the budget is a batch alone)."""
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    longest = 0
+    for i in order:
+        n = lengths[i]
+        if cur and (max(longest, n) * (len(cur) + 1) > max_frames or len(cur) >= max_utts):
+            batches.append(cur)
+            cur, longest = [], 0
+        cur.append(i)
+        longest = max(longest, n)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def bucket_batches(items: Iterable[int], lengths: Sequence[int], max_frames: int,
+                   max_utts: int, pool_batches: int, rng: random.Random | None
+                   ) -> list[list[int]]:
+    """Length-bucketed batches of ``items`` (indices into ``lengths``).
+
+    Without ``rng``: every item in ascending length order (ties by index). With it: the
+    items shuffled, sorted by length inside pools of about ``pool_batches`` batches
+    (similar lengths without a global order), packed, and the batch order shuffled.
+    Used by the data-dir sampler on the whole set and by the shard plan per buffer.
+    """
+    items = list(items)
+    if rng is None:
+        return pack_batches(sorted(items, key=lambda i: (lengths[i], i)), lengths, max_frames,
+                            max_utts)
+    rng.shuffle(items)
+    mean_len = max(1, sum(lengths[i] for i in items) // max(1, len(items)))
+    per_batch = max(1, min(max_utts, max_frames // mean_len))
+    pool = max(1, per_batch * pool_batches)
+    batches: list[list[int]] = []
+    for k in range(0, len(items), pool):
+        chunk = sorted(items[k:k + pool], key=lambda i: lengths[i])
+        batches.extend(pack_batches(chunk, lengths, max_frames, max_utts))
+    rng.shuffle(batches)
+    return batches

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from asr.atomic_io import atomic_write_text
 from asr.config.schema import ExperimentConfig
 from asr.data.collate import Batch
-from asr.data.sampler import BucketBatchSampler
+from asr.data.pipeline import BatchPlan
 from asr.data.tokenizer import Tokenizer
 from asr.errors import AsrError
 from asr.exp import layout
@@ -68,6 +68,7 @@ class Trainer:
     scaler: torch.amp.GradScaler
     state: TrainState
     train_loader: DataLoader
+    sampler: BatchPlan  # which batches train_loader yields, from which position
     dev_loader: DataLoader
     loader_generator: torch.Generator
     device: torch.device
@@ -82,10 +83,6 @@ class Trainer:
     @property
     def ckpt_dir(self) -> Path:
         return self.exp / layout.CKPT_DIR
-
-    @property
-    def sampler(self) -> BucketBatchSampler:
-        return self.train_loader.batch_sampler
 
     def train_step(self, group: list[Batch]) -> StepResult:
         """One optimizer step over ``group`` (accum_grad batches): the parameters are

@@ -9,15 +9,11 @@ import math
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 from asr.config import dump_config, load_config, save_config
 from asr.config.schema import ExperimentConfig, RunConfig
-from asr.data.collate import collate
-from asr.data.dataset import FeatsDataset
 from asr.data.features import read_feats_config
-from asr.data.pipeline import build_datasets
-from asr.data.sampler import BucketBatchSampler
+from asr.data.pipeline import Ranks, build_datasets
 from asr.device import flush_denormals, resolve_device
 from asr.errors import AsrError, ConfigError
 from asr.exp import layout
@@ -84,16 +80,9 @@ def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Pa
         log.info("model: %s\n%d parameters", model, model.num_params())
 
     train, dev = build_datasets(cfg, exp / layout.CMVN, train_dir, dev_dir, tokenizer,
-                                feats_cfg, model.output_length)
+                                feats_cfg, model.output_length, Ranks(dist.rank, dist.world_size))
     d = cfg.data
-    train_sampler = BucketBatchSampler(
-        train.lengths, d.max_frames, d.max_utts, shuffle=True,
-        seed=cfg.train.seed, sortagrad=d.sortagrad, pool_batches=d.pool_batches,
-        rank=dist.rank, world_size=dist.world_size)
-    dev_sampler = BucketBatchSampler(
-        dev.lengths, d.max_frames, d.max_utts, shuffle=False,
-        rank=dist.rank, world_size=dist.world_size, drop_uneven=False)
-    batches_per_epoch = len(train_sampler.batches(2))
+    batches_per_epoch = len(train.plan.batches(2))
     if batches_per_epoch == 0:
         raise AsrError(f"{train_dir}: fewer batches than the {dist.world_size} ranks")
     steps_per_epoch = math.ceil(batches_per_epoch / cfg.train.accum_grad)
@@ -108,20 +97,16 @@ def build_trainer(cfg: ExperimentConfig, exp: Path, train_dir: Path, dev_dir: Pa
     g = torch.Generator()  # owned: building and iterating loaders never touches the global RNG
     g.manual_seed(cfg.train.seed)
 
-    def loader(dataset: FeatsDataset, sampler: BucketBatchSampler) -> DataLoader:
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
-                          num_workers=d.num_workers, generator=g,
-                          pin_memory=device.type == "cuda")
-
+    pin = device.type == "cuda"
     writer = SummaryWriter(str(exp / layout.TENSORBOARD_DIR)) if dist.is_main else None
     trainer = Trainer(cfg=cfg, exp=exp, model=model, tokenizer=tokenizer, optimizer=optimizer,
                       scheduler=scheduler, scaler=scaler, state=TrainState(),
-                      train_loader=loader(train.dataset, train_sampler),
-                      dev_loader=loader(dev.dataset, dev_sampler), loader_generator=g,
+                      train_loader=train.loader(d.num_workers, g, pin), sampler=train.plan,
+                      dev_loader=dev.loader(d.num_workers, g, pin), loader_generator=g,
                       device=device, writer=writer, dist=dist)
     log.info("%d train utterances (%d batches, %d steps per epoch on each of %d ranks), "
-             "%d dev utterances, %d epochs", len(train.dataset), batches_per_epoch,
-             steps_per_epoch, dist.world_size, len(dev.dataset), cfg.train.epochs)
+             "%d dev utterances, %d epochs", train.num_utterances, batches_per_epoch,
+             steps_per_epoch, dist.world_size, dev.num_utterances, cfg.train.epochs)
     resume_or_init(trainer)
     return trainer
 

@@ -312,6 +312,15 @@ CASES: dict[str, list[Case]] = {
         c("{badwav}", "{out}", expect="'{garbage_wav}'"),
         c("{wavs}", "{garbage}/x", expect="{garbage}"),
     ],
+    "shar": [
+        c("{missing}", "{out}", expect="data dir not found: {missing}"),
+        c("{empty}", "{out}", expect="{empty}: has neither wav.scp nor feats.scp"),
+        c("{badwav}", "{out}", "--content", "audio", expect="cannot read audio '{garbage_wav}'"),
+        c("{wavs}", "{out}", "--shard-size", "0", expect="shard size must be >= 1, got 0"),
+        c("{wavs}", "{out}", "--content", "features", expect="feats.scp"),
+        c("{out}", "--verify", expect="{out}/shards.json: missing"),
+        c("{garbage}", "--verify", expect="{garbage}/shards.json"),
+    ],
     "lhotse-export": [
         c("{missing}", "{out}", expect="{missing}/recordings.jsonl.gz: missing"),
         c("--recordings", "{garbage}", "--supervisions", "{garbage}", "{out}",

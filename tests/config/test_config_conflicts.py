@@ -36,7 +36,8 @@ def load(*overrides: str, path: Path | None = None) -> ExperimentConfig:
       "data.augment.start_epoch=4", "train.epochs=3"],
      r"data.augment.start_epoch is 4 but train.epochs is 3: augmentation would never run"),
     (["data.source=lhotse", "data.features=on_the_fly", "data.speed_perturb=[0.9,1.1]"],
-     r"data.speed_perturb is \[0.9, 1.1\] but data.source is 'lhotse'.*set data.source: kaldi"),
+     r"data.speed_perturb is \[0.9, 1.1\] but data.source is 'lhotse'.*"
+     r"set data.source: kaldi or lhotse_shar"),
     (["model.encoder.type=conformer", "model.encoder.d_model=100",
       "model.encoder.num_heads=3"],
      r"encoder.d_model is 100 but encoder.num_heads is 3"),
@@ -86,7 +87,7 @@ def trainer_for(exp: Path, *overrides: str) -> Trainer:
     model.register_buffer("n", torch.tensor(0))
     return Trainer(cfg=load(*overrides), exp=exp, model=model, tokenizer=None, optimizer=None,
                    scheduler=None, scaler=None, state=TrainState(epoch=5),  # epochs 1-4 done
-                   train_loader=None, dev_loader=None, loader_generator=None,
+                   train_loader=None, sampler=None, dev_loader=None, loader_generator=None,
                    device=torch.device("cpu"), writer=None)
 
 

@@ -165,12 +165,13 @@ def test_train_split_only_and_tempo_counts_in_the_ctc_filter(world, tmp_path):
     tok = load_tokenizer(root / "lang")
     train, dev = build_datasets(cfg, tmp_path / "cmvn.ark", root / "d", root / "d", tok, CFG,
                                 lambda t: t // 4)
-    assert dev.dataset.source.augment is None and train.dataset.source.augment is not None
+    assert dev.dataset.items.source.augment is None
+    assert train.dataset.items.source.augment is not None
     fly = OnTheFlyFbank(CFG)
     plain = cmvn.GlobalCmvn(cmvn_stats.load_stats(tmp_path / "cmvn.ark"))
     assert torch.equal(dev.dataset[0][1], plain(torch.from_numpy(fly(dev.dataset.utts[0])),
                                                 dev.dataset.utts[0].utt_id))
-    assert train.dataset.source.min_frames(100) < 100  # tempo 1.1 leaves ~91 frames
+    assert train.dataset.items.source.min_frames(100) < 100  # tempo 1.1 leaves ~91 frames
     with pytest.raises(DataError, match="noise source not found"):
         build_datasets(dataclasses.replace(cfg, data=dataclasses.replace(
             cfg.data, augment=dataclasses.replace(cfg.data.augment, noise=NoiseConfig(

@@ -52,8 +52,8 @@ def test_all_paths_give_identical_items(dirs):
         cfg = exp_config(source=source, features=features)
         train, dev = build_datasets(cfg, exp / "cmvn.ark", root / d, root / d, tok, CFG,
                                     lambda t: t // 4)
-        assert train.lengths == dev.lengths and len(train.lengths) == 6
-        items[(source, features)] = [train.dataset[i] for i in range(6)], train.lengths
+        assert train.plan.lengths == dev.plan.lengths and len(train.plan.lengths) == 6
+        items[(source, features)] = [train.dataset[i] for i in range(6)], train.plan.lengths
     ref_items, ref_lengths = items[("kaldi", "precomputed")]
     for key, (got, lengths) in items.items():
         assert lengths == ref_lengths, key
@@ -65,15 +65,15 @@ def test_all_paths_give_identical_items(dirs):
 def test_duration_bounds_train_only_and_logged(dirs, caplog):
     root, exp, tok = dirs
     lengths = build_datasets(exp_config(), exp / "cmvn.ark", root / "pre", root / "pre", tok, CFG,
-                             lambda t: t // 4)[0].lengths
+                             lambda t: t // 4)[0].plan.lengths
     cfg = exp_config(min_duration=0.6, max_duration=1.0)
     with caplog.at_level(logging.WARNING):
         train, dev = build_datasets(cfg, exp / "cmvn.ark", root / "pre", root / "pre", tok, CFG,
                                     lambda t: t // 4)
     short = sum(n < 60 for n in lengths)
     long = sum(n > 100 for n in lengths)
-    assert short + long > 0 and len(train.lengths) == 6 - short - long
-    assert all(60 <= n <= 100 for n in train.lengths) and len(dev.lengths) == 6
+    assert short + long > 0 and len(train.plan.lengths) == 6 - short - long
+    assert all(60 <= n <= 100 for n in train.plan.lengths) and len(dev.plan.lengths) == 6
     assert f"{short} shorter than 60 frames, {long} longer than 100 frames" in caplog.text
 
 
@@ -86,8 +86,8 @@ def test_speed_perturbation_on_the_fly_train_only(dirs):
     for epoch in range(6):
         train.dataset.set_epoch(epoch)
         train_lens.add(train.dataset[0][1].shape[0])
-    assert train.lengths[0] not in train_lens and len(train_lens) == 2
-    assert dev.dataset[0][1].shape[0] == dev.lengths[0]
+    assert train.plan.lengths[0] not in train_lens and len(train_lens) == 2
+    assert dev.dataset[0][1].shape[0] == dev.plan.lengths[0]
     with pytest.raises(ConfigError, match="speed_perturb on the fly needs features"):
         exp_config(speed_perturb=[0.9, 1.1])
     with pytest.raises(ConfigError, match="'speaker' needs Kaldi data dirs"):

@@ -71,6 +71,7 @@ NO_PIPES_ARGS = {
     "validate-data": ["D"],
     "lhotse-import": ["D", "OUT"],
     "augment-data": ["D", "OUT", "--gain-db=-3:3"],
+    "shar": ["D", "OUT", "--content", "audio"],
 }
 
 
