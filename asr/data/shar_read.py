@@ -149,7 +149,6 @@ class ShardBatches(IterableDataset):
 
     def _read_buffer(self, shards: tuple[int, ...], wanted: set[int]) -> dict[int, Utterance]:
         """The wanted cuts of a buffer's shards (data into :attr:`source`), by number."""
-        self.source.cuts.clear()
         utts: dict[int, Utterance] = {}
         for s in shards:
             shard = self.index.shards[s]
@@ -190,22 +189,26 @@ class ShardBatches(IterableDataset):
 
     def __iter__(self) -> Iterator[Batch]:
         info = get_worker_info()
-        lanes = self.plan.lanes
-        worker = info.id if info is not None else 0
-        if info is not None and info.num_workers != lanes:
-            raise ValueError(f"plan for {lanes} lanes read by {info.num_workers} workers")
-        mine = self.plan.remaining((self.plan.first_lane() + worker) % lanes)
+        if info is None:  # in this process: every lane, in the plan's order
+            todo = self.plan.remaining()
+        else:
+            if info.num_workers != self.plan.lanes:
+                raise ValueError(f"a plan for {self.plan.lanes} lanes read by "
+                                 f"{info.num_workers} workers")
+            todo = self.plan.remaining((self.plan.first_lane() + info.id) % self.plan.lanes)
         buffers = self.plan.plan(self.plan.epoch).buffers
-        k = 0
-        while k < len(mine):
-            b = mine[k].buffer
-            todo = []
-            while k < len(mine) and mine[k].buffer == b:
-                todo.append(mine[k])
-                k += 1
-            utts = self._read_buffer(buffers[b], {c for p in todo for c in p.cuts})
-            for p in todo:
-                yield self._batch(p.cuts, utts)
+        wanted: dict[int, set[int]] = {}
+        for p in todo:
+            wanted.setdefault(p.buffer, set()).update(p.cuts)
+        loaded: dict[int, tuple[int, dict[int, Utterance]]] = {}  # lane -> its buffer now
+        for p in todo:
+            if p.lane not in loaded or loaded[p.lane][0] != p.buffer:
+                if p.lane in loaded:  # a lane's buffer is done when its next one starts
+                    for utt in loaded[p.lane][1].values():
+                        self.source.cuts.pop(utt.utt_id, None)
+                loaded[p.lane] = (p.buffer, self._read_buffer(buffers[p.buffer],
+                                                              wanted[p.buffer]))
+            yield self._batch(p.cuts, loaded[p.lane][1])
         self.source.cuts.clear()
 
 

@@ -20,15 +20,18 @@ TORCHRUN = REPO / "scripts" / "torchrun_train.sh"
 SLURM = REPO / "scripts" / "slurm_train.sh"
 
 
-def train_args(corpus: Path, exp: Path) -> list[str]:
+def train_args(corpus: Path, exp: Path, data: Path | None = None) -> list[str]:
+    """Training on ``corpus``; on its shard dirs ``data``/{train,dev} when given."""
+    data = data or corpus
     return ["--config", str(corpus / "train.yaml"), "--exp-dir", str(exp),
-            "--train-dir", str(corpus / "train"), "--dev-dir", str(corpus / "dev"),
-            "--lang-dir", str(corpus / "lang"), *OVERRIDES]
+            "--train-dir", str(data / "train"), "--dev-dir", str(data / "dev"),
+            "--lang-dir", str(corpus / "lang"), *OVERRIDES,
+            *(["data.source=lhotse_shar", "data.buffer_shards=2"] if data != corpus else [])]
 
 
-def torchrun(corpus: Path, exp: Path, restarts: int) -> list[str]:
+def torchrun(corpus: Path, exp: Path, restarts: int, data: Path | None = None) -> list[str]:
     return [str(TORCHRUN), "--nproc-per-node", "2", "--max-restarts", str(restarts), "--",
-            *train_args(corpus, exp)]
+            *train_args(corpus, exp, data)]
 
 
 def children(pid: int) -> list[int]:
@@ -85,6 +88,33 @@ def test_killing_one_rank_restarts_and_resumes_bit_exactly(corpus, ddp_baseline,
     for rank in (0, 1):
         assert committed(exp, rank) == committed(ddp_baseline, rank)
     assert_same_model(ddp_baseline, exp)
+
+
+def test_two_ranks_on_shards_killed_and_restarted_end_bit_identical(corpus, tmp_path):
+    """Each rank reads its own shards (2 of 8 per buffer); rank 1 killed -9 mid-epoch,
+    torchrun restarts both, and they end with the parameters and batches of a run never
+    interrupted."""
+    from asr.data.shar_write import write_shards
+
+    data = tmp_path / "shards"
+    for name in ("train", "dev"):
+        write_shards(corpus / name, data / name, shard_size=3)
+    base, exp = tmp_path / "base", tmp_path / "exp"
+    p = start(torchrun(corpus, base, 0, data), base)
+    assert p.wait(300) == 0, (base / "stdout.txt").read_text()
+    r0, r1 = committed(base, 0), committed(base, 1)
+    assert len(r0) == len(r1) > 0
+    assert all(not set(a[2].split()) & set(b[2].split()) for a, b in zip(r0, r1, strict=True))
+    p = start(torchrun(corpus, exp, 1, data), exp)
+    wait_for(lambda: len(committed(exp, 1)) >= 2, p)
+    victim = rank_pid(p.pid, 1)
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    assert p.wait(300) == 0, (exp / "stdout.txt").read_text()
+    assert "resumed from" in (exp / "log" / "train.log").read_text()
+    for rank in (0, 1):
+        assert committed(exp, rank) == committed(base, rank)
+    assert_same_model(base, exp)
 
 
 def test_slurm_script_checkpoints_and_requeues_on_the_warning_signal(corpus,
