@@ -81,6 +81,7 @@ class Copy:
     method: str
     files: list[Path]
     read: Callable[[int], tuple[int, int]]  # pass number -> (utterances, feature bytes)
+    warm_up: Callable[[], object]  # reads one utterance: first-call costs out of the timing
 
     @property
     def bytes(self) -> int:
@@ -99,6 +100,9 @@ def parser() -> argparse.ArgumentParser:
                    help="utterances per ark file (one 'asr fbank' job's worth)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-warm", action="store_true", help="cold passes only")
+    p.add_argument("--no-drop-caches", action="store_true",
+                   help=f"drop the files' pages with posix_fadvise only, not the whole "
+                        f"machine's page cache with {DROP_CACHES} (for a shared machine)")
     p.add_argument("--keep", action="store_true",
                    help="keep the data in --work-dir (a later run reuses it)")
     return p
@@ -196,7 +200,8 @@ def ark_copy(data: Path, seed: int) -> Copy:
             total += reader(utt, scp[utt]).nbytes
         return len(order), total
 
-    return Copy(ARKS, files, read)
+    first = min(scp)
+    return Copy(ARKS, files, read, lambda: ArkReader()(first, scp[first]))
 
 
 def shard_copy(shards: Path) -> Copy:
@@ -214,7 +219,11 @@ def shard_copy(shards: Path) -> Copy:
                 utts += 1
         return utts, total
 
-    return Copy(SHARDS, files, read)
+    def warm_up() -> object:
+        return shard_data(next(iterate_shard(index.paths(str(shards), index.shards[0]),
+                                             "warm-up")), "features")
+
+    return Copy(SHARDS, files, read, warm_up)
 
 
 def resident_fraction(files: list[Path]) -> float | None:
@@ -255,12 +264,14 @@ def resident_fraction(files: list[Path]) -> float | None:
 
 class Dropper:
     """Drops the files' cached pages: os.sync, posix_fadvise(DONTNEED) on each file (no root
-    needed for clean pages) and, where this process may, 'echo 1 > drop_caches' (the whole
-    machine's page cache). Records which worked."""
+    needed for clean pages), then, unless told not to and where this process may,
+    'echo 1 > drop_caches' (the whole machine's page cache). Records what each did: the
+    fraction of the files' pages still cached after fadvise alone (mincore)."""
 
-    def __init__(self) -> None:
+    def __init__(self, drop_caches: bool) -> None:
         self.fadvise = "not tried"
-        self.drop_caches = "not tried"
+        self.fadvise_left: list[float] = []
+        self.drop_caches = "tried" if drop_caches else "not tried (--no-drop-caches)"
 
     def __call__(self, files: list[Path]) -> None:
         os.sync()
@@ -273,14 +284,29 @@ class Dropper:
                     os.close(fd)
             self.fadvise = "called"
         except (AttributeError, OSError) as e:
-            self.fadvise = f"failed: {type(e).__name__}: {e}"
-        if self.drop_caches in ("not tried", "allowed"):
+            self.fadvise = f"failed ({type(e).__name__}: {e})"
+        left = resident_fraction(files)
+        if left is not None:
+            self.fadvise_left.append(left)
+        if self.drop_caches in ("tried", "allowed"):
             try:
                 with open(DROP_CACHES, "w") as f:
                     f.write("1\n")
                 self.drop_caches = "allowed"
             except OSError as e:
                 self.drop_caches = f"not allowed ({type(e).__name__}: {e.strerror or e})"
+
+    def report(self, cold: list[float | None]) -> str:
+        """What was called, what each left cached, and whether the cold passes started cold."""
+        fadvise = f"posix_fadvise(DONTNEED) on every ark/shard file after os.sync: {self.fadvise}"
+        if self.fadvise_left:
+            fadvise += f", left at most {pct(max(self.fadvise_left))} of their pages cached"
+        known = [c for c in cold if c is not None]
+        verdict = "not checked (no mincore here)" if not known else \
+            f"{pct(max(known))} at most: cold" if max(known) < 0.05 else \
+            f"up to {pct(max(known))}: NOT cold, the drop did not work"
+        return (f"page cache: {fadvise}; echo 1 > {DROP_CACHES}: {self.drop_caches}; cached "
+                f"before a cold pass (mincore): {verdict}")
 
 
 def timed(copy: Copy, cache: str, number: int, resident: float | None) -> Pass:
@@ -348,8 +374,8 @@ def summary(passes: list[Pass], copies: dict[str, Copy]) -> list[str]:
             resident = [p.resident for p in mine if p.resident is not None]
             ratio = "1.00 (reference)" if method == ARKS else \
                 f"{median[ARKS] / median[method]:.2f}" if ARKS in median else "-"
-            rows.append([cache, method, str(len(mine)), f"{median[method]:.2f}",
-                         f"{min(p.seconds for p in mine):.2f}",
+            rows.append([cache, method, str(len(mine)), f"{median[method]:.3f}",
+                         f"{min(p.seconds for p in mine):.3f}",
                          *rates(median[method], mine[0].utterances, mine[0].feature_bytes,
                                 copies[method].bytes),
                          f"{cpu:.2f}", pct(max(resident)) if resident else "?", ratio])
@@ -359,7 +385,7 @@ def summary(passes: list[Pass], copies: dict[str, Copy]) -> list[str]:
 def per_pass(passes: list[Pass], copies: dict[str, Copy]) -> list[str]:
     head = ["pass", "cache", "method", "s", "utt/s", "feature MB/s", "disk MB/s", "CPU s / s",
             "resident before"]
-    rows = [[str(p.number + 1), p.cache, p.method, f"{p.seconds:.2f}",
+    rows = [[str(p.number + 1), p.cache, p.method, f"{p.seconds:.3f}",
              *rates(p.seconds, p.utterances, p.feature_bytes, copies[p.method].bytes),
              f"{p.cpu_seconds / p.seconds:.2f}", pct(p.resident)] for p in passes]
     return markdown(head, rows)
@@ -371,23 +397,19 @@ def run(args: argparse.Namespace) -> list[str]:
     top = machine()
     data, shards, notes = prepare(args)
     copies = {c.method: c for c in (ark_copy(data, args.seed), shard_copy(shards))}
-    import lhotse.shar.readers.lazy  # noqa: F401  (imported before the clock starts)
-
-    drop = Dropper()
+    for copy in copies.values():
+        copy.warm_up()
+    drop = Dropper(not args.no_drop_caches)
+    every_file = [f for c in copies.values() for f in c.files]
+    notes.append(f"cached before the first drop: {pct(resident_fraction(every_file))} of "
+                 "the ark and shard files")
     passes: list[Pass] = []
-    checks = []
     for number in range(args.passes):
         methods = (ARKS, SHARDS) if number % 2 == 0 else (SHARDS, ARKS)  # alternate the order
         for method in methods:
             copy = copies[method]
-            before = resident_fraction(copy.files)
-            drop([f for c in copies.values() for f in c.files])
-            after = resident_fraction(copy.files)
-            checks.append(after)
-            if number == 0:
-                notes.append(f"{method}: cached before the first drop {pct(before)}, after it "
-                             f"{pct(after)}")
-            passes.append(timed(copy, "cold", number, after))
+            drop(every_file)
+            passes.append(timed(copy, "cold", number, resident_fraction(copy.files)))
             if not args.no_warm:
                 passes.append(timed(copy, "warm", number, resident_fraction(copy.files)))
     got = {(p.utterances, p.feature_bytes) for p in passes}
@@ -396,10 +418,6 @@ def run(args: argparse.Namespace) -> list[str]:
     utts, nbytes = got.pop()
     arks, shard = copies[ARKS], copies[SHARDS]
     seconds = nbytes / 4 / DIM / FPS
-    known = [c for c in checks if c is not None]
-    verdict = "?" if not known else \
-        f"worked (at most {pct(max(known))} still cached after a drop)" if max(known) < 0.05 \
-        else f"did NOT empty the cache (up to {pct(max(known))} still cached)"
     lines = top + [
         f"data: {utts} utterances, {seconds / 3600:.2f} h of {DIM}-dim float32 frames at "
         f"{FPS}/s (log-normal lengths, median {MEDIAN_S:.0f} s), {nbytes / MB:.0f} MB of "
@@ -410,11 +428,9 @@ def run(args: argparse.Namespace) -> list[str]:
         f"{args.shard_size} utterances: cuts .jsonl.gz + features .tar), "
         f"{shard.bytes / MB:.0f} MB, in {shards}",
         f"filesystem: {filesystem(data)}",
-        f"page cache: os.sync + posix_fadvise(DONTNEED) on every ark/shard file "
-        f"{drop.fadvise}; {DROP_CACHES}: {drop.drop_caches}; drop checked with mincore: "
-        f"{verdict}",
+        drop.report([p.resident for p in passes if p.cache == "cold"]),
         "cold: read right after the drop; warm: the same files read again at once; "
-        f"passes alternate which method goes first; {args.passes} passes",
+        f"passes alternate which method goes first; passes: {args.passes}",
         *notes]
     out = [f"# {n}" for n in lines]
     out += ["", "per pass:", "", *per_pass(passes, copies), "",

@@ -59,6 +59,23 @@ _need() {
 # shellcheck disable=SC2154  # run.sh declares both
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
+# shard_stage STAGE --data DIR --sets "SET..." --out OUT --shard-size N [--content C]
+#   `asr shar DIR/SET OUT/SET --shard-size N` for each SET (after the feature stage: the
+#   sets' feats.yaml and cmvn.ark go along), C audio or features (default: features when
+#   the set has a feats.scp); train from OUT with data.source=lhotse_shar. A set whose
+#   shards are all written costs a check; a killed write resumes.
+shard_stage() {
+  local stage_no=$1 data='' sets='' out='' shard_size='' content='' _rest=() s
+  shift
+  _args shard_stage "data sets out shard_size content" "$@" || return 1
+  _need shard_stage data sets out shard_size || return 1
+  for s in $sets; do
+    echo "stage $stage_no: shards of $data/$s in $out/$s"
+    asr shar "$data/$s" "$out/$s" --shard-size "$shard_size" ${content:+--content "$content"} \
+      || return 1
+  done
+}
+
 # feature_stage STAGE --data DIR --train SET [--sets "SET..."] [--speed-perturb FACTORS
 #               --perturb-from SET] [--nj N] [--config YAML] [--speaker-cmvn true|false]
 #   Features of DIR/SET for the training set and each of --sets: first, with FACTORS (e.g.

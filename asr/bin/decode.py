@@ -1,5 +1,8 @@
 """Decode a Kaldi data dir with an experiment: writes OUT/hyp, and OUT/wer if DATA/text exists.
 
+--data-dir may also be a shard dir written by 'asr shar' (read shard after shard; its
+cuts' transcripts are the references).
+
 Features are computed from wav.scp with the exp's feature config and CMVN when the data
 dir has no feats.scp. OUT/wer starts with Kaldi's %WER line, then per-utterance alignments.
 --checkpoint takes any .pt file holding {"model": state_dict}: an epoch, final.pt, or
@@ -36,7 +39,8 @@ log = logging.getLogger("asr.decode")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_search_arguments(p)
     p.add_argument("--data-dir", type=Path, required=True,
-                   help="a Kaldi data dir (wav.scp or feats.scp; text, when present, is scored)")
+                   help="a Kaldi data dir (wav.scp or feats.scp; text, when present, is "
+                        "scored), or a shard dir of 'asr shar'")
     p.add_argument("--out", type=Path, required=True, help="decode dir to write")
     add_data_dir_arguments(p)
     p.add_argument("--ctm", action="store_true",
@@ -49,10 +53,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from asr.data.shar_index import is_shard_dir
     from asr.decode.data_dir import decode_data_dir
+    from asr.errors import AsrError
     from asr.log_setup import setup_logging
 
     setup_logging(args.out / "decode.log", file_mode="w")
+    if is_shard_dir(args.data_dir) and (args.streaming or args.chunk_ms is not None
+                                        or args.features_from_audio):
+        raise AsrError(f"{args.data_dir} is a shard dir: --streaming and "
+                       "--features-from-audio read Kaldi data dirs")
     if args.streaming or args.chunk_ms is not None:
         return decode_streaming(args)
     # oneDNN (torch's CPU kernels) keeps up to 1024 compiled primitives, one per input
@@ -62,9 +72,17 @@ def main(args: argparse.Namespace) -> int:
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
     exp, search, device = search_from_args(args)
     checkpoint = exp.checkpoint_path(args.checkpoint)
-    result = decode_data_dir(exp, args.data_dir, args.checkpoint, search, args.max_frames,
-                             device, args.allow_resample, args.allow_pipes,
-                             args.features_from_audio, _timing(args))
+    refs = None
+    if is_shard_dir(args.data_dir):
+        from asr.decode.shard_dir import decode_shard_dir
+
+        result, refs = decode_shard_dir(exp, str(args.data_dir), args.checkpoint, search,
+                                        args.max_frames, device, args.allow_resample,
+                                        _timing(args))
+    else:
+        result = decode_data_dir(exp, args.data_dir, args.checkpoint, search, args.max_frames,
+                                 device, args.allow_resample, args.allow_pipes,
+                                 args.features_from_audio, _timing(args))
     log_decode_settings(args, exp.path, checkpoint)
     # the time counts from the loaded model to the last hypothesis: features, CMVN stats
     # (the per-speaker first pass included), model and search; start-up and loading not
@@ -74,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
         st = result.stages
         log.info("time: features and CMVN stats %.1f s, model %.1f s, search %.1f s", st.read,
                  st.model, st.search)
-    return write_outputs(args, result, exp)
+    return write_outputs(args, result, exp, refs)
 
 
 def _timing(args: argparse.Namespace) -> TimingSpec | None:
@@ -97,12 +115,13 @@ def decode_streaming(args: argparse.Namespace) -> int:
     return write_outputs(args, result, exp)
 
 
-def write_outputs(args: argparse.Namespace, result: DecodeResult, exp: Experiment) -> int:
+def write_outputs(args: argparse.Namespace, result: DecodeResult, exp: Experiment,
+                  refs: dict[str, str] | None = None) -> int:
     """OUT/hyp (and OUT/wer, OUT/ctm, OUT/hyp.jsonl), the %WER line printed with OUT, as
-    Kaldi's decode scripts."""
+    Kaldi's decode scripts; ``refs``: the transcripts, when not in DATA/text."""
     from asr.decode.output_dir import write_decode_dir, write_details
 
-    summary = write_decode_dir(args.out, args.data_dir, result.hyps)
+    summary = write_decode_dir(args.out, args.data_dir, result.hyps, refs)
     write_details(args.out, result.hypotheses, exp.tokenizer, args.ctm, args.json)
     if summary is not None:
         print(f"{summary} {args.out}")

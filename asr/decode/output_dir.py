@@ -18,15 +18,17 @@ from asr.scoring import score
 log = logging.getLogger(__name__)
 
 
-def write_decode_dir(out: Path, data_dir: Path, hyps: dict[str, str]) -> str | None:
-    """OUT/hyp; when DATA/text exists also OUT/wer, whose %WER line is returned (None
-    without text). Without DATA/text a ``wer`` of an earlier run is removed: every file
-    of a decode dir comes from one run (OUT/decode.log says which)."""
+def write_decode_dir(out: Path, data_dir: Path, hyps: dict[str, str],
+                     refs: dict[str, str] | None = None) -> str | None:
+    """OUT/hyp; when DATA/text exists (or ``refs`` are given: a shard dir's transcripts)
+    also OUT/wer, whose %WER line is returned (None without text). Without text a ``wer``
+    of an earlier run is removed: every file of a decode dir comes from one run
+    (OUT/decode.log says which)."""
     out.mkdir(parents=True, exist_ok=True)
     write_kv(out / "hyp", hyps)
     text = data_dir / "text"
-    if text.is_file():
-        report = score(read_kv(text, what="transcript"), hyps)
+    if refs is not None or text.is_file():
+        report = score(refs if refs is not None else read_kv(text, what="transcript"), hyps)
         atomic_write_text(out / "wer", report.render())
         return report.summary()
     if (out / "wer").exists():

@@ -29,6 +29,8 @@ lm_order=3               # word n-gram LM trained on the training text (stage 3)
 lm_weight=0.5            # shallow-fusion weight and per-word bonus for prefix_beam_lm
 lm_bonus=0.0
 train_overrides=""       # e.g. "train.epochs=2 optim.lr=1e-3"
+shard_size=              # N: train from lhotse Shar shards of N utterances ($data/shar, of
+                         # audio: the config computes fbank on the fly); "": from data dirs
 init_from=               # start from this model file's matching tensors (train.init_from),
                          # e.g. exp/bilstm/final.pt for conf/lc_bilstm_streaming.yaml
 help_message="Usage: $0 [options]   (FSDD digits recipe: stages 0-6)"
@@ -62,14 +64,23 @@ if run_stage 2; then
   feature_stage 2 --data "$data" --train "$train_set" --sets "dev test test_unseen" \
     --speed-perturb "$speed_perturb" --perturb-from train
   rir_stage 2 --out "$rir_dir" --sample-rate 8000
+  if [ -n "$shard_size" ]; then
+    shard_stage 2 --data "$data" --sets "$train_set dev" --out "$data/shar" \
+      --shard-size "$shard_size" --content audio
+  fi
 fi
 if run_stage 3; then
   lang_stage 3 --text "$data/train/text" --out "$lang" --token-type "$token_type" \
     --vocab-size "$vocab_size" --lm "$lm" --lm-order "$lm_order"
 fi
 if run_stage 4; then
-  train_stage 4 --config "$train_config" --exp-dir "$dir" --train-dir "$data/$train_set" \
-    --dev-dir "$data/dev" --lang-dir "$lang" --noise "$noise_dir" --rirs "$rir_dir" \
+  train_data=$data
+  if [ -n "$shard_size" ]; then
+    train_data=$data/shar
+    train_overrides="data.source=lhotse_shar $train_overrides"
+  fi
+  train_stage 4 --config "$train_config" --exp-dir "$dir" --train-dir "$train_data/$train_set" \
+    --dev-dir "$train_data/dev" --lang-dir "$lang" --noise "$noise_dir" --rirs "$rir_dir" \
     --init-from "$init_from" --overrides "$train_overrides"
 fi
 
