@@ -54,7 +54,7 @@ class ShardPlan:
                  frame_bounds: tuple[int, int] = (0, 0)):
         if max_frames <= 0 or max_utts <= 0 or buffer_shards <= 0 or lanes <= 0:
             raise ValueError("max_frames, max_utts, buffer_shards and lanes must be positive")
-        if len(shard_lengths) < world_size:
+        if drop_uneven and len(shard_lengths) < world_size:  # a rank with nothing to train on
             raise DataError(f"{len(shard_lengths)} shards for {world_size} ranks: every rank "
                             "reads shards of its own; write the data with a smaller shard size")
         self.first_cut = [0]
