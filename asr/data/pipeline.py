@@ -137,7 +137,7 @@ def _shard_split(cfg: ExperimentConfig, cmvn_stats: Path, data_dir: Path, tokeni
                      drop_uneven=train, frame_bounds=_frame_bounds(cfg, feats, train))
     items = _items(cfg, cmvn_stats, data_dir, feats,
                    ShardFeatures(index.content, fbank, index.sample_rate), train)
-    dataset = ShardBatches(str(data_dir), index, plan, items, tokenizer, lengths, out_length,
+    dataset = ShardBatches(str(data_dir), index, plan, items, tokenizer, out_length,
                            fbank.min_frames if fbank is not None else (lambda n: n))
     return DataSplit(dataset, plan, sum(s.num_cuts for s in index.shards))
 

@@ -96,27 +96,43 @@ class BucketBatchSampler(Sampler[list[int]]):
     def state_dict(self, epoch: int, consumed: int) -> dict[str, Any]:
         """The position after this rank consumed ``consumed`` batches of ``epoch`` (the
         loop's count: a prefetching DataLoader runs ahead, so the sampler cannot know)."""
-        return {"epoch": epoch, "start": consumed, "world_size": self.world_size,
-                "fingerprint": self.fingerprint()}
+        return position_state(epoch, consumed, self.world_size, self.fingerprint())
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Strict (every key used, none left over). A resume on another number of ranks
         maps the consumed count onto the new sharding (at most world_size - 1 batches are
         seen twice); a resume on other data or batch settings restarts the epoch's
         remaining batches from the new list, with a warning."""
-        state = dict(state)
-        epoch, start = state.pop("epoch"), state.pop("start")
-        world_size, fingerprint = state.pop("world_size"), state.pop("fingerprint")
-        if state:
-            raise KeyError(f"BucketBatchSampler.load_state_dict: unexpected keys {sorted(state)}")
-        if world_size != self.world_size:
-            log.warning("resuming on %d ranks a checkpoint made on %d: batch position mapped",
-                        self.world_size, world_size)
-            start = start * world_size // self.world_size
-        if fingerprint != self.fingerprint():
-            log.warning("the training data or batch settings changed since the checkpoint; "
-                        "epoch %d continues at batch %d of the new batch list", epoch, start)
-        self.set_epoch(epoch, start)
+        self.set_epoch(*resumed_position(state, self.world_size, self.fingerprint(),
+                                         type(self).__name__))
+
+
+def position_state(epoch: int, consumed: int, world_size: int, fingerprint: str
+                   ) -> dict[str, Any]:
+    """A batch plan's checkpointed position: ``consumed`` batches of ``epoch`` on each of
+    ``world_size`` ranks, over the batches ``fingerprint`` digests."""
+    return {"epoch": epoch, "start": consumed, "world_size": world_size,
+            "fingerprint": fingerprint}
+
+
+def resumed_position(state: dict[str, Any], world_size: int, fingerprint: str, owner: str
+                     ) -> tuple[int, int]:
+    """(epoch, start) to resume at from a :func:`position_state` (strict: every key used,
+    none left over): the consumed count mapped onto another rank count, and a warning when
+    the batches changed (other data, settings or workers) since the checkpoint."""
+    state = dict(state)
+    epoch, start = state.pop("epoch"), state.pop("start")
+    saved_world, saved_print = state.pop("world_size"), state.pop("fingerprint")
+    if state:
+        raise KeyError(f"{owner}.load_state_dict: unexpected keys {sorted(state)}")
+    if saved_world != world_size:
+        log.warning("resuming on %d ranks a checkpoint made on %d: batch position mapped",
+                    world_size, saved_world)
+        start = start * saved_world // world_size
+    if saved_print != fingerprint:
+        log.warning("the training data or batch settings changed since the checkpoint; "
+                    "epoch %d continues at batch %d of the new batch list", epoch, start)
+    return epoch, start
 
 
 def pack_batches(order: Iterable[int], lengths: Sequence[int], max_frames: int,

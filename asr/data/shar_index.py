@@ -48,6 +48,10 @@ class Shard:
     def num_cuts(self) -> int:
         return len(self.lengths)
 
+    @classmethod
+    def from_json(cls, raw: dict) -> Shard:
+        return cls(raw["number"], tuple(raw["cut_ids"]), list(raw["lengths"]), dict(raw["files"]))
+
 
 @dataclass
 class ShardIndex:
@@ -82,8 +86,7 @@ class ShardIndex:
             raw = json.loads(_read_text(path))
             if raw.get("format") != FORMAT:
                 raise ValueError(f"format {raw.get('format')!r}, expected {FORMAT!r}")
-            raw["shards"] = [Shard(s["number"], tuple(s["cut_ids"]), list(s["lengths"]),
-                                   dict(s["files"])) for s in raw["shards"]]
+            raw["shards"] = [Shard.from_json(s) for s in raw["shards"]]
             index = cls(**raw)
         except (ValueError, KeyError, TypeError) as e:
             raise DataError(f"{path}: not a shard index: {type(e).__name__}: {e}") from None

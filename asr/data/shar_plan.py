@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asr.data.sampler import bucket_batches
+from asr.data.sampler import bucket_batches, position_state, resumed_position
 from asr.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -147,22 +147,10 @@ class ShardPlan:
 
     def state_dict(self, epoch: int, consumed: int) -> dict[str, Any]:
         """The position after this rank consumed ``consumed`` batches of ``epoch``."""
-        return {"epoch": epoch, "start": consumed, "world_size": self.world_size,
-                "fingerprint": self.fingerprint()}
+        return position_state(epoch, consumed, self.world_size, self.fingerprint())
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Strict, as the data-dir sampler's. Another rank count gives every rank other
         shards: the consumed count is mapped and the epoch goes on over other batches."""
-        state = dict(state)
-        epoch, start = state.pop("epoch"), state.pop("start")
-        world_size, fingerprint = state.pop("world_size"), state.pop("fingerprint")
-        if state:
-            raise KeyError(f"ShardPlan.load_state_dict: unexpected keys {sorted(state)}")
-        if world_size != self.world_size:
-            log.warning("resuming on %d ranks a checkpoint made on %d: each rank reads other "
-                        "shards; batch position mapped", self.world_size, world_size)
-            start = start * world_size // self.world_size
-        if fingerprint != self.fingerprint():
-            log.warning("the shards, batch settings or data.num_workers changed since the "
-                        "checkpoint; epoch %d continues at batch %d of the new plan", epoch, start)
-        self.set_epoch(epoch, start)
+        self.set_epoch(*resumed_position(state, self.world_size, self.fingerprint(),
+                                         type(self).__name__))

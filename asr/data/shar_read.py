@@ -200,12 +200,11 @@ class ShardBatches(IterableDataset):
     """
 
     def __init__(self, directory: str, index: ShardIndex, plan: ShardPlan, items: UtteranceItems,
-                 tokenizer: Tokenizer, lengths: list[list[int]],
+                 tokenizer: Tokenizer,
                  out_length: Callable[[int], int], min_speed_frames: Callable[[int], int]):
         self.directory, self.index, self.plan, self.items = directory, index, plan, items
         self.tokenizer, self.out_length, self.min_speed_frames = (tokenizer, out_length,
                                                                   min_speed_frames)
-        self.frames = [n for shard in lengths for n in shard]
         source = items.source
         assert isinstance(source, ShardFeatures)
         self.source = source
@@ -222,7 +221,7 @@ class ShardBatches(IterableDataset):
         if not ids or not all(1 <= i < self.tokenizer.vocab_size for i in ids):
             raise DataError(f"cut '{cut.id}': transcript encodes to ids outside "
                             f"[1, {self.tokenizer.vocab_size})")
-        utt = Utterance(cut.id, "", self.frames[number], text, ids)
+        utt = Utterance(cut.id, "", self.plan.lengths[number], text, ids)
         if not ctc_feasible(utt, self.out_length, self.min_speed_frames):
             log.warning("cut '%s': %d frames are too few for its %d tokens after subsampling: "
                         "dropped", cut.id, utt.num_frames, len(ids))

@@ -155,7 +155,7 @@ def _resumable(out: Path, index: ShardIndex) -> ShardIndex:
                         f"{old.get('content')}): use another OUT_DIR or remove it")
     kept = []
     for s in old["shards"]:
-        shard = Shard(s["number"], tuple(s["cut_ids"]), s["lengths"], s["files"])
+        shard = Shard.from_json(s)
         sizes_ok = all((out / n).is_file() and (out / n).stat().st_size == m["bytes"]
                        for n, m in shard.files.items())
         if shard.number != len(kept) or not sizes_ok:

@@ -189,7 +189,7 @@ def shard_batches(out, index, tok_dir, skip_bad=False, lanes=1, buffer_shards=2,
     items = UtteranceItems(lambda x, u: x, SpecAugmentConfig() if specaug else None, 1,
                            ShardFeatures(index.content, fbank, index.sample_rate), skip_bad)
     items.epoch = 2
-    return ShardBatches(str(out), index, plan, items, tok, lengths, lambda t: t // 4,
+    return ShardBatches(str(out), index, plan, items, tok, lambda t: t // 4,
                         lambda n: n)
 
 

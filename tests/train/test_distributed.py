@@ -57,6 +57,22 @@ def rank_pid(torchrun_pid: int, rank: int) -> int | None:
     return None
 
 
+def kill_rank_1_and_compare(corpus: Path, exp: Path, baseline: Path, after: int,
+                            data: Path | None = None) -> None:
+    """Train ``exp`` under torchrun, SIGKILL rank 1 once it committed ``after`` batches,
+    and check the restarted run ends as ``baseline``: same batches, same parameters."""
+    p = start(torchrun(corpus, exp, 1, data), exp)
+    wait_for(lambda: len(committed(exp, 1)) >= after, p)
+    victim = rank_pid(p.pid, 1)
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    assert p.wait(300) == 0, (exp / "stdout.txt").read_text()
+    assert "resumed from" in (exp / "log" / "train.log").read_text()
+    for rank in (0, 1):
+        assert committed(exp, rank) == committed(baseline, rank)
+    assert_same_model(baseline, exp)
+
+
 @pytest.fixture(scope="module")
 def ddp_baseline(corpus, tmp_path_factory) -> Path:
     exp = tmp_path_factory.mktemp("ddp") / "exp"
@@ -77,17 +93,7 @@ def test_two_rank_gloo_ddp_trains_with_identical_ranks(ddp_baseline):
 
 def test_killing_one_rank_restarts_and_resumes_bit_exactly(corpus, ddp_baseline,
                                                            tmp_path):
-    exp = tmp_path / "exp"
-    p = start(torchrun(corpus, exp, 1), exp)
-    wait_for(lambda: len(committed(exp, 1)) >= 3, p)
-    victim = rank_pid(p.pid, 1)
-    assert victim is not None
-    os.kill(victim, signal.SIGKILL)
-    assert p.wait(300) == 0, (exp / "stdout.txt").read_text()
-    assert "resumed from" in (exp / "log" / "train.log").read_text()
-    for rank in (0, 1):
-        assert committed(exp, rank) == committed(ddp_baseline, rank)
-    assert_same_model(ddp_baseline, exp)
+    kill_rank_1_and_compare(corpus, tmp_path / "exp", ddp_baseline, after=3)
 
 
 def test_two_ranks_on_shards_killed_and_restarted_end_bit_identical(corpus, tmp_path):
@@ -105,16 +111,7 @@ def test_two_ranks_on_shards_killed_and_restarted_end_bit_identical(corpus, tmp_
     r0, r1 = committed(base, 0), committed(base, 1)
     assert len(r0) == len(r1) > 0
     assert all(not set(a[2].split()) & set(b[2].split()) for a, b in zip(r0, r1, strict=True))
-    p = start(torchrun(corpus, exp, 1, data), exp)
-    wait_for(lambda: len(committed(exp, 1)) >= 2, p)
-    victim = rank_pid(p.pid, 1)
-    assert victim is not None
-    os.kill(victim, signal.SIGKILL)
-    assert p.wait(300) == 0, (exp / "stdout.txt").read_text()
-    assert "resumed from" in (exp / "log" / "train.log").read_text()
-    for rank in (0, 1):
-        assert committed(exp, rank) == committed(base, rank)
-    assert_same_model(base, exp)
+    kill_rank_1_and_compare(corpus, exp, base, after=2, data=data)
 
 
 def test_slurm_script_checkpoints_and_requeues_on_the_warning_signal(corpus,
