@@ -114,7 +114,8 @@ def make_trainer(cfg: ExperimentConfig, model: torch.nn.Module, train: DataLoade
     return Trainer(cfg=cfg, exp=exp, model=model, tokenizer=CharTokenizer(tokens),
                    optimizer=optimizer, scheduler=scheduler,
                    scaler=torch.amp.GradScaler(device.type, enabled=False), state=TrainState(),
-                   train_loader=train, dev_loader=train, loader_generator=torch.Generator(),
+                   train_loader=train, sampler=train.batch_sampler, dev_loader=train,
+                   loader_generator=torch.Generator(),
                    device=device, writer=None, dist=Dist(device=device))
 
 

@@ -133,7 +133,8 @@ def trainer_step(model: nn.Module, batch: Batch, exp: Path) -> Callable[[], None
     trainer = Trainer(cfg=cfg, exp=exp, model=model, tokenizer=None, optimizer=opt,
                       scheduler=build_scheduler(opt, cfg.scheduler, 10**9),
                       scaler=torch.amp.GradScaler("cpu", enabled=False), state=TrainState(),
-                      train_loader=None, dev_loader=None, loader_generator=torch.Generator(),
+                      train_loader=None, sampler=None, dev_loader=None,
+                      loader_generator=torch.Generator(),
                       device=torch.device("cpu"), writer=None)
     model.train()
     group = [batch]
