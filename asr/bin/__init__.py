@@ -117,10 +117,10 @@ def timing_spec(args: argparse.Namespace):
     return TimingSpec(args.confidence, args.word_times)
 
 
-def add_streaming_arguments(p: argparse.ArgumentParser, streaming_help: str | None = None
-                            ) -> None:
+def add_streaming_arguments(p: argparse.ArgumentParser, streaming_help: str | None = None,
+                            tail_padding: bool = True) -> None:
     """``--streaming`` (decode as a stream, unless ``streaming_help`` says what it does
-    for this command) and ``--chunk-ms``."""
+    for this command), ``--chunk-ms`` and (with ``tail_padding``) ``--tail-padding-ms``."""
     p.add_argument("--streaming", action="store_true",
                    help=streaming_help or "decode as a stream, chunk by chunk with the "
                    "model's caches (a model trained with encoder.chunk.sizes, or an lstm "
@@ -128,6 +128,13 @@ def add_streaming_arguments(p: argparse.ArgumentParser, streaming_help: str | No
     p.add_argument("--chunk-ms", type=float, default=None,
                    help="--streaming: chunk length in ms, one the model was trained for "
                         f"(default {DEFAULT_CHUNK_MS:g})")
+    if not tail_padding:
+        return
+    p.add_argument("--tail-padding-ms", type=float, default=0.0,
+                   help="--streaming: end each utterance with this much digital silence, "
+                        "as a runtime that decodes whole chunks only does (sherpa-onnx: "
+                        "the export's tail_padding_s); default 0: the last partial chunk is "
+                        "decoded as it is")
 
 
 def search_spec_from_args(args: argparse.Namespace):
@@ -162,14 +169,16 @@ def recognizer_from_args(args: argparse.Namespace, timing: bool = False):
     from asr.exp.experiment import Experiment
 
     if not args.streaming:
-        raise AsrError("--chunk-ms needs --streaming")
+        given = "--chunk-ms" if args.chunk_ms is not None else "--tail-padding-ms"
+        raise AsrError(f"{given} needs --streaming")
     args.chunk_ms = DEFAULT_CHUNK_MS if args.chunk_ms is None else args.chunk_ms
     spec = search_spec_from_args(args)
     exp = Experiment.load(args.exp_dir)
     return exp, StreamingRecognizer(exp, args.chunk_ms, args.checkpoint,
                                     make_search(exp, spec, streaming=True),
                                     resolve_device(args.device), spec.nbest,
-                                    timing_spec(args) if timing else None)
+                                    timing_spec(args) if timing else None,
+                                    args.tail_padding_ms)
 
 
 def log_decode_settings(args: argparse.Namespace, exp_path: Path, checkpoint: Path) -> None:
@@ -189,6 +198,6 @@ def log_decode_settings(args: argparse.Namespace, exp_path: Path, checkpoint: Pa
                                            "lm_bonus", "lm_level", "blank_penalty",
                                            "vocabulary", "hotwords", "hotword_weight", "nbest",
                                            "confidence", "word_times",
-                                           "streaming", "chunk_ms")
+                                           "streaming", "chunk_ms", "tail_padding_ms")
               if hasattr(args, k)}
     record.info("search: %s", ", ".join(f"{k} {v}" for k, v in search.items()))

@@ -59,11 +59,11 @@ def main(args: argparse.Namespace) -> int:
     from asr.log_setup import setup_logging
 
     setup_logging(args.out / "decode.log", file_mode="w")
-    if is_shard_dir(args.data_dir) and (args.streaming or args.chunk_ms is not None
-                                        or args.features_from_audio):
+    streaming = args.streaming or args.chunk_ms is not None or args.tail_padding_ms
+    if is_shard_dir(args.data_dir) and (streaming or args.features_from_audio):
         raise AsrError(f"{args.data_dir} is a shard dir: --streaming and "
                        "--features-from-audio read Kaldi data dirs")
-    if args.streaming or args.chunk_ms is not None:
+    if streaming:
         return decode_streaming(args)
     # oneDNN (torch's CPU kernels) keeps up to 1024 compiled primitives, one per input
     # shape, several MB each; a long data dir brings a new batch shape every batch, and

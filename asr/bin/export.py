@@ -33,7 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "EXP/model_streaming.pt or .onnx with --streaming; the dir "
                         "EXP/sherpa-onnx for sherpa-onnx)")
     add_streaming_arguments(p, "export one chunk step with its caches as inputs and "
-                               "outputs (OUT with .json says how to drive it)")
+                               "outputs (OUT with .json says how to drive it)",
+                            tail_padding=False)
     p.add_argument("--left-chunks", type=int, default=None,
                    help="with --streaming: a Conformer's chunks of left context, a fixed "
                         "maximum (default: the trained encoder.chunk.left_chunks)")

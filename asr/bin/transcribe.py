@@ -59,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
     from asr.log_setup import setup_logging
 
     setup_logging(level=logging.WARNING)
-    if args.streaming or args.chunk_ms is not None:
+    if args.streaming or args.chunk_ms is not None or args.tail_padding_ms:
         return transcribe_streaming(args)
     exp, search, device = search_from_args(args)
     result = transcribe_files(exp, args.audio, args.checkpoint, search, device,

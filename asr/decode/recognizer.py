@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asr.data.audio import resample
 from asr.data.cmvn import Normalizer, OnlineCmvn
 from asr.data.kaldi_dir import DataDir
 from asr.data.streaming_fbank import StreamingFbank
@@ -102,7 +103,12 @@ class StreamingRecognizer:
 
     def __init__(self, exp_dir: str | Path | Experiment, chunk_ms: float = DEFAULT_CHUNK_MS,
                  checkpoint: str | None = None, search: StreamingSearch | None = None,
-                 device: str = "cpu", nbest: int = 1, times: TimingSpec | None = None):
+                 device: str = "cpu", nbest: int = 1, times: TimingSpec | None = None,
+                 tail_padding_ms: float = 0.0):
+        if tail_padding_ms < 0:
+            raise AsrError(f"tail padding must be >= 0 ms, got {tail_padding_ms:g}")
+        self.tail_padding_ms = tail_padding_ms
+        self.fed_features = False  # accept_features called directly: no audio to pad
         self.exp = exp_dir if isinstance(exp_dir, Experiment) else Experiment.load(exp_dir)
         model = self.exp.load_model(checkpoint, device)
         self.nbest = nbest
@@ -138,10 +144,14 @@ class StreamingRecognizer:
                            "(divide int16 samples by 32768)")
         # Kaldi's fbank expects int16-scale values, as asr.data.audio.load_audio gives
         feats = self.fbank.accept(torch.from_numpy(x.astype(np.float32)) * 32768.0)
-        return self.accept_features(feats)
+        return self._accept(feats)
 
     def accept_features(self, feats: torch.Tensor) -> str:
         """The next raw (unnormalized) fbank frames (T, D) -> the text so far."""
+        self.fed_features = True
+        return self._accept(feats)
+
+    def _accept(self, feats: torch.Tensor) -> str:
         if self.timer is not None:
             self.feats.append(feats)
         log_probs = self.model.accept(self.normalize(feats))
@@ -157,7 +167,15 @@ class StreamingRecognizer:
 
     def finalize_hypothesis(self) -> Hypothesis:
         """The utterance's final :class:`Hypothesis` (n-best and times as asked for); the
-        recognizer is ready for the next one."""
+        recognizer is ready for the next one. With ``tail_padding_ms``, that much digital
+        silence is fed first, as runtimes that decode whole chunks only end a stream
+        (sherpa-onnx's ``tail_padding_s``): the last chunk then attends to those frames."""
+        if self.tail_padding_ms > 0:
+            if self.fed_features:
+                raise AsrError("tail padding is audio: feed the utterance with "
+                               "accept_waveform, not accept_features")
+            self.accept_waveform(np.zeros(int(round(self.sample_rate * self.tail_padding_ms
+                                                    / 1000)), np.float32))
         rest = self.model.finalize()
         if rest.shape[0]:
             self.search.accept(rest)
@@ -176,6 +194,7 @@ class StreamingRecognizer:
         self.fbank.reset()
         self.normalize = self.new_normalizer()
         self.ids, self.log_probs, self.feats = [], [], []
+        self.fed_features = False
         return hyp
 
 
@@ -184,9 +203,13 @@ def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
                       from_audio: bool = False) -> DecodeResult:
     """Every utterance of a data dir through ``recognizer``, one after the other, its
     fbank frames (from feats.scp, or computed from the audio) fed one chunk's worth at a
-    time; streaming fbank gives the same frames from audio pieces (tests hold both)."""
+    time; streaming fbank gives the same frames from audio pieces (tests hold both). With
+    the recognizer's tail padding, each utterance's audio is fed instead, one chunk's worth
+    of samples at a time, then the padding."""
     exp = recognizer.exp
     d = DataDir.load(data_dir, allow_pipes)
+    if recognizer.tail_padding_ms > 0:
+        return _decode_audio(recognizer, d, allow_resample, allow_pipes)
     utt_ids, read = feature_reader(exp, data_dir, allow_resample, None, allow_pipes, d,
                                    from_audio=from_audio)
     cuts = SilenceCuts(exp.feats, data_dir_audio(d, allow_pipes), allow_resample,
@@ -203,3 +226,31 @@ def decode_recognizer(recognizer: StreamingRecognizer, data_dir: Path,
         frames += feats.shape[0]
     return DecodeResult.of(found, exp.tokenizer, frames * exp.feats.frame_shift_ms / 1000,
                            time.time() - t0)
+
+
+def _decode_audio(recognizer: StreamingRecognizer, d: DataDir, allow_resample: bool,
+                  allow_pipes: bool) -> DecodeResult:
+    """Every utterance of ``d`` from its audio (wav.scp, at the exp's rate), fed in
+    pieces of one chunk."""
+    load = data_dir_audio(d, allow_pipes)
+    if load is None:
+        raise AsrError(f"{d.path}: tail padding feeds audio, and the dir has no wav.scp")
+    rate = recognizer.sample_rate
+    step = max(1, int(rate * recognizer.chunk_ms / 1000))
+    found, seconds, t0 = {}, 0.0, time.time()
+    for utt in d.utt_ids:
+        samples, sr = load(utt)
+        if sr != rate:
+            if not allow_resample:
+                raise AsrError(f"{utt}: audio at {sr} Hz, the exp expects {rate} Hz "
+                               "(--allow-resample resamples it)")
+            samples = resample(samples, sr, rate)
+        audio = (samples / 32768.0).numpy()  # load_audio gives int16 scale
+        try:
+            for start in range(0, audio.size, step):
+                recognizer.accept_waveform(audio[start:start + step])
+            found[utt] = recognizer.finalize_hypothesis()
+        except AsrError as e:
+            raise AsrError(f"{utt}: {e}") from None
+        seconds += audio.size / rate
+    return DecodeResult.of(found, recognizer.exp.tokenizer, seconds, time.time() - t0)

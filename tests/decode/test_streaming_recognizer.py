@@ -101,6 +101,26 @@ def test_random_pieces_equal_whole_audio_offline_search_and_decode_streaming(set
     assert decoded.rtf > 0
 
 
+def test_tail_padding_is_silence_appended_to_each_utterance(setup):
+    """--tail-padding-ms: what a runtime decoding whole chunks only (sherpa-onnx) sees."""
+    exp, data = setup
+    padded = decode_recognizer(StreamingRecognizer(exp, chunk_ms=320, tail_padding_ms=700),
+                               data)
+    plain = StreamingRecognizer(exp, chunk_ms=320)
+    for i, (utt, wav) in enumerate(wavs(data).items()):
+        samples, rate = soundfile.read(wav, dtype="float32")
+        silence = np.zeros(int(0.7 * rate), np.float32)
+        assert feed(plain, np.concatenate([samples, silence]), 30 + i)[1] == padded.hyps[utt]
+    assert padded.audio_seconds == pytest.approx(
+        sum(soundfile.info(w).duration for w in wavs(data).values()))
+    with_tail = StreamingRecognizer(exp, chunk_ms=320, tail_padding_ms=700)
+    with_tail.accept_features(torch.zeros(10, Experiment.load(exp).feats.num_mel_bins))
+    with pytest.raises(AsrError, match="tail padding is audio"):
+        with_tail.finalize()
+    with pytest.raises(AsrError, match=">= 0 ms"):
+        StreamingRecognizer(exp, chunk_ms=320, tail_padding_ms=-1)
+
+
 def test_prefix_beam_with_lm_equals_offline(setup, tmp_path):
     exp, data = setup
     e = Experiment.load(exp)
