@@ -53,11 +53,7 @@ def load_utterances(data_dir: Path, tokenizer: Tokenizer, from_audio: bool = Fal
     """
     d = DataDir.load(data_dir, allow_pipes)
     d.require("text", "wav.scp" if from_audio else "feats.scp")
-    assert d.text is not None
-    missing = [u for u in d.utt_ids if u not in d.text]
-    if missing:
-        raise DataError(f"{d.path / 'text'}: utterance '{missing[0]}' has no transcript "
-                        f"({len(missing)} such utterances)")
+    d.transcripts()
     if d.utt2num_frames is None or any(u not in d.utt2num_frames for u in d.utt_ids):
         raise DataError(f"{d.path}: utt2num_frames is missing or incomplete; re-run "
                         f"'asr fbank{' --on-the-fly' if from_audio else ''} {d.path}'")

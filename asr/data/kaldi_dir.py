@@ -247,6 +247,17 @@ class DataDir:
             if getattr(self, name.replace(".", "_")) is None:
                 raise DataError(f"{self.path}: {name} is required here but missing")
 
+    def transcripts(self) -> dict[str, str]:
+        """Each utterance's transcript: a DataError names the first utterance without one
+        (training, shards and scoring need every one)."""
+        self.require("text")
+        assert self.text is not None
+        missing = [u for u in self.utt_ids if u not in self.text]
+        if missing:
+            raise DataError(f"{self.path / 'text'}: utterance '{missing[0]}' has no "
+                            f"transcript ({len(missing)} such utterances)")
+        return {u: self.text[u] for u in self.utt_ids}
+
     def audio_only(self) -> DataDir:
         """This dir read as if it had no feats.scp: features come from wav.scp."""
         self.require("wav.scp")

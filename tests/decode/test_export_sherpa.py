@@ -143,6 +143,12 @@ def test_sherpa_onnx_streams_the_export_as_we_do(tmp_path, cmvn):
         u: [t["token"] for t in h["tokens"]] for u, h in ours.items()}
     assert sherpa_decode(export, data, tmp_path / "int8", "--int8").keys() == ours.keys()
     cfg = json.loads((export / "sherpa_onnx.json").read_text())
+    # fed the same tail padding, ours decodes what sherpa-onnx decodes, to the end
+    assert main(["decode", "--exp-dir", str(exp), "--data-dir", str(data), "--out",
+                 str(tmp_path / "padded"), "--streaming", "--chunk-ms", "160",
+                 "--tail-padding-ms", str(1000 * cfg["tail_padding_s"])]) == 0
+    padded = read_kv(tmp_path / "padded/hyp", allow_empty=True)
+    assert any(padded.values()) and padded == read_kv(tmp_path / "float/hyp", allow_empty=True)
     assert cfg["recognizer"] == "OnlineRecognizer" and cfg["chunk_size"] == 4
     assert cfg["num_left_chunks"] == 2  # the trained encoder.chunk.left_chunks
     meta = {p.key: p.value for p in onnx.load(str(export / "model.onnx")).metadata_props}
