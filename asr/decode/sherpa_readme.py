@@ -69,7 +69,9 @@ A chunk is {chunk} encoder frames ({config['chunk_ms']:g} ms) with {left} chunks
 context: `chunk_size` and `num_left_chunks` must be these (the model's cache shapes
 are fixed at export). sherpa-onnx decodes whole chunks only: end a stream with
 {config['tail_padding_s']:g} s of zeros (`tail_padding_s`) before `input_finished()`, or
-its last words wait for audio that never comes.
+its last words wait for audio that never comes. `asr decode --streaming --chunk-ms
+{config['chunk_ms']:g} --tail-padding-ms {1000 * config['tail_padding_s']:g}` decodes a data dir
+feeding each utterance as this app does.
 
 ## Python (`pip install sherpa-onnx`)
 
