@@ -35,6 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_streaming_arguments(p, "export one chunk step with its caches as inputs and "
                                "outputs (OUT with .json says how to drive it)",
                             tail_padding=False)
+    p.add_argument("--normalize-samples", action="store_true",
+                   help="sherpa-onnx offline: for its default normalize_samples=True "
+                        "(samples in [-1, 1]), so apps with stock settings run the exp; the "
+                        "graph shifts the features back to the int16 scale (near-exact: "
+                        "the quietest frames differ, docs/decoding.md)")
     p.add_argument("--left-chunks", type=int, default=None,
                    help="with --streaming: a Conformer's chunks of left context, a fixed "
                         "maximum (default: the trained encoder.chunk.left_chunks)")
@@ -55,6 +60,8 @@ def main(args: argparse.Namespace) -> int:
     setup_logging()
     if not args.streaming and (args.chunk_ms is not None or args.left_chunks is not None):
         raise AsrError("--chunk-ms and --left-chunks need --streaming")
+    if args.normalize_samples and (args.format != "sherpa-onnx" or args.streaming):
+        raise AsrError("--normalize-samples is for --format sherpa-onnx without --streaming")
     if args.quantize and args.format == "torchscript":
         raise AsrError("--quantize int8 is for --format onnx or sherpa-onnx")
     exp = Experiment.load(args.exp_dir)
@@ -101,7 +108,8 @@ def main(args: argparse.Namespace) -> int:
         elif args.format == "sherpa-onnx":
             from asr.decode.export_sherpa import export_sherpa_offline
 
-            meta = export_sherpa_offline(exp, model, out, args.quantize)
+            meta = export_sherpa_offline(exp, model, out, args.quantize,
+                                         args.normalize_samples)
             logging.info("wrote %s (sherpa-onnx's recognizer settings; README.md beside it)",
                          meta)
         else:

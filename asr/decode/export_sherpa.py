@@ -17,6 +17,7 @@ the model frames it did not see in training (docs/decoding.md, "sherpa-onnx").
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -149,18 +150,30 @@ def graph_cmvn(exp: Experiment) -> nn.Module | None:
     return None
 
 
+# log-mel of samples in [-1, 1] (sherpa-onnx's normalize_samples) + this = of int16 samples
+INT16_LOG_SHIFT = 2 * math.log(32768.0)
+# kaldi-native-fbank's floor of a mel energy, log(FLT_EPSILON), plus a margin for rounding
+LOG_ENERGY_FLOOR = math.log(float(np.finfo(np.float32).eps)) + 1e-3
+
+
 class SherpaOfflineGraph(nn.Module):
     """sherpa-onnx's fbank frames x (N, T, D) and lengths (N,) int64 -> log-probs
-    (N, T', V) and lengths (N,) int64: the exp's noise floor and CMVN (``norm``), then the
-    model."""
+    (N, T', V) and lengths (N,) int64: ``shift`` added (to bring features of [-1, 1]
+    samples to our int16 scale, or 0), the exp's noise floor and CMVN (``norm``), then
+    the model."""
 
-    def __init__(self, model: CTCModel, noise: torch.Tensor | None, norm: nn.Module | None):
+    def __init__(self, model: CTCModel, noise: torch.Tensor | None, norm: nn.Module | None,
+                 shift: float = 0.0):
         super().__init__()
-        self.model, self.norm = model, norm
+        self.model, self.norm, self.shift = model, norm, shift
         self.register_buffer("noise", noise if noise is not None else torch.zeros(0))
 
     def forward(self, x: torch.Tensor, x_lens: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.shift:  # a frame of digital silence (every energy floored) stays floored,
+            # as on int16 audio; a floored energy among others was likely just under the floor
+            silent = (x <= LOG_ENERGY_FLOOR).all(dim=-1, keepdim=True)
+            x = torch.where(silent, x, x + self.shift)
         x = with_noise_floor(x, self.noise)
         if self.norm is not None:
             x = self.norm(x, x_lens)
@@ -191,12 +204,13 @@ def sherpa_refusal(exp: Experiment, streaming: bool = False) -> str | None:
     return None
 
 
-def sherpa_feature_config(exp: Experiment) -> dict:
-    """sherpa-onnx's ``FeatureExtractorConfig`` fields that give the exp's fbank."""
+def sherpa_feature_config(exp: Experiment, normalize_samples: bool = False) -> dict:
+    """sherpa-onnx's ``FeatureExtractorConfig`` fields that give the exp's fbank (on
+    samples in [-1, 1] with ``normalize_samples``, for a graph that shifts them back)."""
     f = exp.feats
     return {"sampling_rate": f.sample_rate, "feature_dim": f.num_mel_bins,
             "low_freq": f.low_freq, "high_freq": f.high_freq, "dither": 0.0,
-            "normalize_samples": False, "snip_edges": f.snip_edges}
+            "normalize_samples": normalize_samples, "snip_edges": f.snip_edges}
 
 
 def tokens_text(exp: Experiment) -> str:
@@ -232,7 +246,8 @@ def add_metadata(path: Path, entries: dict[str, object]) -> None:
     atomic_write(path, lambda f: f.write(data))
 
 
-def write_export(exp: Experiment, out: Path, config: dict, quantize: str | None) -> Path:
+def write_export(exp: Experiment, out: Path, config: dict, quantize: str | None,
+                 normalize_samples: bool = False) -> Path:
     """Beside OUT/model.onnx: model.int8.onnx (with ``quantize`` "int8"), tokens.txt,
     sherpa_onnx.json (``config`` plus the model files) and README.md; the JSON's path."""
     models = {"float": MODEL}
@@ -241,7 +256,8 @@ def write_export(exp: Experiment, out: Path, config: dict, quantize: str | None)
         models["int8"] = MODEL_INT8
     atomic_write_text(out / TOKENS, tokens_text(exp))
     config = {**config, "models": models, "tokens": TOKENS,
-              "decoding_method": "greedy_search", "feat_config": sherpa_feature_config(exp),
+              "decoding_method": "greedy_search",
+              "feat_config": sherpa_feature_config(exp, normalize_samples),
               "exp_dir": str(exp.path)}
     atomic_write_text(out / CONFIG, json.dumps(config, indent=2) + "\n")
     atomic_write_text(out / README, readme(config))
@@ -249,19 +265,24 @@ def write_export(exp: Experiment, out: Path, config: dict, quantize: str | None)
 
 
 def export_sherpa_offline(exp: Experiment, model: CTCModel, out: Path,
-                          quantize: str | None = None) -> Path:
+                          quantize: str | None = None, normalize_samples: bool = False) -> Path:
     """OUT/model.onnx (and model.int8.onnx with ``quantize`` "int8"), tokens.txt,
-    sherpa_onnx.json and README.md; returns the JSON's path."""
+    sherpa_onnx.json and README.md; returns the JSON's path. ``normalize_samples``: for
+    sherpa-onnx's default of samples in [-1, 1]; the graph shifts the features back to
+    the int16 scale. Near-exact only: kaldi-native-fbank floors mel energies at
+    FLT_EPSILON, which on that scale is 2 ln 32768 higher, so the quietest frames differ."""
     refusal = sherpa_refusal(exp)
     if refusal:
         raise AsrError(refusal)
     out.mkdir(parents=True, exist_ok=True)
     noise, norm = noise_energies(exp), graph_cmvn(exp)
     export_onnx(model, exp.feats.num_mel_bins, out / MODEL,
-                wrap=lambda net: SherpaOfflineGraph(net, noise, norm),
+                wrap=lambda net: SherpaOfflineGraph(net, noise, norm,
+                                                    INT16_LOG_SHIFT if normalize_samples else 0.0),
                 names={"input_names": ["x", "x_lens"],
                        "output_names": ["log_probs", "log_probs_len"]})
     add_metadata(out / MODEL, {"model_type": "zipformer2_ctc", "model_author": "asr",
                                "vocab_size": exp.tokenizer.vocab_size})
     return write_export(exp, out, {"recognizer": "OfflineRecognizer",
-                                   "model_config": "zipformer_ctc"}, quantize)
+                                   "model_config": "zipformer_ctc"}, quantize,
+                        normalize_samples)

@@ -66,6 +66,32 @@ def test_sherpa_onnx_decodes_the_export_as_we_do(tmp_path, model, cmvn):
     assert (export / "model.int8.onnx").stat().st_size < (export / "model.onnx").stat().st_size
 
 
+def test_normalize_samples_export_takes_samples_in_unit_range(tmp_path, capsys):
+    """--normalize-samples: sherpa-onnx fed [-1, 1] samples (its default), the graph shifts
+    the features back to our int16 scale; digital silence stays silence."""
+    exp, data = streaming_exp(tmp_path)
+    export = tmp_path / "sherpa"
+    assert main(["export", "--exp-dir", str(exp), "--format", "sherpa-onnx", "--out",
+                 str(export), "--normalize-samples"]) == 0
+    assert main(["decode", "--exp-dir", str(exp), "--data-dir", str(data), "--out",
+                 str(tmp_path / "ours")]) == 0
+    ours = read_kv(tmp_path / "ours/hyp", allow_empty=True)
+    assert any(ours.values())
+    cfg = json.loads((export / "sherpa_onnx.json").read_text())
+    assert cfg["feat_config"]["normalize_samples"] is True
+    assert sherpa_decode(export, data, tmp_path / "float") == ours
+    zeros = tmp_path / "zeros.wav"  # every energy floored: the features of int16 zeros
+    soundfile.write(zeros, np.zeros(16000, dtype=np.int16), 8000)
+    run = subprocess.run([sys.executable, str(REPO / "scripts/sherpa_decode.py"), "--export",
+                          str(export), str(zeros)], capture_output=True, text=True, timeout=300)
+    capsys.readouterr()
+    assert main(["transcribe", "--exp-dir", str(exp), str(zeros)]) == 0
+    assert run.returncode == 0 and run.stdout == capsys.readouterr().out
+    assert main(["export", "--exp-dir", str(exp), "--format", "onnx",
+                 "--normalize-samples"]) == 2
+    assert "--normalize-samples is for --format sherpa-onnx" in capsys.readouterr().err
+
+
 def test_per_speaker_cmvn_is_refused_with_the_fix(tmp_path, capsys):
     exp, _ = streaming_exp(tmp_path, model=BILSTM)
     save_config(ExperimentConfig(model=BILSTM, data=DataConfig(cmvn="speaker")), exp / CONFIG)
