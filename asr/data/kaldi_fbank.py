@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from asr.data.torchaudio_lib import kaldi
 
 _EPSILON = torch.tensor(torch.finfo(torch.float).eps)  # torchaudio's floor before the log
+# log(FLT_EPSILON): the log mel energy of a floored bin (torchaudio's and kaldi-native-fbank's)
+LOG_ENERGY_FLOOR = float(_EPSILON.log())
 # Mel energy (int16 scale squared) under which a frame holds digital silence: white noise of
 # 1 LSB std gives every bin more than 0.2 (noise_floor_energies at 8 and 16 kHz), so only
 # frames of exact zeros (or float audio a hundredth of an LSB loud) stay under 0.01.

@@ -25,9 +25,11 @@ import torch
 from torch import nn
 
 from asr.atomic_io import atomic_write, atomic_write_text
+from asr.data.audio_formats import INT16_SCALE
 from asr.data.cmvn import GlobalCmvn, OnlineCmvn, UtteranceCmvn
 from asr.data.cmvn_stats import SILENCE_MARGIN
 from asr.data.features import log_noise_floor
+from asr.data.kaldi_fbank import LOG_ENERGY_FLOOR
 from asr.data.tokenizer import BLANK
 from asr.decode.export import export_onnx, quantize_int8
 from asr.decode.sherpa_readme import readme
@@ -151,9 +153,9 @@ def graph_cmvn(exp: Experiment) -> nn.Module | None:
 
 
 # log-mel of samples in [-1, 1] (sherpa-onnx's normalize_samples) + this = of int16 samples
-INT16_LOG_SHIFT = 2 * math.log(32768.0)
-# kaldi-native-fbank's floor of a mel energy, log(FLT_EPSILON), plus a margin for rounding
-LOG_ENERGY_FLOOR = math.log(float(np.finfo(np.float32).eps)) + 1e-3
+INT16_LOG_SHIFT = 2 * math.log(INT16_SCALE)
+# a floored log mel energy, with a margin for rounding
+FLOORED = LOG_ENERGY_FLOOR + 1e-3
 
 
 class SherpaOfflineGraph(nn.Module):
@@ -172,7 +174,7 @@ class SherpaOfflineGraph(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.shift:  # a frame of digital silence (every energy floored) stays floored,
             # as on int16 audio; a floored energy among others was likely just under the floor
-            silent = (x <= LOG_ENERGY_FLOOR).all(dim=-1, keepdim=True)
+            silent = (x <= FLOORED).all(dim=-1, keepdim=True)
             x = torch.where(silent, x, x + self.shift)
         x = with_noise_floor(x, self.noise)
         if self.norm is not None:
